@@ -1,0 +1,1 @@
+"""runapi: a typed client for the Weights & Biases run API."""

@@ -1,0 +1,1 @@
+"""The ``runapi`` command line: the local server, user keys and the demo."""

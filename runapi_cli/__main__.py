@@ -1,0 +1,3 @@
+from runapi_cli.main import main
+
+raise SystemExit(main())
