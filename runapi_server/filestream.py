@@ -1,0 +1,5 @@
+"""Placeholder until implemented."""
+
+from starlette.routing import BaseRoute
+
+ROUTES: list[BaseRoute] = []

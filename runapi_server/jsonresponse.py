@@ -1,0 +1,17 @@
+"""JSON responses that keep W&B's bare NaN / Infinity tokens (Starlette's refuses them)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+
+class WandbJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def error_response(message: str, status_code: int) -> WandbJSONResponse:
+    return WandbJSONResponse({"errors": [{"message": message}]}, status_code=status_code)

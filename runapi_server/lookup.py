@@ -1,0 +1,77 @@
+"""Finding projects and runs as the caller may see them.
+
+A user reaches only their own entity: anything else reads as missing (None), exactly as
+if it did not exist. Resolvers receive these rows as parent objects: a project row has
+the ``projects`` columns; a run row has the ``runs`` columns plus ``project_name`` and
+``entity``.
+"""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+
+from runapi_server.auth import AuthUser
+
+RUN_SELECT = (
+    "SELECT runs.*, projects.name AS project_name, projects.entity AS entity"
+    " FROM runs JOIN projects ON projects.id = runs.project_id"
+)
+
+
+def storage_id(run_name: str, project: str, entity: str) -> str:
+    """W&B's opaque run id: base64 of ``Run:v1:<run_id>:<project>:<entity>``."""
+    return base64.b64encode(f"Run:v1:{run_name}:{project}:{entity}".encode()).decode()
+
+
+def parse_storage_id(value: str) -> tuple[str, str, str] | None:
+    """``(run_name, project, entity)`` from a storage id, or None when it is not one."""
+    try:
+        decoded = base64.b64decode(value, validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    parts = decoded.split(":")
+    if len(parts) != 5 or parts[0] != "Run" or parts[1] != "v1":
+        return None
+    return parts[2], parts[3], parts[4]
+
+
+def find_project(
+    conn: sqlite3.Connection, user: AuthUser, entity: str | None, name: str | None
+) -> sqlite3.Row | None:
+    entity = entity or user.entity
+    if entity != user.entity or not name:
+        return None
+    row: sqlite3.Row | None = conn.execute(
+        "SELECT * FROM projects WHERE entity = ? AND name = ?", (entity, name)
+    ).fetchone()
+    return row
+
+
+def find_run(
+    conn: sqlite3.Connection, user: AuthUser, entity: str, project: str, run_name: str
+) -> sqlite3.Row | None:
+    if entity != user.entity:
+        return None
+    row: sqlite3.Row | None = conn.execute(
+        RUN_SELECT + " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
+        (entity, project, run_name),
+    ).fetchone()
+    return row
+
+
+def run_by_id(conn: sqlite3.Connection, run_db_id: int) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(
+        RUN_SELECT + " WHERE runs.id = ?", (run_db_id,)
+    ).fetchone()
+    return row
+
+
+def find_run_by_storage_id(
+    conn: sqlite3.Connection, user: AuthUser, value: str
+) -> sqlite3.Row | None:
+    parsed = parse_storage_id(value)
+    if parsed is None:
+        return None
+    run_name, project, entity = parsed
+    return find_run(conn, user, entity, project, run_name)

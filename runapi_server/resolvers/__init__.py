@@ -1,0 +1,16 @@
+"""Resolvers for ``schema.graphql``, one module per area; ``BINDABLES`` collects them."""
+
+from __future__ import annotations
+
+from ariadne.types import SchemaBindable
+
+from runapi_server.resolvers import artifacts, files, history, query, runs, scalars
+
+BINDABLES: list[SchemaBindable] = [
+    *scalars.BINDABLES,
+    *query.BINDABLES,
+    *runs.BINDABLES,
+    *history.BINDABLES,
+    *files.BINDABLES,
+    *artifacts.BINDABLES,
+]

@@ -1,0 +1,5 @@
+"""Placeholder until implemented."""
+
+from ariadne.types import SchemaBindable
+
+BINDABLES: list[SchemaBindable] = []

@@ -1,0 +1,45 @@
+"""What a running server holds: its data dir, database and signing secret."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from runapi_server.db import Database
+
+DB_FILE = "runapi.sqlite3"
+SECRET_FILE = "signing.key"
+
+
+@dataclass(frozen=True)
+class ServerState:
+    data_dir: Path
+    db: Database
+    secret: bytes
+    public_url: str | None
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    @classmethod
+    def open(cls, data_dir: Path, public_url: str | None = None) -> ServerState:
+        data_dir = data_dir.resolve()
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            data_dir=data_dir,
+            db=Database(data_dir / DB_FILE),
+            secret=_load_secret(data_dir / SECRET_FILE),
+            public_url=public_url.rstrip("/") if public_url else None,
+        )
+
+
+def _load_secret(path: Path) -> bytes:
+    """The key that signs upload and download URLs; made once per data dir."""
+    if not path.exists():
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(secrets.token_bytes(32))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_bytes()
