@@ -1,1 +1,72 @@
-"""runapi: a typed client for the Weights & Biases run API."""
+"""runapi: a typed client for the Weights & Biases run API.
+
+```python
+import runapi
+
+api = runapi.Api()  # WANDB_API_KEY / WANDB_BASE_URL, or arguments
+run = api.run("alice/mnist/1a2b3c4d")
+df = run.history(keys=["loss"])
+```
+"""
+
+from ._api import Api, Viewer
+from ._artifacts import Artifact, ArtifactSpec
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    ArtifactNotFoundError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    GraphQLError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProjectNotFoundError,
+    RateLimitError,
+    ResponseValidationError,
+    RunapiError,
+    RunFileNotFoundError,
+    RunNotFoundError,
+    ServerError,
+    WaitTimeoutError,
+)
+from ._files import File
+from ._history import HistoryScan
+from ._pagination import Paginator
+from ._run import Run
+from ._runs import Runs
+from ._transport import RetryTransport
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Api",
+    "Artifact",
+    "ArtifactNotFoundError",
+    "ArtifactSpec",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "File",
+    "GraphQLError",
+    "HistoryScan",
+    "NotFoundError",
+    "Paginator",
+    "PermissionDeniedError",
+    "ProjectNotFoundError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RetryTransport",
+    "Run",
+    "RunFileNotFoundError",
+    "RunNotFoundError",
+    "RunapiError",
+    "Runs",
+    "ServerError",
+    "Viewer",
+    "WaitTimeoutError",
+]

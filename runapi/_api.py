@@ -1,0 +1,165 @@
+"""`Api`: the entry point, holding settings and the HTTP client."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from ._artifacts import Artifact, fetch_artifact
+from ._config import resolve_settings
+from ._context import Context
+from ._exceptions import AuthenticationError
+from ._graphql import GraphQL
+from ._http import build_client
+from ._paths import parse_project_path, parse_run_path
+from ._run import Run
+from ._runs import Runs
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The user the API key belongs to."""
+
+    id: str
+    name: str
+    username: str | None
+    entity: str | None
+    email: str | None
+
+
+class Api:
+    """The W&B run API.
+
+    Settings come from the arguments, else `WANDB_API_KEY` / `WANDB_BASE_URL`, else
+    `~/.netrc` for the host (key only), else `https://api.wandb.ai`. The constructor does
+    no I/O; a missing key raises `ConfigurationError` saying how to set one.
+    `transport` replaces the HTTP transport (the one I/O seam; retries wrap it).
+
+    ```python
+    import runapi
+
+    with runapi.Api() as api:
+        run = api.run("alice/mnist/1a2b3c4d")
+        print(run.name, run.summary.get("loss"))
+    ```
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 2,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"max_retries must be an int >= 0, not {max_retries!r}")
+        if not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        settings = resolve_settings(api_key, base_url)
+        http = build_client(
+            settings, timeout=float(timeout), max_retries=max_retries, transport=transport
+        )
+        self._ctx = Context(settings=settings, http=http, gql=GraphQL(http))
+        self._viewer: Viewer | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API base URL, e.g. `https://api.wandb.ai`."""
+        return self._ctx.settings.base_url
+
+    @property
+    def app_url(self) -> str:
+        """The web app URL used for run URLs, e.g. `https://wandb.ai`."""
+        return self._ctx.settings.app_url
+
+    def viewer(self) -> Viewer:
+        """The user of the API key (`AuthenticationError` when the key is not accepted).
+
+        ```python
+        api.viewer().entity
+        ```
+        """
+        if self._viewer is None:
+            found = self._ctx.gql.call(self._ctx.gql.client.get_viewer)
+            if found is None:
+                raise AuthenticationError("the server does not know this API key", status_code=401)
+            self._viewer = Viewer(
+                id=found.id,
+                name=found.name,
+                username=found.username,
+                entity=found.entity,
+                email=found.email,
+            )
+        return self._viewer
+
+    @property
+    def default_entity(self) -> str:
+        """The key's default entity (asks the server once)."""
+        viewer = self.viewer()
+        return viewer.entity or viewer.username or viewer.name
+
+    def run(self, path: str) -> Run:
+        """The run at `entity/project/run_id`, `entity/project/runs/run_id` or a run URL.
+
+        Raises `ValueError` for a malformed path, `RunNotFoundError` for a missing run.
+
+        ```python
+        run = api.run("https://wandb.ai/alice/mnist/runs/1a2b3c4d")
+        ```
+        """
+        run = Run(self._ctx, parse_run_path(path))
+        run.load()
+        return run
+
+    def runs(
+        self,
+        path: str,
+        filters: Mapping[str, Any] | None = None,
+        order: str = "+created_at",
+        per_page: int = 50,
+    ) -> Runs:
+        """The runs of project `entity/project` (lazy; no request until used).
+
+        `filters` are MongoDB-style (`{"config.lr": {"$gt": 0.01}}`), `order` is
+        `+field` / `-field`.
+
+        ```python
+        for run in api.runs("alice/mnist", filters={"state": "finished"}):
+            print(run.id)
+        ```
+        """
+        entity, project = parse_project_path(path)
+        return Runs(self._ctx, entity, project, filters=filters, order=order, per_page=per_page)
+
+    def artifact(self, path: str) -> Artifact:
+        """The artifact version `entity/project/name:version_or_alias`.
+
+        ```python
+        dataset = api.artifact("alice/mnist/mnist:latest")
+        ```
+        """
+        return fetch_artifact(self._ctx, path)
+
+    def close(self) -> None:
+        """Close the HTTP connections."""
+        self._ctx.http.close()
+
+    def __enter__(self) -> Api:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Api {self.base_url}>"

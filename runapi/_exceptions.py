@@ -1,0 +1,197 @@
+"""The one exception tree of runapi.
+
+```
+RunapiError                      root: catch this to catch everything runapi raises
+├── APIStatusError               the server answered with an HTTP error status
+│   ├── BadRequestError          400
+│   ├── AuthenticationError      401 (missing or wrong API key)
+│   ├── PermissionDeniedError    403
+│   ├── NotFoundError            404, and GraphQL `null` for a project/run/artifact/file
+│   │   ├── ProjectNotFoundError
+│   │   ├── RunNotFoundError
+│   │   ├── ArtifactNotFoundError
+│   │   └── RunFileNotFoundError
+│   ├── ConflictError            409
+│   ├── RateLimitError           429
+│   └── ServerError              5xx
+├── APIConnectionError           the request did not get an HTTP answer
+│   └── APITimeoutError          ... because a timeout passed
+├── GraphQLError                 HTTP 200 with GraphQL `errors` (keeps errors, data, extensions)
+├── ResponseValidationError      the answer does not have the expected shape
+├── ConfigurationError           no API key / unusable base URL (also a ValueError)
+└── WaitTimeoutError             `Run.wait_until_finished(timeout=...)` ran out of time
+```
+
+`status_error(status_code, message, response)` is the one place mapping a status to a class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ArtifactNotFoundError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "GraphQLError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProjectNotFoundError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "RunFileNotFoundError",
+    "RunNotFoundError",
+    "RunapiError",
+    "ServerError",
+    "WaitTimeoutError",
+    "status_error",
+]
+
+
+class RunapiError(Exception):
+    """Root of every error runapi raises."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class APIStatusError(RunapiError):
+    """The server answered with an HTTP error status.
+
+    `status_code` is the HTTP status; `response` the `httpx.Response`, or None when the
+    error stands for a GraphQL `null` (a missing run reads as `NotFoundError` too).
+    """
+
+    def __init__(
+        self, message: str, *, status_code: int, response: httpx.Response | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.response = response
+
+
+class BadRequestError(APIStatusError):
+    """HTTP 400."""
+
+
+class AuthenticationError(APIStatusError):
+    """HTTP 401: the API key is missing or wrong."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """HTTP 403."""
+
+
+class NotFoundError(APIStatusError):
+    """HTTP 404, or a GraphQL `null` where an object was asked for."""
+
+    def __init__(
+        self, message: str, *, status_code: int = 404, response: httpx.Response | None = None
+    ) -> None:
+        super().__init__(message, status_code=status_code, response=response)
+
+
+class ProjectNotFoundError(NotFoundError):
+    """The project does not exist (or belongs to an entity the key cannot read)."""
+
+
+class RunNotFoundError(NotFoundError):
+    """The run does not exist (or belongs to an entity the key cannot read)."""
+
+
+class ArtifactNotFoundError(NotFoundError):
+    """The artifact version does not exist."""
+
+
+class RunFileNotFoundError(NotFoundError):
+    """The run has no file of that name."""
+
+
+class ConflictError(APIStatusError):
+    """HTTP 409."""
+
+
+class RateLimitError(APIStatusError):
+    """HTTP 429, after the retries ran out."""
+
+
+class ServerError(APIStatusError):
+    """HTTP 5xx, after the retries ran out."""
+
+
+class APIConnectionError(RunapiError):
+    """No HTTP answer: connection refused, reset, DNS failure, ..."""
+
+
+class APITimeoutError(APIConnectionError):
+    """No HTTP answer within the timeout."""
+
+
+class GraphQLError(RunapiError):
+    """The server answered HTTP 200 with GraphQL `errors`; never retried.
+
+    - `errors`: the error objects as sent (`message`, `path`, `locations`, `extensions`).
+    - `data`: the partial `data`, if any.
+    - `extensions`: the `extensions` of the first error that has some, else None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        errors: list[dict[str, Any]],
+        data: dict[str, Any] | None = None,
+        extensions: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.errors = errors
+        self.data = data
+        self.extensions = extensions
+
+
+class ResponseValidationError(RunapiError):
+    """The server's answer is not JSON or lacks fields the client needs."""
+
+
+class ConfigurationError(RunapiError, ValueError):
+    """The settings are unusable: no API key found, or a malformed base URL."""
+
+
+class WaitTimeoutError(RunapiError, TimeoutError):
+    """`Run.wait_until_finished` did not see a terminal state within its timeout."""
+
+
+_STATUS_CLASSES: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def status_error(
+    status_code: int, message: str, response: httpx.Response | None = None
+) -> APIStatusError:
+    """The exception for an HTTP error status (the one status -> class mapping).
+
+    ```python
+    >>> type(status_error(401, "bad key")).__name__
+    'AuthenticationError'
+    >>> type(status_error(503, "down")).__name__
+    'ServerError'
+    ```
+    """
+    cls = _STATUS_CLASSES.get(status_code)
+    if cls is None:
+        cls = ServerError if status_code >= 500 else APIStatusError
+    return cls(message, status_code=status_code, response=response)

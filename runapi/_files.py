@@ -1,0 +1,148 @@
+"""`File`: a file of a run, and downloading it."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from runapi_generated.fragments import FileFields
+
+from ._context import Context
+from ._graphql import http_status_error, transport_error
+from ._http import NO_AUTH, same_origin
+
+
+def _target(root: str | os.PathLike[str], name: str) -> Path:
+    base = Path(root)
+    target = base / name
+    resolved_base = base.resolve()
+    if resolved_base not in target.resolve().parents:
+        raise ValueError(f"file name {name!r} escapes the download root {str(base)!r}")
+    return target
+
+
+class File:
+    """A file of a run (`run.files()`, `run.file(name)`, `run.upload_file(...)`).
+
+    ```python
+    f = run.file("wandb-metadata.json")
+    f.name, f.size, f.md5
+    path = f.download(root="out", replace=True)
+    ```
+    """
+
+    def __init__(self, ctx: Context, fields: FileFields) -> None:
+        self._ctx = ctx
+        self._fields = fields
+
+    @property
+    def id(self) -> str:
+        """The server's opaque file id."""
+        return self._fields.id
+
+    @property
+    def name(self) -> str:
+        """The file's path within the run, e.g. `media/plot.png`."""
+        return self._fields.name
+
+    @property
+    def size(self) -> int:
+        """Size in bytes (0 when the server does not know)."""
+        return self._fields.size_bytes or 0
+
+    @property
+    def md5(self) -> str | None:
+        """Base64 MD5 of the content, as the server reports it."""
+        return self._fields.md_5
+
+    @property
+    def mimetype(self) -> str | None:
+        """MIME type."""
+        return self._fields.mimetype
+
+    @property
+    def updated_at(self) -> datetime | None:
+        """Last modification (UTC, naive)."""
+        return self._fields.updated_at
+
+    @property
+    def url(self) -> str | None:
+        """Download URL (needs the API key when on the API host)."""
+        return self._fields.url
+
+    @property
+    def direct_url(self) -> str:
+        """Signed download URL (no key needed)."""
+        return self._fields.direct_url
+
+    def _source(self) -> tuple[str, bool]:
+        """The URL to GET and whether the API key may be sent to it."""
+        base = self._ctx.settings.base_url
+        url = self._fields.url
+        if url and same_origin(httpx.URL(base).join(url), base):
+            return url, True
+        return self._fields.direct_url, False
+
+    def read_bytes(self) -> bytes:
+        """The file's content.
+
+        ```python
+        data = run.file("config.yaml").read_bytes()
+        ```
+        """
+        url, with_auth = self._source()
+        what = f"GET file {self.name!r}"
+        try:
+            if with_auth:
+                response = self._ctx.http.get(url)
+            else:
+                response = self._ctx.http.get(url, auth=NO_AUTH)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, what) from exc
+        if response.is_error:
+            raise http_status_error(response, what)
+        return response.content
+
+    def download(self, root: str | os.PathLike[str] = ".", replace: bool = False) -> Path:
+        """Download to `root/<name>` and return that path.
+
+        Refuses (`FileExistsError`) to overwrite an existing file unless `replace=True`.
+        The file appears whole or not at all (written to a temporary file, then renamed).
+
+        ```python
+        path = run.file("model.txt").download(root="downloads")
+        ```
+        """
+        target = _target(root, self.name)
+        if target.exists() and not replace:
+            raise FileExistsError(f"{str(target)!r} exists; pass replace=True to overwrite it")
+        url, with_auth = self._source()
+        what = f"GET file {self.name!r}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".runapi-", dir=target.parent)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                stream = (
+                    self._ctx.http.stream("GET", url)
+                    if with_auth
+                    else self._ctx.http.stream("GET", url, auth=NO_AUTH)
+                )
+                with stream as response:
+                    if response.is_error:
+                        response.read()
+                        raise http_status_error(response, what)
+                    for chunk in response.iter_bytes():
+                        out.write(chunk)
+            os.replace(tmp_name, target)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, what) from exc
+        finally:
+            if os.path.exists(tmp_name):
+                os.unlink(tmp_name)
+        return target
+
+    def __repr__(self) -> str:
+        return f"<File {self.name} ({self.size} bytes)>"

@@ -1,0 +1,95 @@
+"""Calls generated operations; the one place converting their errors into runapi's tree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
+
+import httpx
+import pydantic
+from runapi_generated.client import GraphQLClient
+from runapi_generated.exceptions import (
+    GraphQLClientGraphQLMultiError,
+    GraphQLClientHttpError,
+    GraphQLClientInvalidResponseError,
+)
+
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    GraphQLError,
+    ResponseValidationError,
+    status_error,
+)
+from ._http import GraphQLHttp
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_AUTH_HINT = (
+    "the server rejected the API key (HTTP 401): check WANDB_API_KEY, the api_key "
+    "argument, or ~/.netrc"
+)
+
+
+def http_status_error(response: httpx.Response, what: str) -> APIStatusError:
+    """The runapi error for an HTTP error `response` to `what` (e.g. "POST /graphql")."""
+    if response.status_code == 401:
+        message = _AUTH_HINT
+    else:
+        try:
+            body = response.text
+        except (httpx.ResponseNotRead, UnicodeDecodeError):
+            body = ""
+        snippet = " ".join(body.split())[:300]
+        message = f"{what} failed with HTTP {response.status_code}" + (
+            f": {snippet}" if snippet else ""
+        )
+    return status_error(response.status_code, message, response)
+
+
+def transport_error(exc: httpx.TransportError, what: str) -> APIConnectionError:
+    """The runapi error for an httpx transport failure."""
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"{what} timed out ({type(exc).__name__}: {exc})")
+    return APIConnectionError(f"{what} failed to connect ({type(exc).__name__}: {exc})")
+
+
+class GraphQL:
+    """The generated client bound to an `httpx.Client`, with error conversion."""
+
+    def __init__(self, http: httpx.Client) -> None:
+        self.client = GraphQLClient(url="graphql", http_client=GraphQLHttp(http))
+
+    def call(self, operation: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a generated operation, converting every failure into a `RunapiError`.
+
+        ```python
+        project = gql.call(gql.client.get_run, entity="e", project="p", name="r")
+        ```
+        """
+        what = f"GraphQL {getattr(operation, '__name__', 'operation')}"
+        try:
+            return operation(*args, **kwargs)
+        except GraphQLClientHttpError as exc:
+            response = exc.response
+            if isinstance(response, httpx.Response):
+                raise http_status_error(response, what) from exc
+            message = f"{what} failed with HTTP {exc.status_code}"
+            raise status_error(exc.status_code, message) from exc
+        except GraphQLClientGraphQLMultiError as exc:
+            errors: list[dict[str, Any]] = [
+                dict(e.original) if e.original is not None else {"message": e.message}
+                for e in exc.errors
+            ]
+            extensions = next((dict(e.extensions) for e in exc.errors if e.extensions), None)
+            raise GraphQLError(
+                f"{what}: {exc}", errors=errors, data=exc.data, extensions=extensions
+            ) from exc
+        except GraphQLClientInvalidResponseError as exc:
+            raise ResponseValidationError(f"{what}: the response is not a GraphQL answer") from exc
+        except pydantic.ValidationError as exc:
+            raise ResponseValidationError(f"{what}: unexpected response shape: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise transport_error(exc, what) from exc

@@ -1,0 +1,95 @@
+"""Decoding W&B JSON payloads: JSONString fields and history rows (NaN/Infinity kept)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._exceptions import ResponseValidationError
+
+
+def loads_object(text: str | None, what: str) -> dict[str, Any]:
+    """Decode a JSONString holding an object; None or empty gives `{}`."""
+    if text is None or text == "":
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ResponseValidationError(f"{what} is not valid JSON: {exc}") from exc
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ResponseValidationError(f"{what} is not a JSON object")
+    return value
+
+
+def decode_rows(rows: Sequence[str], what: str = "history") -> list[dict[str, Any]]:
+    """Decode a page of JSON row strings with one `json.loads` call.
+
+    ```python
+    >>> decode_rows(['{"_step": 0, "loss": NaN}', '{"_step": 1}'])[1]
+    {'_step': 1}
+    ```
+    """
+    if not rows:
+        return []
+    try:
+        decoded = json.loads("[" + ",".join(rows) + "]")
+    except ValueError as exc:
+        raise ResponseValidationError(f"{what} rows are not valid JSON: {exc}") from exc
+    if not isinstance(decoded, list) or len(decoded) != len(rows):
+        raise ResponseValidationError(f"{what} rows do not each hold one JSON value")
+    for row in decoded:
+        if not isinstance(row, dict):
+            raise ResponseValidationError(f"{what} row is not a JSON object: {row!r}")
+    return decoded
+
+
+def row_objects(value: Any, what: str = "sampledHistory") -> list[dict[str, Any]]:
+    """Check an inline JSON list of row objects (`sampledHistory`)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise ResponseValidationError(f"{what} is not a list of row objects")
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Encode for a JSONString argument (NaN/Infinity as bare tokens, like W&B)."""
+    return json.dumps(value)
+
+
+def canonical(value: Any) -> str:
+    """Canonical JSON (sorted keys, no spaces) for digests and equality."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equality that treats NaN as equal to NaN (so an untouched NaN is not a change)."""
+    if a is b:
+        return True
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    try:
+        if a == b:
+            return True
+    except (TypeError, ValueError):
+        pass
+    try:
+        return canonical(a) == canonical(b)
+    except (TypeError, ValueError):
+        return False
+
+
+def flatten(value: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """Flatten nested dicts into dotted keys under `prefix` (`config.opt.lr`)."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        name = f"{prefix}.{key}"
+        if isinstance(item, Mapping) and item:
+            out.update(flatten(item, name))
+        else:
+            out[name] = item
+    return out

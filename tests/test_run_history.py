@@ -1,0 +1,163 @@
+"""history() and scan_history() over history seeded through the file stream."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import User
+from seeding import close_apis, log_events, log_history, make_api, new_run, steps, stream
+
+import runapi
+
+__all__ = ["close_apis"]
+
+
+@pytest.fixture
+def seeded(user: User) -> runapi.Run:
+    """A run with 2,500 history rows (steps 0..2499) and 10 system-metrics rows."""
+    api = make_api(user)
+    run = new_run(api, user, project="hist")
+    log_history(user, run, steps(2500))
+    log_events(
+        user, run, [{"_runtime": i, "_timestamp": i, "system.cpu": 10 + i} for i in range(10)]
+    )
+    run.load(force=True)
+    return run
+
+
+def test_history_sampled_dataframe(seeded: runapi.Run) -> None:
+    assert seeded.lastHistoryStep == 2499
+    df = seeded.history()
+    assert isinstance(df, pd.DataFrame)
+    assert 0 < len(df) <= 500
+    assert {"_step", "loss", "acc"} <= set(df.columns)
+    assert df["_step"].iloc[0] == 0 and df["_step"].iloc[-1] == 2499
+    assert df["_step"].is_monotonic_increasing
+
+
+def test_history_list_and_keys(seeded: runapi.Run) -> None:
+    rows = seeded.history(samples=20, pandas=False)
+    assert isinstance(rows, list) and 0 < len(rows) <= 20
+    assert isinstance(rows[0], dict)
+    keyed = seeded.history(samples=50, keys=["loss"], pandas=False)
+    assert 0 < len(keyed) <= 50
+    assert set(keyed[0]) == {"loss", "_step"}
+    df = seeded.history(samples=10, keys=["acc"], x_axis="_runtime")
+    assert set(df.columns) == {"acc", "_runtime"}
+
+
+def test_history_system_stream(seeded: runapi.Run) -> None:
+    rows = seeded.history(stream="system", pandas=False)
+    assert [r["system.cpu"] for r in rows] == [10 + i for i in range(10)]
+    df = seeded.history(stream="system", samples=5)
+    assert 0 < len(df) <= 5
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"samples": 0},
+        {"samples": -1},
+        {"samples": True},
+        {"samples": "10"},
+        {"stream": "events"},
+        {"keys": "loss"},
+        {"keys": ["loss", 3]},
+        {"x_axis": ""},
+    ],
+)
+def test_history_bad_arguments_raise(seeded: runapi.Run, kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        seeded.history(**kwargs)  # type: ignore[call-overload]
+
+
+def test_scan_history_every_row_once(seeded: runapi.Run) -> None:
+    scan = seeded.scan_history(page_size=300)
+    assert isinstance(scan, runapi.HistoryScan)
+    got = [row["_step"] for row in scan]
+    assert got == list(range(2500))
+    # pages are bounded by page_size
+    assert max(len(page) for page in scan.pages()) <= 300
+
+
+def test_scan_history_keys_and_window(seeded: runapi.Run) -> None:
+    rows = list(seeded.scan_history(keys=["loss"], page_size=100, min_step=250, max_step=760))
+    assert [r["_step"] for r in rows] == list(range(250, 760))
+    assert set(rows[0]) == {"loss", "_step"}
+    assert rows[0]["loss"] == pytest.approx(1 / 251)
+
+
+def test_scan_history_is_lazy(seeded: runapi.Run) -> None:
+    it = iter(seeded.scan_history(page_size=10))
+    assert next(it)["_step"] == 0
+    assert next(it)["_step"] == 1
+
+
+def test_scan_to_pandas_columnar(seeded: runapi.Run) -> None:
+    df = seeded.scan_history(page_size=1000).to_pandas()
+    assert len(df) == 2500
+    assert list(df["_step"]) == list(range(2500))
+
+
+def test_scan_bad_arguments(seeded: runapi.Run) -> None:
+    for kwargs in ({"page_size": 0}, {"min_step": -1}, {"keys": "loss"}):
+        with pytest.raises(ValueError):
+            seeded.scan_history(**kwargs)
+
+
+def test_non_finite_and_sparse_values(user: User) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="nan")
+    rows: list[dict[str, Any]] = [
+        {"_step": 0, "a": float("nan")},
+        {"_step": 1, "a": float("inf"), "b": "text"},
+        {"_step": 2, "a": float("-inf"), "c": {"_type": "histogram", "bins": [1, 2]}},
+    ]
+    log_history(user, run, rows)
+    got = list(run.scan_history())
+    assert math.isnan(got[0]["a"])
+    assert got[1]["a"] == math.inf and got[1]["b"] == "text"
+    assert got[2]["a"] == -math.inf and got[2]["c"]["_type"] == "histogram"
+    df = run.scan_history().to_pandas()
+    assert list(df.columns) == ["_step", "a", "b", "c"]
+    assert df["b"].isna().tolist() == [True, False, True]
+    assert len(run.history(pandas=False)) == 3
+
+
+def test_resent_chunk_does_not_duplicate_rows(user: User) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="resend")
+    log_history(user, run, steps(5))
+    log_history(user, run, steps(5))  # the SDK re-sends a failed chunk at the same offset
+    log_history(user, run, steps(3, start=5), offset=5)
+    assert [r["_step"] for r in run.scan_history(page_size=2)] == list(range(8))
+
+
+def test_empty_history(user: User) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="empty")
+    assert list(run.scan_history()) == []
+    assert run.scan_history().to_pandas().empty
+    assert run.history(pandas=False) == []
+    assert run.history().empty
+    assert run.lastHistoryStep == -1
+
+
+def test_summary_from_file_stream(user: User) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="sum")
+    stream(user, run, {"wandb-summary.json": ['{"best": 0.9}']}).raise_for_status()
+    run.load(force=True)
+    assert run.summary == {"best": 0.9}
+
+
+def test_missing_run_history_raises(user: User) -> None:
+    api = make_api(user)
+    ghost = runapi.Run(api._ctx, runapi._paths.RunPath(user.entity, "none", "ghost"))
+    with pytest.raises(runapi.RunNotFoundError):
+        ghost.history()
+    with pytest.raises(runapi.RunNotFoundError):
+        list(ghost.scan_history())
