@@ -1,0 +1,436 @@
+"""MongoDB-style run filters and run order, compiled to Python over decoded run rows.
+
+Fields (WIRE.md): ``state``, ``tags``, ``name``, ``display_name``, ``group``, ``job_type``,
+``created_at``, ``updated_at``, ``heartbeat_at`` (camelCase accepted too),
+``config.<key>`` (nested keys dotted; ``config.<key>.value`` is the same value) and
+``summary_metrics.<key>``. Operators: ``$and $or $nor $eq $ne $gt $gte $lt $lte $in $nin
+$exists $regex`` (with optional ``$options``); a bare value means ``$eq``. On a list value
+(``tags``) operators apply element-wise. Anything else is :class:`BadInput`.
+
+```python
+matches = compile_filter({"$and": [{"config.lr": {"$gt": 0.01}}, {"state": "finished"}]})
+ordered = compile_order("-summary_metrics.loss")
+runs = ordered([r for r in records if matches(r)])
+```
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from runapi_server.errors import BadInput
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing()
+"""The value of a field a run does not have (a NULL column, an absent key)."""
+
+
+class RunRecord:
+    """A run row with its JSON columns decoded on first use."""
+
+    def __init__(self, row: sqlite3.Row) -> None:
+        self.row = row
+        self._config: dict[str, Any] | None = None
+        self._summary: dict[str, Any] | None = None
+        self._tags: list[Any] | None = None
+
+    @property
+    def config(self) -> dict[str, Any]:
+        if self._config is None:
+            self._config = _decode_object(self.row["config"])
+        return self._config
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        if self._summary is None:
+            self._summary = _decode_object(self.row["summary"])
+        return self._summary
+
+    @property
+    def tags(self) -> list[Any]:
+        if self._tags is None:
+            value = json.loads(self.row["tags"] or "[]")
+            self._tags = value if isinstance(value, list) else []
+        return self._tags
+
+
+def _decode_object(text: str | None) -> dict[str, Any]:
+    value = json.loads(text or "{}")
+    return value if isinstance(value, dict) else {}
+
+
+Predicate = Callable[[RunRecord], bool]
+Test = Callable[[Any], bool]
+
+
+# --------------------------------------------------------------------------- fields
+
+COLUMNS: Final = {
+    "state": "state",
+    "name": "name",
+    "display_name": "display_name",
+    "displayName": "display_name",
+    "group": "group_name",
+    "job_type": "job_type",
+    "jobType": "job_type",
+    "created_at": "created_at",
+    "createdAt": "created_at",
+    "updated_at": "updated_at",
+    "updatedAt": "updated_at",
+    "heartbeat_at": "heartbeat_at",
+    "heartbeatAt": "heartbeat_at",
+}
+TIME_COLUMNS: Final = frozenset({"created_at", "updated_at", "heartbeat_at"})
+CONFIG_PREFIXES: Final = ("config.",)
+SUMMARY_PREFIXES: Final = ("summary_metrics.", "summaryMetrics.")
+FIELD_HELP: Final = (
+    "state, tags, name, display_name, group, job_type, created_at, updated_at, heartbeat_at,"
+    " config.<key>, summary_metrics.<key>"
+)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A compiled field reference: how to read it from a run and how to read constants."""
+
+    name: str
+    get: Callable[[RunRecord], Any]
+    is_time: bool = False
+
+    def constant(self, value: Any) -> Any:
+        """A filter constant in the form stored values have (timestamps normalised)."""
+        if not self.is_time or value is None:
+            return value
+        if not isinstance(value, str):
+            raise BadInput(f"filter on {self.name!r} expects an ISO 8601 timestamp string")
+        return normalize_timestamp(value, self.name)
+
+
+def normalize_timestamp(value: str, field: str) -> str:
+    """``value`` as stored: ISO 8601 UTC without zone, with microseconds."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadInput(f"filter on {field!r}: {value!r} is not an ISO 8601 timestamp") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.isoformat(timespec="microseconds")
+
+
+def _lookup(value: Any, parts: Sequence[str]) -> Any:
+    """``value`` at a dotted path; keys that themselves contain dots are tried first."""
+    if not parts:
+        return value
+    if not isinstance(value, dict):
+        return MISSING
+    for i in range(len(parts), 0, -1):
+        key = ".".join(parts[:i])
+        if key in value:
+            found = _lookup(value[key], parts[i:])
+            if found is not MISSING:
+                return found
+    return MISSING
+
+
+def _config_lookup(config: dict[str, Any], parts: Sequence[str]) -> Any:
+    """A value of the wrapped config: ``a.b`` and ``a.value.b`` both read ``config[a].value.b``."""
+    for i in range(len(parts), 0, -1):
+        key = ".".join(parts[:i])
+        if key not in config:
+            continue
+        entry = config[key]
+        value = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
+        rest = parts[i:]
+        if rest and rest[0] == "value":
+            found = _lookup(value, rest[1:])
+            if found is not MISSING:
+                return found
+        found = _lookup(value, rest)
+        if found is not MISSING:
+            return found
+    return MISSING
+
+
+def _column_getter(column: str) -> Callable[[RunRecord], Any]:
+    def get(record: RunRecord) -> Any:
+        value = record.row[column]
+        return MISSING if value is None else value
+
+    return get
+
+
+def _config_getter(parts: list[str]) -> Callable[[RunRecord], Any]:
+    return lambda record: _config_lookup(record.config, parts)
+
+
+def _summary_getter(parts: list[str]) -> Callable[[RunRecord], Any]:
+    return lambda record: _lookup(record.summary, parts)
+
+
+def resolve_field(name: Any) -> Field:
+    """The field a filter key or order names; :class:`BadInput` when it is not one we know."""
+    if not isinstance(name, str) or not name:
+        raise BadInput(f"invalid run field {name!r}; known fields: {FIELD_HELP}")
+    if name in COLUMNS:
+        column = COLUMNS[name]
+        return Field(name, _column_getter(column), is_time=column in TIME_COLUMNS)
+    if name == "tags":
+        return Field(name, lambda record: record.tags)
+    for prefix in CONFIG_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return Field(name, _config_getter(name[len(prefix) :].split(".")))
+    for prefix in SUMMARY_PREFIXES:
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return Field(name, _summary_getter(name[len(prefix) :].split(".")))
+    raise BadInput(f"unknown run field {name!r} in filters/order; known fields: {FIELD_HELP}")
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def values_equal(a: Any, b: Any) -> bool:
+    """Equality that keeps booleans apart from numbers (``True`` is not ``1``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if _is_number(a) and _is_number(b):
+        return bool(a == b)
+    if type(a) is not type(b):
+        return False
+    return bool(a == b)
+
+
+def _comparable(a: Any, b: Any) -> bool:
+    return (_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str))
+
+
+def _elements(value: Any) -> list[Any]:
+    """What element-wise operators look at: a list's elements, else the value itself."""
+    return value if isinstance(value, list) else [value]
+
+
+def _eq_test(constant: Any) -> Test:
+    def test(value: Any) -> bool:
+        if value is MISSING:
+            return constant is None
+        if constant is None and value is None:
+            return True
+        if isinstance(value, list) and any(values_equal(e, constant) for e in value):
+            return True
+        return values_equal(value, constant)
+
+    return test
+
+
+_COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "$gt": lambda a, b: bool(a > b),
+    "$gte": lambda a, b: bool(a >= b),
+    "$lt": lambda a, b: bool(a < b),
+    "$lte": lambda a, b: bool(a <= b),
+}
+_REGEX_FLAGS: Final = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+
+
+def _compare_test(op: str, constant: Any) -> Test:
+    compare = _COMPARISONS[op]
+
+    def test(value: Any) -> bool:
+        if value is MISSING:
+            return False
+        return any(_comparable(e, constant) and compare(e, constant) for e in _elements(value))
+
+    return test
+
+
+def _regex_test(pattern: Any, options: Any, field: str) -> Test:
+    if not isinstance(pattern, str):
+        raise BadInput(f"$regex on {field!r} needs a string pattern, got {pattern!r}")
+    flags = 0
+    if options is not None:
+        if not isinstance(options, str) or any(c not in _REGEX_FLAGS for c in options):
+            raise BadInput(f"$options on {field!r} must be letters from 'imsx', got {options!r}")
+        for c in options:
+            flags |= _REGEX_FLAGS[c]
+    try:
+        compiled = re.compile(pattern, flags)
+    except re.error as exc:
+        raise BadInput(f"invalid $regex {pattern!r} on {field!r}: {exc}") from None
+
+    def test(value: Any) -> bool:
+        if value is MISSING:
+            return False
+        return any(isinstance(e, str) and compiled.search(e) for e in _elements(value))
+
+    return test
+
+
+def _list_arg(op: str, arg: Any, field: Field) -> list[Any]:
+    if not isinstance(arg, list):
+        raise BadInput(f"{op} on {field.name!r} needs a list, got {arg!r}")
+    return [field.constant(item) for item in arg]
+
+
+def _operator_test(field: Field, op: str, arg: Any, options: Any) -> Test:
+    if op == "$eq":
+        return _eq_test(field.constant(arg))
+    if op == "$ne":
+        eq = _eq_test(field.constant(arg))
+        return lambda value: not eq(value)
+    if op in _COMPARISONS:
+        constant = field.constant(arg)
+        if not (_is_number(constant) or isinstance(constant, str)):
+            raise BadInput(f"{op} on {field.name!r} needs a number or string, got {arg!r}")
+        return _compare_test(op, constant)
+    if op in ("$in", "$nin"):
+        tests = [_eq_test(c) for c in _list_arg(op, arg, field)]
+        if op == "$in":
+            return lambda value: any(t(value) for t in tests)
+        return lambda value: not any(t(value) for t in tests)
+    if op == "$exists":
+        if not isinstance(arg, bool):
+            raise BadInput(f"$exists on {field.name!r} needs true or false, got {arg!r}")
+        return lambda value: (value is not MISSING) == arg
+    if op == "$regex":
+        return _regex_test(arg, options, field.name)
+    raise BadInput(
+        f"unknown filter operator {op!r} on {field.name!r}; supported: "
+        "$eq $ne $gt $gte $lt $lte $in $nin $exists $regex"
+    )
+
+
+def _field_predicate(name: str, condition: Any) -> Predicate:
+    field = resolve_field(name)
+    if isinstance(condition, dict) and any(str(k).startswith("$") for k in condition):
+        if not all(str(k).startswith("$") for k in condition):
+            raise BadInput(f"filter on {name!r} mixes operators and plain keys: {condition!r}")
+        options = condition.get("$options")
+        if options is not None and "$regex" not in condition:
+            raise BadInput(f"$options on {name!r} is only valid with $regex")
+        tests = [
+            _operator_test(field, op, arg, options)
+            for op, arg in condition.items()
+            if op != "$options"
+        ]
+    else:
+        tests = [_eq_test(field.constant(condition))]
+
+    def predicate(record: RunRecord) -> bool:
+        value = field.get(record)
+        return all(test(value) for test in tests)
+
+    return predicate
+
+
+def _clauses(op: str, arg: Any) -> list[Predicate]:
+    if not isinstance(arg, list) or not arg:
+        raise BadInput(f"{op} needs a non-empty list of filter objects, got {arg!r}")
+    return [_document_predicate(item) for item in arg]
+
+
+def _all_of(clauses: list[Predicate]) -> Predicate:
+    return lambda record: all(p(record) for p in clauses)
+
+
+def _any_of(clauses: list[Predicate]) -> Predicate:
+    return lambda record: any(p(record) for p in clauses)
+
+
+def _none_of(clauses: list[Predicate]) -> Predicate:
+    return lambda record: not any(p(record) for p in clauses)
+
+
+_COMBINERS: Final[dict[str, Callable[[list[Predicate]], Predicate]]] = {
+    "$and": _all_of,
+    "$or": _any_of,
+    "$nor": _none_of,
+}
+
+
+def _document_predicate(document: Any) -> Predicate:
+    if not isinstance(document, dict):
+        raise BadInput(f"a filter must be a JSON object, got {document!r}")
+    parts: list[Predicate] = []
+    for key, value in document.items():
+        if key in _COMBINERS:
+            parts.append(_COMBINERS[key](_clauses(key, value)))
+        elif key.startswith("$"):
+            raise BadInput(
+                f"unknown filter operator {key!r} at the top of a filter; use $and, $or, $nor"
+                " or a field name"
+            )
+        else:
+            parts.append(_field_predicate(key, value))
+    return _all_of(parts)
+
+
+def compile_filter(filters: Any) -> Predicate:
+    """A predicate over :class:`RunRecord` for a decoded filter document (None: all runs).
+
+    ```python
+    compile_filter({"tags": {"$in": ["a", "b"]}})(RunRecord(row))  # bool
+    ```
+    """
+    if filters is None:
+        return lambda record: True
+    return _document_predicate(filters)
+
+
+# --------------------------------------------------------------------------- order
+
+DEFAULT_ORDER: Final = "+created_at"
+
+
+def _sort_key(value: Any) -> tuple[int, float, str]:
+    if _is_number(value):
+        number = float(value)
+        return (0, -math.inf if math.isnan(number) else number, "")
+    if isinstance(value, str):
+        return (1, 0.0, value)
+    if isinstance(value, bool):
+        return (2, float(value), "")
+    return (3, 0.0, json.dumps(value, sort_keys=True, default=str))
+
+
+def compile_order(order: str | None) -> Callable[[list[RunRecord]], list[RunRecord]]:
+    """A sort for records given in creation order: ``+field`` ascending, ``-field`` descending.
+
+    Ties keep creation order; runs lacking the field (or holding null) come last either way.
+
+    ```python
+    compile_order("-summary_metrics.loss")(records)
+    ```
+    """
+    text = (order or "").strip() or DEFAULT_ORDER
+    descending = text.startswith("-")
+    name = text[1:] if text[0] in "+-" else text
+    field = resolve_field(name.strip())
+
+    def sort(records: list[RunRecord]) -> list[RunRecord]:
+        present: list[tuple[tuple[int, float, str], RunRecord]] = []
+        missing: list[RunRecord] = []
+        for record in records:
+            value = field.get(record)
+            if value is MISSING or value is None:
+                missing.append(record)
+            else:
+                present.append((_sort_key(value), record))
+        # sort() is stable, also with reverse=True: equal keys keep creation order.
+        present.sort(key=lambda pair: pair[0], reverse=descending)
+        return [record for _key, record in present] + missing
+
+    return sort
