@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS history (
     row         TEXT NOT NULL,                  -- the JSON row as sent
     PRIMARY KEY (run_id, line_no)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS history_step ON history (run_id, step);
+-- keyset_id in the step index lets the all-keys rule filter a step window index-only.
+CREATE INDEX IF NOT EXISTS history_step ON history (run_id, step, keyset_id);
 CREATE TABLE IF NOT EXISTS events (
     run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     line_no     INTEGER NOT NULL,
@@ -83,6 +84,28 @@ CREATE TABLE IF NOT EXISTS keysets (
     id          INTEGER PRIMARY KEY,
     keys        TEXT NOT NULL UNIQUE            -- JSON sorted list of top-level keys
 );
+-- Per-run counters kept by the file stream, so counts, historyKeys and index sampling
+-- never scan a run's rows (see runapi_server/history.py).
+CREATE TABLE IF NOT EXISTS stream_stats (
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    stream      TEXT NOT NULL,                  -- 'history' or 'events'
+    line_count  INTEGER NOT NULL,               -- lines stored
+    ordered     INTEGER NOT NULL,               -- 1 while steps never decrease with line_no
+    PRIMARY KEY (run_id, stream)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_keyset_counts (
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    keyset_id   INTEGER NOT NULL REFERENCES keysets(id),
+    row_count   INTEGER NOT NULL,
+    PRIMARY KEY (run_id, keyset_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_key_types (
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    type        TEXT NOT NULL,                  -- number, string, boolean, nil, map, list, _type
+    row_count   INTEGER NOT NULL,
+    PRIMARY KEY (run_id, key, type)
+) WITHOUT ROWID;
 -- Lines of any other streamed file (output.log ...), materialised as a run file.
 CREATE TABLE IF NOT EXISTS stream_lines (
     run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

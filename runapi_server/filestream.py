@@ -1,5 +1,188 @@
-"""Placeholder until implemented."""
+"""W&B's file stream: ``POST /files/{entity}/{project}/{run}/file_stream``.
 
-from starlette.routing import BaseRoute
+The SDK posts chunks of lines per file, each with the line number (``offset``) of its
+first line; lines are stored by line number, so a re-sent chunk overwrites itself:
 
-ROUTES: list[BaseRoute] = []
+- ``wandb-history.jsonl``: history rows (:mod:`runapi_server.history`);
+- ``wandb-events.jsonl``: system-metrics rows; the latest becomes ``systemMetrics``;
+- ``wandb-summary.json``: the last line replaces the run's summary whole;
+- any other name: lines of a run file of that name (listed by ``files()``).
+
+``"complete": true`` with ``"exitcode": n`` finishes the run (``finished`` for 0, else
+``failed``). A whole post is validated first and written in one transaction: a bad post
+gets 400 and changes nothing.
+
+```python
+httpx.post(f"{base}/files/me/proj/run1/file_stream", auth=("api", key),
+           json={"files": {"wandb-history.jsonl": {"offset": 0, "content": ['{"_step": 0}']}}})
+```
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from runapi_server import history, runfiles
+from runapi_server.auth import AuthUser, authenticate
+from runapi_server.jsonresponse import WandbJSONResponse, error_response
+from runapi_server.lookup import find_run
+from runapi_server.state import ServerState
+from runapi_server.timeutil import now_iso
+
+HISTORY_FILE = "wandb-history.jsonl"
+EVENTS_FILE = "wandb-events.jsonl"
+SUMMARY_FILE = "wandb-summary.json"
+MAX_BODY = 64 * 1024 * 1024
+UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api' and your key"
+
+
+class StreamError(ValueError):
+    """A malformed post; the message says what is wrong."""
+
+
+@dataclass
+class StreamPost:
+    """A validated file-stream post, ready to store."""
+
+    history_chunks: list[history.HistoryChunk] = field(default_factory=list)
+    event_chunks: list[list[history.EventLine]] = field(default_factory=list)
+    summary: str | None = None
+    other: list[tuple[str, int, list[str]]] = field(default_factory=list)
+    complete: bool = False
+    exitcode: int | None = None
+
+
+def _int_field(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StreamError(f"{what} must be an integer, got {json.dumps(value)}")
+    return value
+
+
+def _file_chunk(name: str, chunk: Any) -> tuple[int, list[str]]:
+    if not isinstance(chunk, dict):
+        raise StreamError(f"files[{name!r}] must be an object with 'offset' and 'content'")
+    offset = _int_field(chunk.get("offset", 0), f"files[{name!r}].offset")
+    if offset < 0:
+        raise StreamError(f"files[{name!r}].offset must not be negative, got {offset}")
+    content = chunk.get("content", [])
+    if not isinstance(content, list) or not all(isinstance(line, str) for line in content):
+        raise StreamError(f"files[{name!r}].content must be a list of strings")
+    if offset + len(content) > history.INT64_MAX:
+        raise StreamError(f"files[{name!r}].offset {offset} is too large")
+    return offset, content
+
+
+def parse_post(body: Any) -> StreamPost:
+    """Validate a decoded post body; raises :class:`StreamError` naming the first problem."""
+    if not isinstance(body, dict):
+        raise StreamError("file_stream body must be a JSON object")
+    files = body.get("files", {})
+    if not isinstance(files, dict):
+        raise StreamError("'files' must be an object mapping file names to chunks")
+    post = StreamPost()
+    try:
+        for name, chunk in files.items():
+            offset, content = _file_chunk(name, chunk)
+            if name == HISTORY_FILE:
+                post.history_chunks.append(history.parse_history(name, offset, content))
+            elif name == EVENTS_FILE:
+                post.event_chunks.append(history.parse_events(name, offset, content))
+            elif name == SUMMARY_FILE:
+                if content:
+                    history.parse_object(content[-1], f"{name} line {offset + len(content) - 1}")
+                    post.summary = content[-1]
+            else:
+                problem = runfiles.check_file_name(name)
+                if problem:
+                    raise StreamError(problem)
+                post.other.append((name, offset, content))
+    except history.RowError as exc:
+        raise StreamError(str(exc)) from exc
+    complete = body.get("complete", False)
+    if not isinstance(complete, bool):
+        raise StreamError(f"'complete' must be a boolean, got {json.dumps(complete)}")
+    post.complete = complete
+    exitcode = body.get("exitcode")
+    post.exitcode = None if exitcode is None else _int_field(exitcode, "'exitcode'")
+    dropped = body.get("dropped", 0)
+    if _int_field(dropped, "'dropped'") < 0:
+        raise StreamError("'dropped' must not be negative")
+    return post
+
+
+def apply_post(
+    state: ServerState, user: AuthUser, entity: str, project: str, run_name: str, post: StreamPost
+) -> bool:
+    """Store a validated post in one transaction; False when the caller has no such run."""
+    now = now_iso()
+    with state.db.transaction() as conn:
+        run = find_run(conn, user, entity, project, run_name)
+        if run is None:
+            return False
+        run_id: int = run["id"]
+        for chunk in post.history_chunks:
+            history.store_history(conn, run_id, chunk)
+        for event_lines in post.event_chunks:
+            history.store_events(conn, run_id, event_lines)
+        for name, offset, content in post.other:
+            runfiles.store_stream_lines(conn, run_id, name, offset, content, now)
+        if post.summary is not None:
+            conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (post.summary, run_id))
+        if post.complete:
+            final = "finished" if post.exitcode in (None, 0) else "failed"
+            conn.execute(
+                "UPDATE runs SET state = ?, exitcode = ? WHERE id = ?",
+                (final, post.exitcode, run_id),
+            )
+        conn.execute(
+            "UPDATE runs SET heartbeat_at = ?, updated_at = ? WHERE id = ?", (now, now, run_id)
+        )
+    return True
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise StreamError(f"file_stream body is not valid JSON: {exc}") from exc
+
+
+async def file_stream(request: Request) -> Response:
+    state = request.app.state.server
+    assert isinstance(state, ServerState)
+    user = await run_in_threadpool(authenticate, state.db, request.headers.get("authorization"))
+    if user is None:
+        return error_response(UNAUTHORIZED, 401)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return error_response(f"file_stream body over {MAX_BODY} bytes", 413)
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        return error_response(f"file_stream body over {MAX_BODY} bytes", 413)
+    entity, project, run_name = _path_parts(request)
+    try:
+        post = await run_in_threadpool(lambda: parse_post(_decode(raw)))
+    except StreamError as exc:
+        return error_response(str(exc), 400)
+    found = await run_in_threadpool(apply_post, state, user, entity, project, run_name, post)
+    if not found:
+        return error_response(f"run {entity}/{project}/{run_name} not found", 404)
+    return WandbJSONResponse({"exitcode": None, "limits": {}})
+
+
+def _path_parts(request: Request) -> Sequence[str]:
+    params = request.path_params
+    return str(params["entity"]), str(params["project"]), str(params["run"])
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/files/{entity}/{project}/{run}/file_stream", file_stream, methods=["POST"]),
+]

@@ -1,5 +1,134 @@
-"""Placeholder until implemented."""
+"""Run fields over streamed history and events: history, events, sampledHistory, historyKeys,
+line counts, tails and parquetHistory (storage and sampling in :mod:`runapi_server.history`)."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from ariadne import ObjectType
 from ariadne.types import SchemaBindable
+from graphql import GraphQLResolveInfo
 
-BINDABLES: list[SchemaBindable] = []
+from runapi_server import history
+from runapi_server.context import context_of
+from runapi_server.errors import BadInput
+from runapi_server.runfiles import streamed_line_count
+
+run = ObjectType("Run")
+
+OUTPUT_LOG = "output.log"
+
+
+def _samples(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"{where}: samples must be an integer, got {value!r}")
+    if value < 0:
+        raise BadInput(f"{where}: samples must not be negative, got {value}")
+    return value
+
+
+def _step(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadInput(f"{where} must be an integer, got {value!r}")
+    return value
+
+
+@run.field("history")
+def resolve_history(
+    parent: Any,
+    info: GraphQLResolveInfo,
+    samples: int | None = None,
+    minStep: int | None = None,
+    maxStep: int | None = None,
+) -> list[str]:
+    return history.history_rows(
+        context_of(info).state.db.read(),
+        parent["id"],
+        samples=_samples(samples, "history"),
+        min_step=minStep,
+        max_step=maxStep,
+    )
+
+
+@run.field("events")
+def resolve_events(parent: Any, info: GraphQLResolveInfo, samples: int | None = None) -> list[str]:
+    return history.event_rows(
+        context_of(info).state.db.read(), parent["id"], _samples(samples, "events")
+    )
+
+
+def _parse_spec(spec: Any, index: int) -> tuple[list[str], int | None, int | None, int | None]:
+    where = f"sampledHistory spec {index}"
+    if not isinstance(spec, dict):
+        raise BadInput(f"{where} must be a JSON object with 'keys'")
+    keys = spec.get("keys")
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        raise BadInput(f"{where}: 'keys' must be a non-empty list of strings")
+    return (
+        keys,
+        _samples(spec.get("samples"), where),
+        _step(spec.get("minStep"), f"{where}: minStep"),
+        _step(spec.get("maxStep"), f"{where}: maxStep"),
+    )
+
+
+@run.field("sampledHistory")
+def resolve_sampled_history(
+    parent: Any, info: GraphQLResolveInfo, specs: list[Any], packVersion: int | None = None
+) -> list[list[dict[str, Any]]]:
+    parsed = [_parse_spec(spec, i) for i, spec in enumerate(specs)]
+    conn = context_of(info).state.db.read()
+    return [
+        history.sampled_history(conn, parent["id"], keys, samples=samples, min_step=lo, max_step=hi)
+        for keys, samples, lo, hi in parsed
+    ]
+
+
+@run.field("historyKeys")
+def resolve_history_keys(
+    parent: Any, info: GraphQLResolveInfo, format: str | None = None
+) -> dict[str, Any]:
+    return history.history_keys(context_of(info).state.db.read(), parent["id"])
+
+
+@run.field("historyLineCount")
+def resolve_history_line_count(parent: Any, info: GraphQLResolveInfo) -> int:
+    return history.line_count(context_of(info).state.db.read(), parent["id"], history.HISTORY)
+
+
+@run.field("eventsLineCount")
+def resolve_events_line_count(parent: Any, info: GraphQLResolveInfo) -> int:
+    return history.line_count(context_of(info).state.db.read(), parent["id"], history.EVENTS)
+
+
+@run.field("logLineCount")
+def resolve_log_line_count(parent: Any, info: GraphQLResolveInfo) -> int:
+    return streamed_line_count(context_of(info).state.db.read(), parent["id"], OUTPUT_LOG)
+
+
+@run.field("historyTail")
+def resolve_history_tail(parent: Any, info: GraphQLResolveInfo) -> str:
+    return history.history_tail(context_of(info).state.db.read(), parent["id"])
+
+
+@run.field("eventsTail")
+def resolve_events_tail(parent: Any, info: GraphQLResolveInfo) -> str:
+    return history.events_tail(context_of(info).state.db.read(), parent["id"])
+
+
+@run.field("parquetHistory")
+def resolve_parquet_history(
+    parent: Any, info: GraphQLResolveInfo, liveKeys: list[str]
+) -> dict[str, Any]:
+    # No parquet exports yet: every row is live.
+    rows = history.live_rows(context_of(info).state.db.read(), parent["id"], liveKeys)
+    return {"parquetUrls": [], "liveData": rows}
+
+
+BINDABLES: list[SchemaBindable] = [run]

@@ -1,0 +1,544 @@
+"""History and system-metrics (events) rows: storage and index sampling over SQLite.
+
+Rows arrive through the file stream as JSON lines and are stored as sent (bare ``NaN`` /
+``Infinity`` tokens and nested values survive), keyed by ``(run_id, line_no)`` so a re-sent
+chunk overwrites itself. Each history row also keeps its step and its key set (interned in
+``keysets``), and per-run counters (``stream_stats``, ``history_keyset_counts``,
+``history_key_types``) are maintained on every write, so that:
+
+- counts, ``historyKeys`` and the last step never scan a run's rows;
+- sampling picks evenly spaced ordinal positions and fetches only those rows. While a run's
+  steps never decrease with the line number and its line numbers have no gaps (the normal
+  case), position ``p`` of a step window is simply line ``first_line + p`` (primary-key
+  lookups, cost independent of run length); otherwise a window function numbers the
+  window's rows on the covering step index, still without decoding a row.
+
+```python
+with db.transaction() as conn:
+    store_history(conn, run_id, parse_history(0, ['{"_step": 0, "loss": NaN}']))
+history_rows(db.read(), run_id, samples=500)  # -> ['{"_step": 0, "loss": NaN}']
+```
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+TAIL_ROWS = 10
+HISTORY = "history"
+EVENTS = "events"
+
+
+class RowError(ValueError):
+    """A streamed line that cannot be stored; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    line_no: int
+    step: int
+    keys: str  # JSON list of the row's sorted top-level keys
+    text: str
+
+
+@dataclass(frozen=True)
+class HistoryChunk:
+    """Contiguous parsed history lines and how many values of each (key, type) they hold."""
+
+    lines: list[HistoryLine]
+    type_counts: Counter[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class EventLine:
+    line_no: int
+    text: str
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    line_count: int
+    ordered: bool
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_object(text: str, where: str) -> dict[str, Any]:
+    """Decode one JSON line that must hold an object, else raise :class:`RowError`."""
+    try:
+        value = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise RowError(f"{where} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise RowError(f"{where} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def value_type(value: Any) -> str:
+    """The W&B-style type name of a history value (``number``, ``string``, ``histogram`` ...)."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        kind = value.get("_type")
+        return kind if isinstance(kind, str) and kind else "map"
+    return "unknown"
+
+
+def _row_step(row: dict[str, Any], line_no: int, where: str) -> int:
+    if "_step" not in row:
+        return line_no
+    step = row["_step"]
+    if isinstance(step, float) and step.is_integer():
+        step = int(step)
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise RowError(f"{where}: _step must be an integer, got {step!r}")
+    if not INT64_MIN <= step <= INT64_MAX:
+        raise RowError(f"{where}: _step {step} is outside the 64-bit integer range")
+    return step
+
+
+_TYPE_NAMES: dict[type, str] = {
+    float: "number",
+    int: "number",
+    str: "string",
+    bool: "boolean",
+    type(None): "nil",
+    list: "list",
+}
+
+
+def parse_history(file_name: str, offset: int, content: Sequence[str]) -> HistoryChunk:
+    """Validate history lines starting at line ``offset``; rows must be JSON objects.
+
+    ```python
+    parse_history("wandb-history.jsonl", 3, ['{"_step": 7, "a": 1}']).lines[0].step  # -> 7
+    ```
+    """
+    lines = []
+    type_counts: Counter[tuple[str, str]] = Counter()
+    keysets: dict[tuple[str, ...], str] = {}
+    for i, text in enumerate(content):
+        line_no = offset + i
+        where = f"{file_name} line {line_no}"
+        row = parse_object(text, where)
+        shape = tuple(row)
+        keys = keysets.get(shape)
+        if keys is None:
+            keys = keysets[shape] = json.dumps(sorted(shape))
+        for key, value in row.items():
+            type_counts[(key, _TYPE_NAMES.get(type(value)) or value_type(value))] += 1
+        lines.append(HistoryLine(line_no, _row_step(row, line_no, where), keys, text))
+    return HistoryChunk(lines=lines, type_counts=type_counts)
+
+
+def parse_events(file_name: str, offset: int, content: Sequence[str]) -> list[EventLine]:
+    """Validate system-metrics lines starting at line ``offset`` (JSON objects)."""
+    for i, text in enumerate(content):
+        parse_object(text, f"{file_name} line {offset + i}")
+    return [EventLine(offset + i, text) for i, text in enumerate(content)]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def stream_stats(conn: sqlite3.Connection, run_id: int, stream: str) -> StreamStats:
+    row = conn.execute(
+        "SELECT line_count, ordered FROM stream_stats WHERE run_id = ? AND stream = ?",
+        (run_id, stream),
+    ).fetchone()
+    if row is None:
+        return StreamStats(line_count=0, ordered=True)
+    return StreamStats(line_count=row[0], ordered=bool(row[1]))
+
+
+def _save_stats(conn: sqlite3.Connection, run_id: int, stream: str, stats: StreamStats) -> None:
+    conn.execute(
+        "INSERT INTO stream_stats (run_id, stream, line_count, ordered) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (run_id, stream) DO UPDATE"
+        " SET line_count = excluded.line_count, ordered = excluded.ordered",
+        (run_id, stream, stats.line_count, int(stats.ordered)),
+    )
+
+
+def _intern_keysets(conn: sqlite3.Connection, keysets: Iterable[str]) -> dict[str, int]:
+    ids = {}
+    for keys in set(keysets):
+        conn.execute("INSERT INTO keysets (keys) VALUES (?) ON CONFLICT (keys) DO NOTHING", (keys,))
+        ids[keys] = conn.execute("SELECT id FROM keysets WHERE keys = ?", (keys,)).fetchone()[0]
+    return ids
+
+
+def _chunk_ordered(conn: sqlite3.Connection, run_id: int, lines: Sequence[HistoryLine]) -> bool:
+    steps = [line.step for line in lines]
+    if any(a > b for a, b in pairwise(steps)):
+        return False
+    before = conn.execute(
+        "SELECT step FROM history WHERE run_id = ? AND line_no < ? ORDER BY line_no DESC LIMIT 1",
+        (run_id, lines[0].line_no),
+    ).fetchone()
+    after = conn.execute(
+        "SELECT step FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no LIMIT 1",
+        (run_id, lines[-1].line_no),
+    ).fetchone()
+    return (before is None or before[0] <= steps[0]) and (after is None or after[0] >= steps[-1])
+
+
+def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) -> None:
+    """Store a parsed chunk (``parse_history`` output), replacing the same line numbers."""
+    lines = chunk.lines
+    if not lines:
+        return
+    first, last = lines[0].line_no, lines[-1].line_no
+    old = conn.execute(
+        "SELECT keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
+        (run_id, first, last),
+    ).fetchall()
+    keyset_delta: Counter[int] = Counter()
+    type_delta: Counter[tuple[str, str]] = Counter()
+    for keyset_id, text in old:
+        keyset_delta[keyset_id] -= 1
+        for key, value in json.loads(text).items():
+            type_delta[(key, value_type(value))] -= 1
+    ids = _intern_keysets(conn, (line.keys for line in lines))
+    keyset_delta.update(ids[line.keys] for line in lines)
+    type_delta.update(chunk.type_counts)
+    stats = stream_stats(conn, run_id, HISTORY)
+    ordered = stats.ordered and _chunk_ordered(conn, run_id, lines)
+    conn.executemany(
+        "INSERT OR REPLACE INTO history (run_id, line_no, step, keyset_id, row)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(run_id, line.line_no, line.step, ids[line.keys], line.text) for line in lines],
+    )
+    conn.executemany(
+        "INSERT INTO history_keyset_counts (run_id, keyset_id, row_count) VALUES (?, ?, ?)"
+        " ON CONFLICT (run_id, keyset_id) DO UPDATE SET row_count = row_count + excluded.row_count",
+        [(run_id, keyset_id, n) for keyset_id, n in keyset_delta.items() if n],
+    )
+    conn.executemany(
+        "INSERT INTO history_key_types (run_id, key, type, row_count) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (run_id, key, type) DO UPDATE SET row_count = row_count + excluded.row_count",
+        [(run_id, key, kind, n) for (key, kind), n in type_delta.items() if n],
+    )
+    if old:
+        conn.execute(
+            "DELETE FROM history_keyset_counts WHERE run_id = ? AND row_count <= 0", (run_id,)
+        )
+        conn.execute("DELETE FROM history_key_types WHERE run_id = ? AND row_count <= 0", (run_id,))
+    count = stats.line_count + len(lines) - len(old)
+    _save_stats(conn, run_id, HISTORY, StreamStats(line_count=count, ordered=ordered))
+
+
+def store_events(conn: sqlite3.Connection, run_id: int, lines: Sequence[EventLine]) -> None:
+    """Store contiguous events lines and set the run's ``system_metrics`` to the latest row."""
+    if not lines:
+        return
+    (existing,) = conn.execute(
+        "SELECT count(*) FROM events WHERE run_id = ? AND line_no BETWEEN ? AND ?",
+        (run_id, lines[0].line_no, lines[-1].line_no),
+    ).fetchone()
+    conn.executemany(
+        "INSERT OR REPLACE INTO events (run_id, line_no, row) VALUES (?, ?, ?)",
+        [(run_id, line.line_no, line.text) for line in lines],
+    )
+    stats = stream_stats(conn, run_id, EVENTS)
+    count = stats.line_count + len(lines) - existing
+    _save_stats(conn, run_id, EVENTS, StreamStats(line_count=count, ordered=True))
+    conn.execute(
+        "UPDATE runs SET system_metrics ="
+        " (SELECT row FROM events WHERE run_id = ? ORDER BY line_no DESC LIMIT 1) WHERE id = ?",
+        (run_id, run_id),
+    )
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def sample_positions(count: int, samples: int | None) -> list[int]:
+    """Evenly spaced ordinal positions in ``range(count)``, first and last kept.
+
+    ```python
+    sample_positions(10, 4)  # -> [0, 3, 6, 9]
+    sample_positions(3, None)  # -> [0, 1, 2]
+    ```
+    """
+    if samples is None or samples >= count:
+        return list(range(count))
+    if samples <= 0:
+        return []
+    if samples == 1:
+        return [0]
+    span, gaps = count - 1, samples - 1
+    return [(2 * i * span + gaps) // (2 * gaps) for i in range(samples)]
+
+
+def _clamp(value: int) -> int:
+    return max(INT64_MIN, min(INT64_MAX, value))
+
+
+def _step_bounds(min_step: int | None, max_step: int | None) -> tuple[int, int] | None:
+    """Inclusive step bounds of ``[min_step, max_step)``, or None for an empty window."""
+    lo = INT64_MIN if min_step is None else _clamp(min_step)
+    if max_step is None:
+        hi = INT64_MAX
+    elif max_step <= INT64_MIN:
+        return None
+    else:
+        hi = _clamp(max_step - 1)
+    return (lo, hi) if lo <= hi else None
+
+
+def _dense(conn: sqlite3.Connection, table: str, run_id: int, line_count: int) -> bool:
+    """True when the run's line numbers have no gaps (so position maps to line number)."""
+    if line_count == 0:
+        return True
+    low = conn.execute(f"SELECT min(line_no) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()
+    high = conn.execute(f"SELECT max(line_no) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()
+    return bool(high[0] - low[0] + 1 == line_count)
+
+
+def _line_window(conn: sqlite3.Connection, run_id: int, lo: int, hi: int) -> tuple[int, int] | None:
+    """First and last line of the step window, for a run whose steps follow line order."""
+    first_step = conn.execute(
+        "SELECT step FROM history WHERE run_id = ? AND step >= ? ORDER BY step LIMIT 1",
+        (run_id, lo),
+    ).fetchone()
+    last_step = conn.execute(
+        "SELECT step FROM history WHERE run_id = ? AND step <= ? ORDER BY step DESC LIMIT 1",
+        (run_id, hi),
+    ).fetchone()
+    if first_step is None or last_step is None or first_step[0] > last_step[0]:
+        return None
+    # INDEXED BY: otherwise SQLite's min/max shortcut walks the primary key.
+    (first,) = conn.execute(
+        "SELECT min(line_no) FROM history INDEXED BY history_step WHERE run_id = ? AND step = ?",
+        (run_id, first_step[0]),
+    ).fetchone()
+    (last,) = conn.execute(
+        "SELECT max(line_no) FROM history INDEXED BY history_step WHERE run_id = ? AND step = ?",
+        (run_id, last_step[0]),
+    ).fetchone()
+    return int(first), int(last)
+
+
+def _rows_by_lines(
+    conn: sqlite3.Connection, table: str, run_id: int, first: int, last: int, positions: list[int]
+) -> list[str]:
+    if len(positions) == last - first + 1:
+        cursor = conn.execute(
+            f"SELECT row FROM {table} WHERE run_id = ? AND line_no BETWEEN ? AND ?"
+            " ORDER BY line_no",
+            (run_id, first, last),
+        )
+    else:
+        cursor = conn.execute(
+            f"SELECT row FROM {table} WHERE run_id = ?"
+            " AND line_no IN (SELECT value FROM json_each(?)) ORDER BY line_no",
+            (run_id, json.dumps([first + p for p in positions])),
+        )
+    return [row[0] for row in cursor]
+
+
+def _select_history(
+    conn: sqlite3.Connection,
+    run_id: int,
+    *,
+    samples: int | None,
+    min_step: int | None,
+    max_step: int | None,
+    keyset_ids: list[int] | None,
+) -> list[str]:
+    """Row texts of the window (only ``keyset_ids`` rows unless None), sampled by index."""
+    bounds = _step_bounds(min_step, max_step)
+    if bounds is None:
+        return []
+    lo, hi = bounds
+    stats = stream_stats(conn, run_id, HISTORY)
+    if keyset_ids is None and stats.ordered and _dense(conn, HISTORY, run_id, stats.line_count):
+        lines = _line_window(conn, run_id, lo, hi)
+        if lines is None:
+            return []
+        first, last = lines
+        positions = sample_positions(last - first + 1, samples)
+        return _rows_by_lines(conn, HISTORY, run_id, first, last, positions)
+    where = "run_id = ? AND step BETWEEN ? AND ?"
+    params: list[Any] = [run_id, lo, hi]
+    if keyset_ids is not None:
+        where += " AND keyset_id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(keyset_ids))
+    (count,) = conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).fetchone()
+    positions = sample_positions(count, samples)
+    if len(positions) == count:
+        cursor = conn.execute(
+            f"SELECT row FROM history WHERE {where} ORDER BY step, line_no", params
+        )
+    else:
+        cursor = conn.execute(
+            "SELECT h.row FROM (SELECT line_no, step,"
+            " row_number() OVER (ORDER BY step, line_no) - 1 AS pos"
+            f" FROM history WHERE {where}) AS w"
+            " JOIN history AS h ON h.run_id = ? AND h.line_no = w.line_no"
+            " WHERE w.pos IN (SELECT value FROM json_each(?)) ORDER BY w.step, w.line_no",
+            [*params, run_id, json.dumps(positions)],
+        )
+    return [row[0] for row in cursor]
+
+
+def history_rows(
+    conn: sqlite3.Connection,
+    run_id: int,
+    *,
+    samples: int | None = None,
+    min_step: int | None = None,
+    max_step: int | None = None,
+) -> list[str]:
+    """History rows as stored, by step; ``min_step`` inclusive, ``max_step`` exclusive.
+
+    ``samples`` None returns every row of the window, else at most ``samples`` rows spread
+    evenly by index with the first and last kept.
+    """
+    return _select_history(
+        conn, run_id, samples=samples, min_step=min_step, max_step=max_step, keyset_ids=None
+    )
+
+
+def _keysets_with(conn: sqlite3.Connection, run_id: int, keys: Sequence[str]) -> list[int] | None:
+    """Ids of the run's keysets holding every key; None when that is all of them."""
+    rows = conn.execute(
+        "SELECT keysets.id, keysets.keys FROM history_keyset_counts"
+        " JOIN keysets ON keysets.id = history_keyset_counts.keyset_id"
+        " WHERE history_keyset_counts.run_id = ? AND history_keyset_counts.row_count > 0",
+        (run_id,),
+    ).fetchall()
+    wanted = set(keys)
+    matching = [row[0] for row in rows if wanted.issubset(json.loads(row[1]))]
+    return None if len(matching) == len(rows) else matching
+
+
+def sampled_history(
+    conn: sqlite3.Connection,
+    run_id: int,
+    keys: Sequence[str],
+    *,
+    samples: int | None = None,
+    min_step: int | None = None,
+    max_step: int | None = None,
+) -> list[dict[str, Any]]:
+    """Rows having every key in ``keys``, reduced to those keys, sampled like :func:`history_rows`.
+
+    ```python
+    sampled_history(conn, run_id, ["loss"], samples=2)  # -> [{"loss": 1.0}, {"loss": 0.1}]
+    ```
+    """
+    keyset_ids = _keysets_with(conn, run_id, keys)
+    if keyset_ids == []:
+        return []
+    texts = _select_history(
+        conn, run_id, samples=samples, min_step=min_step, max_step=max_step, keyset_ids=keyset_ids
+    )
+    result = []
+    for text in texts:
+        row = json.loads(text)
+        result.append({key: row[key] for key in keys})
+    return result
+
+
+def event_rows(conn: sqlite3.Connection, run_id: int, samples: int | None = None) -> list[str]:
+    """System-metrics rows as stored, in line order, sampled by index like history."""
+    stats = stream_stats(conn, run_id, EVENTS)
+    if stats.line_count == 0:
+        return []
+    positions = sample_positions(stats.line_count, samples)
+    if _dense(conn, EVENTS, run_id, stats.line_count):
+        (first,) = conn.execute(
+            "SELECT min(line_no) FROM events WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return _rows_by_lines(conn, EVENTS, run_id, first, first + stats.line_count - 1, positions)
+    cursor = conn.execute(
+        "SELECT e.row FROM (SELECT line_no, row_number() OVER (ORDER BY line_no) - 1 AS pos"
+        " FROM events WHERE run_id = ?) AS w"
+        " JOIN events AS e ON e.run_id = ? AND e.line_no = w.line_no"
+        " WHERE w.pos IN (SELECT value FROM json_each(?)) ORDER BY w.line_no",
+        (run_id, run_id, json.dumps(positions)),
+    )
+    return [row[0] for row in cursor]
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def last_step(conn: sqlite3.Connection, run_id: int) -> int:
+    """The largest step logged, or -1 without history."""
+    (step,) = conn.execute("SELECT max(step) FROM history WHERE run_id = ?", (run_id,)).fetchone()
+    return -1 if step is None else int(step)
+
+
+def history_keys(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
+    """``{"lastStep": n, "keys": {key: {"typeCounts": [{"type": t, "count": c}, ...]}}}``."""
+    keys: dict[str, Any] = {}
+    for key, kind, count in conn.execute(
+        "SELECT key, type, row_count FROM history_key_types WHERE run_id = ? AND row_count > 0"
+        " ORDER BY key, type",
+        (run_id,),
+    ):
+        entry = keys.setdefault(key, {"typeCounts": []})
+        entry["typeCounts"].append({"type": kind, "count": count})
+    return {"lastStep": last_step(conn, run_id), "keys": keys}
+
+
+def line_count(conn: sqlite3.Connection, run_id: int, stream: str) -> int:
+    """Number of stored lines of ``history`` or ``events``."""
+    return stream_stats(conn, run_id, stream).line_count
+
+
+def history_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
+    """The last ``rows`` history rows (by step) as a JSON list, rows kept as stored."""
+    texts = [
+        row[0]
+        for row in conn.execute(
+            "SELECT row FROM history WHERE run_id = ? ORDER BY step DESC, line_no DESC LIMIT ?",
+            (run_id, rows),
+        )
+    ]
+    return "[" + ",".join(reversed(texts)) + "]"
+
+
+def events_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
+    """The last ``rows`` events rows as a JSON list, rows kept as stored."""
+    texts = [
+        row[0]
+        for row in conn.execute(
+            "SELECT row FROM events WHERE run_id = ? ORDER BY line_no DESC LIMIT ?",
+            (run_id, rows),
+        )
+    ]
+    return "[" + ",".join(reversed(texts)) + "]"
+
+
+def live_rows(conn: sqlite3.Connection, run_id: int, keys: Sequence[str]) -> list[dict[str, Any]]:
+    """Every history row (by step) reduced to ``keys``; rows holding none of them are left out."""
+    result = []
+    for (text,) in conn.execute(
+        "SELECT row FROM history WHERE run_id = ? ORDER BY step, line_no", (run_id,)
+    ):
+        row = json.loads(text)
+        picked = {key: row[key] for key in keys if key in row}
+        if picked:
+            result.append(picked)
+    return result
