@@ -99,13 +99,15 @@ def spawned_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
     data_dir = tmp_path_factory.mktemp("spawned-data")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "runapi_cli", "serve", "--port", str(port),
-         "--data-dir", str(data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    # The server's output goes to a file: a pipe nobody reads would fill up and block it.
+    with open(data_dir.parent / f"{data_dir.name}-serve.log", "wb") as log:
+        serve = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runapi_cli", *serve],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         _wait_until_up(url)
         yield Server(url=url, data_dir=data_dir)
@@ -115,6 +117,7 @@ def spawned_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def _new_user(server: Server, prefix: str) -> User:
