@@ -1,0 +1,215 @@
+"""The `runapi` command: `serve`, `users create` and `demo`.
+
+Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage.
+The server and uvicorn are imported only by the commands that need them, so the
+client-only install (`pip install runapi`) can still show `runapi --help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from runapi_cli.paths import default_data_dir
+from runapi_cli.serving import listen, url_for
+
+SERVER_EXTRA_HINT = "the local server needs its extra: pip install 'runapi[server]'"
+SERVER_MODULES = frozenset({"ariadne", "graphql", "starlette", "uvicorn"})
+
+EXAMPLES = """\
+examples:
+  runapi serve                              # http://127.0.0.1:8080, per-user data dir
+  runapi serve --port 9000 --data-dir ./data
+  runapi users create alice                 # prints alice's new API key
+  WANDB_BASE_URL=http://127.0.0.1:8080 WANDB_API_KEY=<key> python train.py
+  runapi demo                               # fill a throwaway server and tour the API
+"""
+
+
+class CommandError(Exception):
+    """A failure worth one line on stderr and exit status 1."""
+
+
+def _server_import_error(exc: ImportError) -> CommandError:
+    root = (exc.name or "").split(".")[0]
+    if root in SERVER_MODULES:
+        return CommandError(f"{SERVER_EXTRA_HINT} (missing module {root!r})")
+    return CommandError(f"import failed: {exc}")
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        return listen(host, port)
+    except socket.gaierror as exc:
+        raise CommandError(f"cannot resolve host {host!r}: {exc.strerror}") from exc
+    except OSError as exc:
+        raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from runapi_server.app import create_app
+    except ImportError as exc:
+        raise _server_import_error(exc) from exc
+    data_dir: Path = args.data_dir or default_data_dir()
+    sock = _listen(args.host, args.port)
+    url = url_for(sock, args.host)
+    try:
+        app = create_app(data_dir, public_url=url)
+    except (OSError, sqlite3.Error) as exc:
+        sock.close()
+        raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
+    config = uvicorn.Config(
+        app, log_level=args.log_level, access_log=args.access_log, timeout_graceful_shutdown=5
+    )
+    print(f"runapi server listening on {url} (data: {data_dir.resolve()})", flush=True)
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    try:
+        from runapi_server.users import create_user
+    except ImportError as exc:
+        raise _server_import_error(exc) from exc
+    data_dir: Path = args.data_dir or default_data_dir()
+    try:
+        key = create_user(data_dir, args.name)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
+    print(key, flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        import httpx
+
+        from runapi import RunapiError
+        from runapi_cli.demo import run_demo
+    except ImportError as exc:
+        raise _server_import_error(exc) from exc
+    try:
+        return run_demo(samples=args.samples)
+    except (RunapiError, httpx.HTTPError) as exc:
+        raise CommandError(f"demo failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {value}")
+    return value
+
+
+def _samples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be at least 2, not {value}")
+    return value
+
+
+def _add_data_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"where the database and files live (default: {default_data_dir()})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the `runapi` command."""
+    parser = argparse.ArgumentParser(
+        prog="runapi",
+        description="runapi: a typed client for the W&B run API and a local W&B-compatible server.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the local W&B-compatible server",
+        description="Serve W&B's GraphQL, file_stream and file endpoints from a local data dir.",
+        epilog="example:\n  runapi serve --port 9000 --data-dir ./data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=_port, default=8080, help="port to bind, 0 for any free port (default: 8080)"
+    )
+    _add_data_dir(serve)
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level (default: info)",
+    )
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(handler=cmd_serve)
+
+    users = commands.add_parser(
+        "users", help="manage local server users", description="Manage local server users."
+    )
+    user_commands = users.add_subparsers(dest="users_command", metavar="COMMAND", required=True)
+    create = user_commands.add_parser(
+        "create",
+        help="create a user (and its entity) and print a new API key",
+        description="Create user NAME with entity NAME if new, and print a new API key alone "
+        "on stdout. Works whether or not the server is running.",
+        epilog="example:\n  export WANDB_API_KEY=$(runapi users create alice)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    create.add_argument("name", metavar="NAME", help="user and entity name, e.g. alice")
+    _add_data_dir(create)
+    create.set_defaults(handler=cmd_users_create)
+
+    demo = commands.add_parser(
+        "demo",
+        help="fill a throwaway local server with runs and tour the runapi API",
+        description="Start a local server on a free port with a temporary data dir, log a few "
+        "training runs to it the way the W&B SDK does, then read them back with runapi.",
+    )
+    demo.add_argument(
+        "--samples",
+        type=_samples,
+        default=12,
+        help="rows in the sampled history shown (default: 12)",
+    )
+    demo.set_defaults(handler=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `runapi` command with `argv` (default: `sys.argv[1:]`); return the exit code.
+
+    ```python
+    main(["users", "create", "alice", "--data-dir", "data"])  # prints the key, returns 0
+    ```
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except CommandError as exc:
+        print(f"runapi: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
