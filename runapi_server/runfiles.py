@@ -201,19 +201,16 @@ def store_stream_lines(
     """Store streamed lines of file ``name`` by line number and keep its ``files`` row current.
 
     The size is kept incrementally as the byte length of the lines joined with ``"\\n"``.
+    An uploaded file of that name is the final version (the SDK streams ``output.log``
+    with timestamps while it runs, then uploads the plain file): lines streamed after it
+    are still stored (``logLineCount``, resuming) but the upload stays the listed content.
     """
     if not lines:
         return
     existing = conn.execute(
         "SELECT size, streamed FROM files WHERE run_id = ? AND name = ?", (run_db_id, name)
     ).fetchone()
-    if existing is not None and not existing["streamed"]:
-        # An uploaded file of that name is superseded by the stream.
-        conn.execute(
-            "UPDATE files SET storage = NULL, size = NULL WHERE run_id = ? AND name = ?",
-            (run_db_id, name),
-        )
-        existing = None
+    uploaded = existing is not None and not existing["streamed"]
     old = conn.execute(
         "SELECT coalesce(sum(length(CAST(content AS BLOB)) + 1), 0) FROM stream_lines"
         " WHERE run_id = ? AND file_name = ? AND line_no BETWEEN ? AND ?",
@@ -224,6 +221,8 @@ def store_stream_lines(
         " VALUES (?, ?, ?, ?)",
         [(run_db_id, name, offset + i, line) for i, line in enumerate(lines)],
     )
+    if uploaded:
+        return
     total = 0 if existing is None or existing["size"] is None else existing["size"] + 1
     total += sum(len(line.encode()) + 1 for line in lines) - old
     conn.execute(
@@ -274,7 +273,8 @@ def record_upload(
     old = conn.execute(
         "SELECT storage FROM files WHERE run_id = ? AND name = ?", (run_db_id, name)
     ).fetchone()
-    conn.execute("DELETE FROM stream_lines WHERE run_id = ? AND file_name = ?", (run_db_id, name))
+    # Streamed lines of that name stay (they count as the run's log lines); the upload
+    # is the content from now on.
     conn.execute(
         "INSERT INTO files (run_id, name, size, md5, mimetype, storage, streamed, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, 0, ?)"
