@@ -10,7 +10,12 @@ from starlette.responses import JSONResponse
 
 class WandbJSONResponse(JSONResponse):
     def render(self, content: Any) -> bytes:
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(content, ensure_ascii=False, separators=(",", ":"))
+        try:
+            return text.encode()
+        except UnicodeEncodeError:
+            # Lone surrogates (a client may send "\ud800"): escaped, so the body stays UTF-8.
+            return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def error_response(message: str, status_code: int) -> WandbJSONResponse:

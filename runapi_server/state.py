@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from runapi_server.db import Database
+from runapi_server.limits import Limits
 
 DB_FILE = "runapi.sqlite3"
 SECRET_FILE = "signing.key"
@@ -18,13 +19,16 @@ class ServerState:
     db: Database
     secret: bytes
     public_url: str | None
+    limits: Limits = field(default_factory=Limits)
 
     @property
     def files_dir(self) -> Path:
         return self.data_dir / "files"
 
     @classmethod
-    def open(cls, data_dir: Path, public_url: str | None = None) -> ServerState:
+    def open(
+        cls, data_dir: Path, public_url: str | None = None, limits: Limits | None = None
+    ) -> ServerState:
         data_dir = data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(
@@ -32,6 +36,7 @@ class ServerState:
             db=Database(data_dir / DB_FILE),
             secret=_load_secret(data_dir / SECRET_FILE),
             public_url=public_url.rstrip("/") if public_url else None,
+            limits=limits or Limits(),
         )
 
 

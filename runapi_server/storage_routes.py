@@ -26,6 +26,7 @@ from starlette.routing import BaseRoute, Route
 from runapi_server import runfiles, signing
 from runapi_server.auth import authenticate
 from runapi_server.jsonresponse import error_response
+from runapi_server.limits import BodyTooLarge
 from runapi_server.lookup import RUN_SELECT, find_run, run_by_id
 from runapi_server.state import ServerState
 from runapi_server.timeutil import now_iso
@@ -101,6 +102,11 @@ async def upload(request: Request) -> Response:
     problem = runfiles.check_file_name(name)
     if problem:
         return error_response(problem, 400)
+    limit = state.limits.max_upload_bytes
+    too_large = error_response(f"upload is over the limit of {limit} bytes", 413)
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        return too_large
     run = await run_in_threadpool(lambda: run_by_id(state.db.read(), run_db_id))
     if run is None:
         return error_response("the run of this upload URL no longer exists", 404)
@@ -115,10 +121,16 @@ async def upload(request: Request) -> Response:
     try:
         async for chunk in request.stream():
             if chunk:
-                digest.update(chunk)
                 size += len(chunk)
+                if size > limit:
+                    raise BodyTooLarge("upload", limit)
+                digest.update(chunk)
                 await run_in_threadpool(handle.write, chunk)
         await run_in_threadpool(_finish_blob, handle, tmp, final)
+    except BodyTooLarge:
+        handle.close()
+        tmp.unlink(missing_ok=True)
+        return too_large
     except BaseException:
         handle.close()
         tmp.unlink(missing_ok=True)

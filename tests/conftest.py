@@ -152,3 +152,20 @@ def load_operation(name: str) -> str:
                 used[fname] = body
                 pending.append(body)
     return "\n".join([text, *used.values()])
+
+
+STRESS_DIR = ROOT / "tests" / "stress"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """Leave tests/stress (minutes of load, kill and fuzz runs) out of the normal suite.
+
+    They run when named: `pytest tests/stress` (see README).
+    """
+    if collection_path != STRESS_DIR and STRESS_DIR not in collection_path.parents:
+        return None
+    for arg in config.args:
+        target = Path(arg.split("::")[0]).resolve()
+        if target == STRESS_DIR or STRESS_DIR in target.parents:
+            return None
+    return True

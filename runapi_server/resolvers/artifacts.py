@@ -257,6 +257,7 @@ def resolve_output_artifacts(
         )
         .fetchall()
     )
+    context_of(info).state.limits.check_page_size(first, last)
     page = paginate(rows, "outputArtifacts", first=first, after=after, last=last, before=before)
     return {
         "totalCount": page.total,
@@ -285,6 +286,7 @@ def resolve_input_artifacts(
         )
         .fetchall()
     )
+    context_of(info).state.limits.check_page_size(first, last)
     page = paginate(rows, "inputArtifacts", first=first, after=after, last=last, before=before)
     return {
         "totalCount": page.total,

@@ -66,6 +66,7 @@ def resolve_files(
     last: int | None = None,
 ) -> dict[str, Any]:
     first, last = _count(first, "first"), _count(last, "last")
+    context_of(info).state.limits.check_page_size(first, last)
     after_name = None if after is None else decode_cursor(after, "after")
     before_name = None if before is None else decode_cursor(before, "before")
     from_end = first is None and last is not None

@@ -179,6 +179,7 @@ def resolve_user_teams(
     obj: sqlite3.Row, _info: GraphQLResolveInfo, first: int | None = None, after: str | None = None
 ) -> dict[str, Any]:
     # A user belongs to exactly one entity here: their own.
+    context_of(_info).state.limits.check_page_size(first, None)
     page = paginate([obj], "teams", first=first, after=after)
     return {"edges": [{"node": node, "cursor": cursor} for node, cursor in page.edges]}
 

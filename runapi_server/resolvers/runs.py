@@ -38,7 +38,7 @@ RUN_STATES: Final = frozenset(
     {"running", "pending", "finished", "failed", "crashed", "killed", "preempted", "preempting"}
 )
 DEFAULT_PROJECT: Final = "uncategorized"
-NAME_RE: Final = re.compile(r"^[^/\\#?%:\s][^/\\#?%:]{0,127}$")
+NAME_RE: Final = re.compile(r"^[^/\\#?%:\s\x00-\x1f\x7f][^/\\#?%:\x00-\x1f\x7f]{0,127}$")
 RUN_ID_ALPHABET: Final = string.ascii_lowercase + string.digits
 ADJECTIVES: Final = (
     "amber", "bold", "brisk", "calm", "clever", "crisp", "daring", "deft", "eager", "fair",
@@ -195,6 +195,7 @@ def resolve_project_runs(
     first: int | None = None,
     last: int | None = None,
 ) -> dict[str, Any]:
+    context_of(info).state.limits.check_page_size(first, last)
     matches = compile_filter(filters)
     sort = compile_order(order)
     records = sort([r for r in _project_records(info, obj) if matches(r)])
@@ -220,8 +221,8 @@ def resolve_project_run_count(
 def _check_name(kind: str, value: Any) -> str:
     if not isinstance(value, str) or not NAME_RE.match(value):
         raise BadInput(
-            f"invalid {kind} {value!r}: use 1-128 characters, none of / \\ # ? % : and"
-            " no leading whitespace"
+            f"invalid {kind} {value!r}: use 1-128 characters, none of / \\ # ? % : or control"
+            " characters, and no leading whitespace"
         )
     return value
 

@@ -28,7 +28,7 @@ def parse_json_string(value: Any) -> Any:
         raise BadInput("JSONString must be a string holding a JSON document")
     try:
         return json.loads(value)
-    except json.JSONDecodeError as exc:
+    except (ValueError, RecursionError) as exc:
         raise BadInput(f"malformed JSONString: {exc}") from exc
 
 
