@@ -11,6 +11,7 @@ df = run.history(keys=["loss"])
 
 from ._api import Api, Viewer
 from ._artifacts import Artifact, ArtifactSpec
+from ._bulk import history_frames
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -21,6 +22,7 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     GraphQLError,
+    MissingDependencyError,
     NotFoundError,
     PermissionDeniedError,
     ProjectNotFoundError,
@@ -54,6 +56,7 @@ __all__ = [
     "File",
     "GraphQLError",
     "HistoryScan",
+    "MissingDependencyError",
     "NotFoundError",
     "Paginator",
     "PermissionDeniedError",
@@ -69,4 +72,5 @@ __all__ = [
     "ServerError",
     "Viewer",
     "WaitTimeoutError",
+    "history_frames",
 ]

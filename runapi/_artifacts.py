@@ -5,14 +5,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
-
-from runapi_generated.fragments import ArtifactFields
+from typing import TYPE_CHECKING, Any
 
 from ._context import Context
 from ._exceptions import ArtifactNotFoundError, ProjectNotFoundError
 from ._json import canonical, loads_object
 from ._paths import parse_artifact_path
+
+if TYPE_CHECKING:
+    from runapi_generated.fragments import ArtifactFields
 
 
 @dataclass

@@ -19,6 +19,7 @@ RunapiError                      root: catch this to catch everything runapi rai
 ├── GraphQLError                 HTTP 200 with GraphQL `errors` (keeps errors, data, extensions)
 ├── ResponseValidationError      the answer does not have the expected shape
 ├── ConfigurationError           no API key / unusable base URL (also a ValueError)
+├── MissingDependencyError       an optional extra is not installed (also an ImportError)
 └── WaitTimeoutError             `Run.wait_until_finished(timeout=...)` ran out of time
 ```
 
@@ -41,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "GraphQLError",
+    "MissingDependencyError",
     "NotFoundError",
     "PermissionDeniedError",
     "ProjectNotFoundError",
@@ -163,6 +165,10 @@ class ResponseValidationError(RunapiError):
 
 class ConfigurationError(RunapiError, ValueError):
     """The settings are unusable: no API key found, or a malformed base URL."""
+
+
+class MissingDependencyError(RunapiError, ImportError):
+    """An optional dependency is missing; the message says which extra to install."""
 
 
 class WaitTimeoutError(RunapiError, TimeoutError):

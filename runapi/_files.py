@@ -6,13 +6,17 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
-from runapi_generated.fragments import FileFields
 
 from ._context import Context
 from ._graphql import http_status_error, transport_error
 from ._http import NO_AUTH, same_origin
+from ._progress import Progress
+
+if TYPE_CHECKING:
+    from runapi_generated.fragments import FileFields
 
 
 def _target(root: str | os.PathLike[str], name: str) -> Path:
@@ -106,11 +110,17 @@ class File:
             raise http_status_error(response, what)
         return response.content
 
-    def download(self, root: str | os.PathLike[str] = ".", replace: bool = False) -> Path:
+    def download(
+        self,
+        root: str | os.PathLike[str] = ".",
+        replace: bool = False,
+        progress: bool | None = None,
+    ) -> Path:
         """Download to `root/<name>` and return that path.
 
         Refuses (`FileExistsError`) to overwrite an existing file unless `replace=True`.
         The file appears whole or not at all (written to a temporary file, then renamed).
+        A progress bar in bytes shows on a terminal unless `progress=False`.
 
         ```python
         path = run.file("model.txt").download(root="downloads")
@@ -130,12 +140,14 @@ class File:
                     if with_auth
                     else self._ctx.http.stream("GET", url, auth=NO_AUTH)
                 )
-                with stream as response:
+                bar = Progress(self.size or None, unit="bytes", label=self.name, enabled=progress)
+                with stream as response, bar:
                     if response.is_error:
                         response.read()
                         raise http_status_error(response, what)
                     for chunk in response.iter_bytes():
                         out.write(chunk)
+                        bar.update(len(chunk))
             os.replace(tmp_name, target)
         except httpx.TransportError as exc:
             raise transport_error(exc, what) from exc

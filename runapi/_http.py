@@ -14,6 +14,8 @@ from ._transport import MUTATION_EXTENSION, RetryTransport
 
 USER_AGENT = "runapi/0.1"
 
+_logger = logging.getLogger("runapi")
+
 MUTATION: dict[str, object] = {MUTATION_EXTENSION: True}
 """Pass as `extensions=MUTATION` to mark a request as not safely repeatable."""
 
@@ -22,7 +24,8 @@ NO_AUTH = httpx.Auth()
 
 
 def _configure_logging() -> None:
-    """`RUNAPI_LOG=info|debug` prints retries (never headers) to stderr; silent otherwise."""
+    """`RUNAPI_LOG=info` prints retries to stderr, `RUNAPI_LOG=debug` also every request
+    (method, URL, status, headers with `Authorization` redacted); silent otherwise."""
     level = os.environ.get("RUNAPI_LOG", "").upper()
     logger = logging.getLogger("runapi")
     if level in ("INFO", "DEBUG") and not logger.handlers:
@@ -30,6 +33,47 @@ def _configure_logging() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s runapi %(levelname)s %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(level)
+
+
+_SECRET_QUERY_PARAMS = frozenset({"signature", "token", "api_key"})
+REDACTED = "[redacted]"
+
+
+def redacted_headers(headers: httpx.Headers) -> dict[str, str]:
+    """The headers with `Authorization` (and cookies) replaced by `[redacted]`.
+
+    ```python
+    >>> redacted_headers(httpx.Headers({"Authorization": "Basic abc", "Accept": "*/*"}))
+    {'authorization': '[redacted]', 'accept': '*/*'}
+    ```
+    """
+    secret = {"authorization", "proxy-authorization", "cookie", "set-cookie"}
+    return {k: REDACTED if k.lower() in secret else v for k, v in headers.items()}
+
+
+def redacted_url(url: httpx.URL) -> str:
+    """`url` with secret query values (`signature`, `token`) replaced by `[redacted]`."""
+    if not url.query:
+        return str(url)
+    params = [
+        (k, REDACTED if k.lower() in _SECRET_QUERY_PARAMS else v)
+        for k, v in url.params.multi_items()
+    ]
+    return str(url.copy_with(params=params))
+
+
+def _log_response(response: httpx.Response) -> None:
+    """httpx response hook: one debug line per request (auth redacted)."""
+    if not _logger.isEnabledFor(logging.DEBUG):
+        return
+    request = response.request
+    _logger.debug(
+        "%s %s -> %d (request headers: %s)",
+        request.method,
+        redacted_url(request.url),
+        response.status_code,
+        redacted_headers(request.headers),
+    )
 
 
 def build_client(
@@ -51,6 +95,7 @@ def build_client(
         timeout=httpx.Timeout(timeout),
         transport=RetryTransport(inner, max_retries=max_retries),
         headers={"User-Agent": USER_AGENT},
+        event_hooks={"response": [_log_response]},
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import html
 import importlib
 import mimetypes
 import os
@@ -15,18 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
+from urllib.parse import urlencode
 
 import httpx
-from runapi_generated.fragments import RunFields
-from runapi_generated.input_types import (
-    ArtifactAliasInput,
-    CreateArtifactInput,
-    CreateRunFilesInput,
-    DeleteRunInput,
-    TagInput,
-    UpsertBucketInput,
-    UseArtifactInput,
-)
 
 from ._artifacts import Artifact, ArtifactSpec, fetch_artifact
 from ._context import Context
@@ -42,6 +32,7 @@ from ._paths import RunPath
 
 if TYPE_CHECKING:
     import pandas
+    from runapi_generated.fragments import RunFields
 
     from ._api import Api
 
@@ -436,6 +427,8 @@ class Run:
         project = project if project is not None else "uncategorized"
         path = RunPath(entity, project, run_id)
         data = {"entityName": entity, "modelName": project, "name": run_id, "state": state}
+        from runapi_generated.input_types import UpsertBucketInput
+
         result = ctx.gql.call(
             ctx.gql.client.upsert_run,
             input=UpsertBucketInput.model_validate(data),
@@ -482,6 +475,8 @@ class Run:
             for key in summary_deleted:
                 summary.pop(key, None)
             data["summaryMetrics"] = dumps(summary)
+        from runapi_generated.input_types import UpsertBucketInput
+
         result = self._ctx.gql.call(
             self._ctx.gql.client.upsert_run,
             input=UpsertBucketInput.model_validate(data),
@@ -501,6 +496,8 @@ class Run:
         run.delete()
         ```
         """
+        from runapi_generated.input_types import DeleteRunInput
+
         self._ctx.gql.call(
             self._ctx.gql.client.delete_run,
             input=DeleteRunInput.model_validate(
@@ -692,6 +689,8 @@ class Run:
         except ValueError:
             raise ValueError(f"{str(local)!r} is not under root {str(root)!r}") from None
         content = local.read_bytes()
+        from runapi_generated.input_types import CreateRunFilesInput
+
         result = self._ctx.gql.call(
             self._ctx.gql.client.create_run_files,
             input=CreateRunFilesInput.model_validate(
@@ -806,6 +805,8 @@ class Run:
             raise ValueError(f"aliases must be non-empty str, not {aliases!r}")
         if tags is not None and not all(isinstance(t, str) and t for t in tags):
             raise ValueError(f"tags must be non-empty str, not {tags!r}")
+        from runapi_generated.input_types import ArtifactAliasInput, CreateArtifactInput, TagInput
+
         artifact_input = CreateArtifactInput(
             artifact_type_name=artifact.type,
             artifact_collection_names=[artifact.name],
@@ -848,6 +849,8 @@ class Run:
         if artifact.entity is not None and artifact.project is not None:
             data["artifactEntityName"] = artifact.entity
             data["artifactProjectName"] = artifact.project
+        from runapi_generated.input_types import UseArtifactInput
+
         result = self._ctx.gql.call(
             self._ctx.gql.client.use_artifact,
             input=UseArtifactInput.model_validate(data),
@@ -872,20 +875,27 @@ class Run:
         return head + "".join(part.title() for part in rest)
 
     def to_html(self, height: int = 420, hidden: bool = False) -> str:
-        """An iframe showing the run's page.
+        """An iframe showing the run's page (`height` pixels high; `hidden` adds
+        `display:none`).
+
+        On the local server the page URL carries a short-lived signed `token` (asked from
+        the server with the API key), so the browser needs no login; W&B's own pages use
+        the browser's W&B login.
 
         ```python
         html = run.to_html(height=600)
         ```
         """
-        style = f"border:none;width:100%;height:{int(height)}px;"
-        if hidden:
-            style += "display:none;"
-        src = html.escape(self.url + "?jupyter=true", quote=True)
-        return f'<iframe src="{src}" style="{style}"></iframe>'
+        from ._html import iframe, page_token
+
+        token = page_token(self._ctx, self._path)
+        query = urlencode({"jupyter": "true", **({"token": token} if token else {})})
+        return iframe(f"{self.url}?{query}", height, hidden)
 
     def _repr_html_(self) -> str:
-        return self.to_html()
+        from ._html import run_table
+
+        return run_table(self)
 
     def display(self, height: int = 420, hidden: bool = False) -> bool:
         """Show the run in Jupyter; False (nothing shown) when IPython is not installed."""

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 from ._context import Context
 from ._exceptions import ProjectNotFoundError
-from ._json import dumps, flatten
+from ._json import dumps
 from ._pagination import Page, Paginator
 from ._paths import RunPath
+from ._progress import Progress, progress_enabled
 from ._run import Run
 
 if TYPE_CHECKING:
     import pandas
+    import polars
+    import pyarrow
 
 
 class Runs(Paginator[Run]):
@@ -94,27 +97,56 @@ class Runs(Paginator[Run]):
         cursor = project.runs.page_info.end_cursor or (edges[-1].cursor if edges else None)
         return Page(items, cursor, project.runs.page_info.has_next_page)
 
-    def to_pandas(self) -> pandas.DataFrame:
+    def _progress_total(self, progress: bool | None) -> int | None:
+        return len(self) if progress_enabled(progress) else None
+
+    def to_pandas(self, progress: bool | None = None) -> pandas.DataFrame:
         """One row per run: id, name, state, created_at, tags, `config.*`, `summary.*`.
 
-        Nested config and summary dicts are flattened with dots (`config.opt.lr`).
+        Nested config and summary dicts are flattened with dots (`config.opt.lr`). A
+        progress bar in runs shows on a terminal unless `progress=False`.
         """
         import pandas
 
-        records: list[dict[str, Any]] = []
-        for run in self:
-            record: dict[str, Any] = {
-                "id": run.id,
-                "name": run.name,
-                "state": run.state,
-                "created_at": run.created_at,
-                "tags": list(run.tags),
-            }
-            record.update(flatten(run.config, "config"))
-            record.update(flatten(run.summary, "summary"))
-            records.append(record)
-        columns = ["id", "name", "state", "created_at", "tags"]
+        from ._frames import RUN_COLUMNS, run_record
+
+        total = self._progress_total(progress)
+        with Progress(total, unit="runs", label="runs", enabled=progress) as bar:
+            records: list[dict[str, Any]] = []
+            for run in self:
+                records.append(run_record(run))
+                bar.update(1)
+        columns = list(RUN_COLUMNS)
         return pandas.DataFrame.from_records(records, columns=None if records else columns)
+
+    def to_arrow(self, progress: bool | None = None) -> pyarrow.Table:
+        """The runs table of `to_pandas` as a pyarrow Table (`pip install 'runapi[arrow]'`).
+
+        ```python
+        table = api.runs("alice/mnist").to_arrow()
+        ```
+        """
+        from ._frames import require, runs_to_arrow
+
+        require("pyarrow", "arrow")
+        return runs_to_arrow(self, progress=progress, total=self._progress_total(progress))
+
+    def to_polars(self, progress: bool | None = None) -> polars.DataFrame:
+        """The runs table as a polars DataFrame (`pip install 'runapi[polars]'`).
+
+        ```python
+        frame = api.runs("alice/mnist").to_polars()
+        ```
+        """
+        from ._frames import arrow_to_polars, require
+
+        require("polars", "polars")
+        return arrow_to_polars(self.to_arrow(progress=progress))
+
+    def _repr_html_(self) -> str:
+        from ._html import runs_table
+
+        return runs_table(self)
 
     def __repr__(self) -> str:
         return f"<Runs {self._entity}/{self._project}>"

@@ -1,6 +1,8 @@
-"""The `runapi` command: `serve`, `users create` and `demo`.
+"""The `runapi` command: `serve`, `users create`, `demo`, and the client commands
+`runs`, `history`, `files`, `download`, `export`, `schema check`.
 
-Exit codes: 0 success, 1 failure (one line on stderr), 2 bad usage.
+Exit codes: 0 success, 1 failure (one line on stderr; a traceback too with `--debug`),
+2 bad usage.
 The server and uvicorn are imported only by the commands that need them, so the
 client-only install (`pip install runapi`) can still show `runapi --help`.
 """
@@ -8,12 +10,17 @@ client-only install (`pip install runapi`) can still show `runapi --help`.
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
 import sqlite3
 import sys
-from collections.abc import Sequence
+import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from runapi import RunapiError
+from runapi_cli import commands_runs, export, schema_check
+from runapi_cli.common import CommandError, UsageError, client_options
 from runapi_cli.paths import default_data_dir
 from runapi_cli.serving import listen, url_for
 
@@ -27,11 +34,13 @@ examples:
   runapi users create alice                 # prints alice's new API key
   WANDB_BASE_URL=http://127.0.0.1:8080 WANDB_API_KEY=<key> python train.py
   runapi demo                               # fill a throwaway server and tour the API
+  runapi runs alice/mnist --format csv      # the client commands read WANDB_API_KEY,
+  runapi history alice/mnist/1a2b3c4d --all --out h.parquet   # WANDB_BASE_URL, ~/.netrc
+  runapi files alice/mnist/1a2b3c4d --pattern '*.json'
+  runapi download alice/mnist/1a2b3c4d --dir out
+  runapi export alice/mnist --out export-dir
+  runapi schema check --url http://127.0.0.1:8080
 """
-
-
-class CommandError(Exception):
-    """A failure worth one line on stderr and exit status 1."""
 
 
 def _server_import_error(exc: ImportError) -> CommandError:
@@ -193,7 +202,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="rows in the sampled history shown (default: 12)",
     )
     demo.set_defaults(handler=cmd_demo)
+
+    client = client_options()
+    commands_runs.add_parsers(commands, client)
+    export.add_parser(commands, client)
+    schema_check.add_parser(commands, client)
     return parser
+
+
+def _enable_debug_log() -> Callable[[], None]:
+    """Log runapi's requests to stderr; returns the function that undoes it."""
+    logger = logging.getLogger("runapi")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s runapi %(levelname)s %(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+    def undo() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+
+    return undo
+
+
+def _fail(parser: argparse.ArgumentParser, exc: BaseException, debug: bool, code: int) -> int:
+    if debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    kind = "" if isinstance(exc, CommandError | UsageError) else f"{type(exc).__name__}: "
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"{parser.prog}: error: {kind}{message}", file=sys.stderr, flush=True)
+    return code
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -205,11 +244,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    undo_log = _enable_debug_log() if debug else None
     try:
         code: int = args.handler(args)
-    except CommandError as exc:
-        print(f"runapi: error: {exc}", file=sys.stderr, flush=True)
-        return 1
+    except (CommandError, RunapiError, OSError) as exc:
+        return _fail(parser, exc, debug, 1)
+    except (UsageError, ValueError) as exc:
+        return _fail(parser, exc, debug, 2)
     except KeyboardInterrupt:
         return 130
+    finally:
+        if undo_log is not None:
+            undo_log()
     return code

@@ -220,7 +220,7 @@ def test_html_and_display(user: User) -> None:
     html = run.to_html(height=300)
     assert html.startswith("<iframe") and run.url in html and "height:300px" in html
     assert "display:none" in run.to_html(hidden=True)
-    assert run._repr_html_() == run.to_html()
+    assert run._repr_html_().startswith("<table")  # Jupyter shows a compact table
     import importlib.util
 
     if importlib.util.find_spec("IPython") is None:

@@ -1,0 +1,155 @@
+"""History and runs tables as pyarrow tables and polars frames (optional extras).
+
+pyarrow and polars are imported only here, only when asked for; a missing one raises
+`MissingDependencyError` naming the extra to install.
+
+```python
+table = run.scan_history(keys=["loss"]).to_arrow()   # pip install 'runapi[arrow]'
+frame = api.runs("alice/mnist").to_polars()          # pip install 'runapi[polars]'
+```
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable, Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import MissingDependencyError
+from ._json import dumps, flatten
+from ._progress import Progress
+
+if TYPE_CHECKING:
+    import polars
+    import pyarrow
+
+    from ._run import Run
+
+RUN_COLUMNS = ("id", "name", "state", "created_at", "tags")
+"""The fixed leading columns of a runs table; `config.*` and `summary.*` follow."""
+
+
+def require(module: str, extra: str) -> ModuleType:
+    """Import `module`, else raise `MissingDependencyError` with the install hint.
+
+    ```python
+    pa = require("pyarrow", "arrow")
+    ```
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"{module} is not installed; install it with: pip install 'runapi[{extra}]'"
+        ) from exc
+
+
+def _arrow_column(pa: ModuleType, values: list[Any]) -> Any:
+    """A pyarrow array of `values`; a column of mixed types becomes JSON text."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([None if v is None else dumps(v) for v in values], type=pa.string())
+
+
+class ColumnBuilder:
+    """Rows in, columns out: the union of keys in order seen, missing values as None."""
+
+    def __init__(self) -> None:
+        self._columns: dict[str, list[Any]] = {}
+        self._count = 0
+
+    @property
+    def row_count(self) -> int:
+        """Rows added so far."""
+        return self._count
+
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Append `rows`."""
+        columns = self._columns
+        for row in rows:
+            for name, value in row.items():
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = [None] * self._count
+                column.append(value)
+            self._count += 1
+            for column in columns.values():
+                if len(column) < self._count:
+                    column.append(None)
+
+    def columns(self) -> dict[str, list[Any]]:
+        """The columns built so far."""
+        return self._columns
+
+    def to_arrow(self) -> pyarrow.Table:
+        """The columns as a pyarrow Table."""
+        pa = require("pyarrow", "arrow")
+        arrays = {name: _arrow_column(pa, values) for name, values in self._columns.items()}
+        table: pyarrow.Table = pa.table(arrays) if arrays else pa.table({})
+        return table
+
+
+def rows_to_arrow(
+    pages: Iterable[list[dict[str, Any]]],
+    *,
+    progress: bool | None = None,
+    total: int | None = None,
+    label: str = "history",
+) -> pyarrow.Table:
+    """Pages of history rows as one pyarrow Table, with a progress bar in rows.
+
+    ```python
+    table = rows_to_arrow(run.scan_history().pages(), total=run.history_line_count)
+    ```
+    """
+    require("pyarrow", "arrow")
+    builder = ColumnBuilder()
+    with Progress(total, unit="rows", label=label, enabled=progress) as bar:
+        for page in pages:
+            builder.add(page)
+            bar.update(len(page))
+    return builder.to_arrow()
+
+
+def arrow_to_polars(table: pyarrow.Table) -> polars.DataFrame:
+    """A polars DataFrame of a pyarrow Table."""
+    pl = require("polars", "polars")
+    frame: polars.DataFrame = pl.from_arrow(table)
+    return frame
+
+
+def run_record(run: Run) -> dict[str, Any]:
+    """One row of a runs table: id, name, state, created_at, tags, `config.*`, `summary.*`.
+
+    ```python
+    run_record(run)["config.lr"]
+    ```
+    """
+    record: dict[str, Any] = {
+        "id": run.id,
+        "name": run.name,
+        "state": run.state,
+        "created_at": run.created_at,
+        "tags": list(run.tags),
+    }
+    record.update(flatten(run.config, "config"))
+    record.update(flatten(run.summary, "summary"))
+    return record
+
+
+def runs_to_arrow(
+    runs: Iterable[Run], *, progress: bool | None = None, total: int | None = None
+) -> pyarrow.Table:
+    """A runs table (see `run_record`) as a pyarrow Table, with a progress bar in runs."""
+    pa = require("pyarrow", "arrow")
+    builder = ColumnBuilder()
+    with Progress(total, unit="runs", label="runs", enabled=progress) as bar:
+        for run in runs:
+            builder.add([run_record(run)])
+            bar.update(1)
+    if builder.row_count == 0:
+        empty: pyarrow.Table = pa.table({name: pa.array([], pa.null()) for name in RUN_COLUMNS})
+        return empty
+    return builder.to_arrow()
