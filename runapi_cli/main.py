@@ -10,6 +10,7 @@ client-only install (`pip install runapi`) can still show `runapi --help`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import socket
 import sqlite3
@@ -17,12 +18,16 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from runapi import RunapiError
 from runapi_cli import commands_runs, export, schema_check
 from runapi_cli.common import CommandError, UsageError, client_options
 from runapi_cli.paths import default_data_dir
 from runapi_cli.serving import listen, url_for
+
+if TYPE_CHECKING:
+    from runapi_server.limits import Limits
 
 SERVER_EXTRA_HINT = "the local server needs its extra: pip install 'runapi[server]'"
 SERVER_MODULES = frozenset({"ariadne", "graphql", "starlette", "uvicorn"})
@@ -59,6 +64,29 @@ def _listen(host: str, port: int) -> socket.socket:
         raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
+def _parse_limits(items: list[str]) -> Limits:
+    """`Limits` from `--limit NAME=VALUE` options (names as in runapi_server.limits)."""
+    from runapi_server.limits import Limits
+
+    known = {f.name for f in dataclasses.fields(Limits)}
+    values: dict[str, int] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in known:
+            raise UsageError(
+                f"--limit takes NAME=VALUE with NAME one of: {', '.join(sorted(known))}"
+            )
+        try:
+            values[name] = int(raw)
+        except ValueError as exc:
+            raise UsageError(f"--limit {name}: {raw!r} is not an integer") from exc
+    try:
+        return Limits(**values)
+    except ValueError as exc:
+        raise UsageError(f"--limit: {exc}") from exc
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
@@ -66,11 +94,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from runapi_server.app import create_app
     except ImportError as exc:
         raise _server_import_error(exc) from exc
+    limits = _parse_limits(args.limit)
+    logging.getLogger("runapi_server").setLevel(args.log_level.upper())
     data_dir: Path = args.data_dir or default_data_dir()
     sock = _listen(args.host, args.port)
     url = url_for(sock, args.host)
     try:
-        app = create_app(data_dir, public_url=url)
+        app = create_app(data_dir, public_url=url, limits=limits)
     except (OSError, sqlite3.Error) as exc:
         sock.close()
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
@@ -171,6 +201,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="uvicorn log level (default: info)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a request limit, e.g. --limit max_page_size=500 (repeatable; names and "
+        "defaults in runapi_server/limits.py)",
+    )
     serve.set_defaults(handler=cmd_serve)
 
     users = commands.add_parser(

@@ -62,12 +62,20 @@ def test_spawned_serve_answers_health_and_graphql(spawned_server: Server) -> Non
     assert viewer(spawned_server.url, "local-" + "0" * 40).status_code == 401
 
 
+SERVE_EXTRA_ARGS: list[str] = []
+
+
 @pytest.fixture
-def serve_any_port(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """`runapi serve --port 0`: the URL is known only from what the command prints."""
+def serve_any_port(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[tuple[str, Path]]:
+    """`runapi serve --port 0`: the URL is known only from what the command prints.
+
+    Extra `serve` arguments come from indirect parametrisation (`request.param`).
+    """
     data_dir = tmp_path / "data"
+    extra: list[str] = getattr(request, "param", SERVE_EXTRA_ARGS)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runapi_cli", "serve", "--port", "0", "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "runapi_cli", "serve", "--port", "0", "--data-dir", str(data_dir)]
+        + extra,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -99,6 +107,49 @@ def test_serve_prints_the_url_it_serves(serve_any_port: tuple[str, Path]) -> Non
     response = viewer(url, key)
     assert response.status_code == 200
     assert response.json()["data"]["viewer"]["name"] == "printed"
+
+
+@pytest.mark.parametrize("serve_any_port", [["--limit", "max_page_size=3"]], indirect=True)
+def test_serve_limit_option_overrides_a_limit(serve_any_port: tuple[str, Path]) -> None:
+    url, data_dir = serve_any_port
+    key = runapi("users", "create", "limited", "--data-dir", str(data_dir)).stdout.strip()
+    created = httpx.post(
+        url + "/graphql",
+        json={
+            "query": load_operation("upsert_run"),
+            "variables": {"input": {"entityName": "limited", "modelName": "p", "name": "r1"}},
+        },
+        auth=("api", key),
+        timeout=30,
+    )
+    assert created.json()["data"]["upsertBucket"]["inserted"] is True
+    variables = {"entity": "limited", "project": "p", "first": 4}
+    response = httpx.post(
+        url + "/graphql",
+        json={"query": load_operation("list_runs"), "variables": variables},
+        auth=("api", key),
+        timeout=30,
+    )
+    assert response.status_code == 200
+    assert "3" in response.json()["errors"][0]["message"]
+    variables["first"] = 3
+    ok = httpx.post(
+        url + "/graphql",
+        json={"query": load_operation("list_runs"), "variables": variables},
+        auth=("api", key),
+        timeout=30,
+    )
+    assert "errors" not in ok.json()
+
+
+@pytest.mark.parametrize(
+    "limit", ["max_page_size", "no_such_limit=3", "max_page_size=x", "max_page_size=0"]
+)
+def test_serve_rejects_a_bad_limit_option(limit: str, tmp_path: Path) -> None:
+    result = runapi("serve", "--port", "0", "--data-dir", str(tmp_path), "--limit", limit)
+    assert result.returncode == 2
+    assert "--limit" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_users_create_defaults_to_the_per_user_data_dir(tmp_path: Path) -> None:
