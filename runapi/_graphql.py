@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import httpx
-import pydantic
-from runapi_generated.client import GraphQLClient
-from runapi_generated.exceptions import (
-    GraphQLClientGraphQLMultiError,
-    GraphQLClientHttpError,
-    GraphQLClientInvalidResponseError,
-)
 
 from ._exceptions import (
     APIConnectionError,
@@ -23,6 +16,9 @@ from ._exceptions import (
     status_error,
 )
 from ._http import GraphQLHttp
+
+if TYPE_CHECKING:
+    from runapi_generated.client import GraphQLClient
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -60,7 +56,17 @@ class GraphQL:
     """The generated client bound to an `httpx.Client`, with error conversion."""
 
     def __init__(self, http: httpx.Client) -> None:
-        self.client = GraphQLClient(url="graphql", http_client=GraphQLHttp(http))
+        self._http = http
+        self._client: GraphQLClient | None = None
+
+    @property
+    def client(self) -> GraphQLClient:
+        """The generated client (its pydantic models are imported on first use)."""
+        if self._client is None:
+            from runapi_generated.client import GraphQLClient
+
+            self._client = GraphQLClient(url="graphql", http_client=GraphQLHttp(self._http))
+        return self._client
 
     def call(self, operation: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a generated operation, converting every failure into a `RunapiError`.
@@ -69,6 +75,13 @@ class GraphQL:
         project = gql.call(gql.client.get_run, entity="e", project="p", name="r")
         ```
         """
+        import pydantic
+        from runapi_generated.exceptions import (
+            GraphQLClientGraphQLMultiError,
+            GraphQLClientHttpError,
+            GraphQLClientInvalidResponseError,
+        )
+
         what = f"GraphQL {getattr(operation, '__name__', 'operation')}"
         try:
             return operation(*args, **kwargs)

@@ -5,15 +5,33 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Literal
 
+import httpx
+
 from ._context import Context
-from ._json import decode_rows, dumps, row_objects
+from ._exceptions import BadRequestError, GraphQLError
+from ._graphql import http_status_error, transport_error
+from ._http import NO_AUTH
+from ._json import ColumnBuilder, decode_rows, dumps, row_objects
 from ._lookup import require_run
+from ._parquet import export_frame, pyarrow_available
 from ._paths import RunPath
 
 if TYPE_CHECKING:
     import pandas
+    import polars
+    import pyarrow
 
 Stream = Literal["default", "system"]
+
+FAST_PAGE_SIZE = 10_000
+"""Steps per GraphQL page when a whole scan is read into a DataFrame."""
+
+
+def _unknown_field(exc: GraphQLError | BadRequestError) -> bool:
+    """Whether the server refused the `parquetHistory` field (an older server)."""
+    if isinstance(exc, GraphQLError):
+        return any("parquetHistory" in str(e.get("message", "")) for e in exc.errors)
+    return "parquetHistory" in str(exc)
 
 
 def _check_int(name: str, value: object, minimum: int) -> int:
@@ -184,24 +202,129 @@ class HistoryScan:
         for page in self.pages():
             yield from page
 
-    def to_pandas(self) -> pandas.DataFrame:
-        """Every row as a DataFrame, built column by column (no list of row dicts kept)."""
+    def to_pandas(self, *, parquet: bool = True, page_size: int | None = None) -> pandas.DataFrame:
+        """Every row as a DataFrame, built column by column (no list of row dicts kept).
+
+        When the server offers parquet exports of the history (`Run.parquetHistory`) and
+        pyarrow is installed (`pip install "runapi[arrow]"`), the exports are downloaded
+        and only the rows logged after them are paged over GraphQL; `parquet=False` reads
+        GraphQL pages only. Pages here hold `page_size` steps (default: the larger of the
+        scan's page size and 10,000). Values are kept exactly: `NaN` / `Infinity`, nested
+        dicts and lists.
+
+        ```python
+        df = run.scan_history().to_pandas()
+        df = run.scan_history(keys=["loss"], min_step=100).to_pandas(parquet=False)
+        ```
+        """
         import pandas
 
-        columns: dict[str, list[Any]] = {}
-        count = 0
-        for page in self.pages():
-            for row in page:
-                for name, value in row.items():
-                    column = columns.get(name)
-                    if column is None:
-                        column = columns[name] = [None] * count
-                    column.append(value)
-                count += 1
-                for column in columns.values():
-                    if len(column) < count:
-                        column.append(None)
-        return pandas.DataFrame(columns)
+        size = _check_int("page_size", page_size, 1) if page_size is not None else None
+        pages = max(self._page_size, FAST_PAGE_SIZE) if size is None else size
+        if parquet:
+            frames = self._export_frames()
+            if frames is not None:
+                exported, tail_start = frames
+                tail = self._tail_frame(tail_start, pages) if tail_start is not None else None
+                parts = [f for f in [*exported, tail] if f is not None and len(f.columns)]
+                if not parts:
+                    return pandas.DataFrame()
+                if len(parts) == 1:
+                    return parts[0].reset_index(drop=True)
+                return pandas.concat(parts, ignore_index=True, sort=False)
+        return self._tail_frame(self._min_step, pages)
+
+    def _tail_frame(self, start: int | None, page_size: int) -> pandas.DataFrame:
+        scan = HistoryScan(
+            self._ctx,
+            self._path,
+            keys=self._keys,
+            page_size=page_size,
+            min_step=start,
+            max_step=self._max_step,
+        )
+        columns = ColumnBuilder()
+        for page in scan.pages():
+            columns.add(page)
+        return columns.to_pandas()
+
+    def _export_frames(self) -> tuple[list[pandas.DataFrame], int | None] | None:
+        """Frames of the server's exports and the first step to page over GraphQL after
+        them (None: no tail); None when exports cannot be used (no pyarrow, an older
+        server, no exports, or exports without integer steps)."""
+        if not pyarrow_available():
+            return None
+        client = self._ctx.gql.client
+        try:
+            project = self._ctx.gql.call(
+                client.get_run_parquet_history,
+                self._path.entity,
+                self._path.project,
+                self._path.run_id,
+                live_keys=["_step"],
+            )
+        except (GraphQLError, BadRequestError) as exc:
+            if _unknown_field(exc):
+                return None
+            raise
+        parquet = require_run(project, self._path).parquet_history
+        if not parquet.parquet_urls:
+            return None
+        live_steps = [
+            row["_step"]
+            for row in parquet.live_data
+            if isinstance(row, dict) and isinstance(row.get("_step"), int | float)
+        ]
+        boundary = int(min(live_steps)) if live_steps else None
+        upper = self._max_step
+        if boundary is not None:
+            upper = boundary if upper is None else min(boundary, upper)
+        frames = []
+        for url in parquet.parquet_urls:
+            frame = export_frame(
+                self._download(url), keys=self._keys, min_step=self._min_step, max_step=upper
+            )
+            if frame is None:
+                return None
+            frames.append(frame)
+        if boundary is None:
+            return frames, None
+        return frames, max(boundary, self._min_step or boundary)
+
+    def _download(self, url: str) -> bytes:
+        what = "GET history export"
+        try:
+            response = self._ctx.http.get(url, auth=NO_AUTH)
+        except httpx.TransportError as exc:
+            raise transport_error(exc, what) from exc
+        if response.status_code != 200:
+            raise http_status_error(response, what)
+        return response.content
+
+    def to_arrow(self, progress: bool | None = None) -> pyarrow.Table:
+        """Every row as a pyarrow Table (`pip install 'runapi[arrow]'`).
+
+        A progress bar in rows shows on a terminal unless `progress=False`.
+
+        ```python
+        table = run.scan_history(keys=["loss"]).to_arrow()
+        ```
+        """
+        from ._frames import rows_to_arrow
+
+        return rows_to_arrow(self.pages(), progress=progress, label=str(self._path))
+
+    def to_polars(self, progress: bool | None = None) -> polars.DataFrame:
+        """Every row as a polars DataFrame (`pip install 'runapi[polars]'`).
+
+        ```python
+        frame = run.scan_history().to_polars()
+        ```
+        """
+        from ._frames import arrow_to_polars, require
+
+        require("polars", "polars")
+        return arrow_to_polars(self.to_arrow(progress=progress))
 
     def __repr__(self) -> str:
         return f"<HistoryScan {self._path} keys={self._keys} page_size={self._page_size}>"

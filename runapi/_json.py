@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ResponseValidationError
+
+if TYPE_CHECKING:
+    import pandas
 
 
 def loads_object(text: str | None, what: str) -> dict[str, Any]:
@@ -93,3 +96,57 @@ def flatten(value: Mapping[str, Any], prefix: str) -> dict[str, Any]:
         else:
             out[name] = item
     return out
+
+
+class ColumnBuilder:
+    """Builds a DataFrame column by column from pages of row dicts.
+
+    A page whose rows all have the same keys in the same order (the usual case) is
+    transposed in one C-level pass; other pages fill each column with one list
+    comprehension. A row lacking a key gets None there. Columns keep the order in which
+    keys first appear.
+
+    ```python
+    columns = ColumnBuilder()
+    columns.add([{"_step": 0, "loss": 1.0}, {"_step": 1, "loss": 0.5}])
+    columns.to_pandas().shape  # -> (2, 2)
+    ```
+    """
+
+    def __init__(self) -> None:
+        self._columns: dict[str, list[Any]] = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+    def _column(self, name: str) -> list[Any]:
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = [None] * self._count
+        return column
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Append a page of rows."""
+        if not rows:
+            return
+        shapes = dict.fromkeys(map(tuple, rows))
+        if len(shapes) == 1:
+            (names,) = shapes
+            for name, values in zip(names, zip(*map(dict.values, rows), strict=True), strict=True):
+                self._column(name).extend(values)
+        else:
+            names = tuple(dict.fromkeys(key for shape in shapes for key in shape))
+            for name in names:
+                self._column(name).extend([row.get(name) for row in rows])
+        self._count += len(rows)
+        if len(self._columns) > len(names):
+            for column in self._columns.values():
+                if len(column) < self._count:
+                    column.extend([None] * (self._count - len(column)))
+
+    def to_pandas(self) -> pandas.DataFrame:
+        """The rows so far as a DataFrame (pandas infers each column's dtype)."""
+        import pandas
+
+        return pandas.DataFrame(self._columns) if self._count else pandas.DataFrame()

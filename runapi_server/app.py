@@ -5,27 +5,58 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from ariadne import graphql_sync, load_schema_from_path, make_executable_schema
-from graphql import GraphQLSchema
+from graphql import DocumentNode, GraphQLError, GraphQLSchema
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import filestream, storage_routes
+from runapi_server import filestream, pages, parquet_export, storage_routes
 from runapi_server.auth import authenticate
 from runapi_server.context import Context
+from runapi_server.errors import BadInput
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
+from runapi_server.limits import BodyTooLarge, Limits, read_limited
 from runapi_server.resolvers import BINDABLES
 from runapi_server.state import ServerState
 
 log = logging.getLogger("runapi_server")
 
 SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
-MAX_GRAPHQL_BODY = 16 * 1024 * 1024
 UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api' and your key"
+
+
+class _ErrorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Logs GraphQL errors: a traceback only for unexpected ones.
+
+    Errors about the request itself (syntax, validation, limits, :class:`BadInput`) are
+    the client's and are logged at INFO in one line.
+    """
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info")
+        if isinstance(error, GraphQLError) and _is_expected(error):
+            kwargs["exc_info"] = None
+            level = logging.INFO
+        super().log(level, msg, *args, **kwargs)
+
+
+def _is_expected(error: GraphQLError) -> bool:
+    original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original is None or isinstance(original, BadInput | GraphQLError)
+
+
+def _query_parser(limits: Limits):  # type: ignore[no-untyped-def]
+    def parse_query(_context: Any, data: dict[str, Any]) -> DocumentNode:
+        return limits.parse_query(data["query"])
+
+    return parse_query
 
 
 def build_schema() -> GraphQLSchema:
@@ -53,33 +84,53 @@ def _graphql_endpoint(schema: GraphQLSchema):  # type: ignore[no-untyped-def]
         user = await run_in_threadpool(authenticate, state.db, request.headers.get("authorization"))
         if user is None:
             return error_response(UNAUTHORIZED, 401)
-        body = await request.body()
-        if len(body) > MAX_GRAPHQL_BODY:
-            return error_response(f"request body over {MAX_GRAPHQL_BODY} bytes", 413)
+        limits = state.limits
+        try:
+            body = await read_limited(
+                request.stream(),
+                request.headers.get("content-length"),
+                limits.max_graphql_bytes,
+                "GraphQL request body",
+            )
+        except BodyTooLarge as exc:
+            return error_response(str(exc), 413)
         try:
             data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             return error_response("request body is not valid JSON", 400)
         if not isinstance(data, dict) or not isinstance(data.get("query"), str):
             return error_response("request body must be a JSON object with a 'query' string", 400)
+        if data.get("operationName") == "":
+            # wandb-core (0.22+) sends `"operationName": ""` for "no name", as W&B accepts.
+            del data["operationName"]
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("graphql request: %.2000s", body.decode("utf-8", "replace"))
         context = Context(state=state, user=user, base_url=base_url(request))
         _ok, result = await run_in_threadpool(
-            graphql_sync, schema, data, context_value=context, logger=log
+            graphql_sync,
+            schema,
+            data,
+            context_value=context,
+            logger=_ErrorLog(log, {}),
+            query_parser=_query_parser(limits),
         )
         return WandbJSONResponse(result, status_code=200)
 
     return endpoint
 
 
-def create_app(data_dir: Path, *, public_url: str | None = None) -> Starlette:
-    """The server app on ``data_dir`` (created if missing).
+def create_app(
+    data_dir: Path, *, public_url: str | None = None, limits: Limits | None = None
+) -> Starlette:
+    """The server app on ``data_dir`` (created if missing), with ``limits`` (default:
+    :class:`runapi_server.limits.Limits()`).
 
     ```python
     import uvicorn
     uvicorn.run(create_app(Path("data")), port=8080)
     ```
     """
-    state = ServerState.open(data_dir, public_url)
+    state = ServerState.open(data_dir, public_url, limits)
     state.db.connect()
     schema = build_schema()
     routes: list[BaseRoute] = [
@@ -87,6 +138,8 @@ def create_app(data_dir: Path, *, public_url: str | None = None) -> Starlette:
         Route("/graphql", _graphql_endpoint(schema), methods=["POST"]),
         *filestream.ROUTES,
         *storage_routes.ROUTES,
+        *parquet_export.ROUTES,
+        *pages.ROUTES,  # last: its /{entity}/{project}/runs/{run} is a catch-all shape
     ]
     app = Starlette(routes=routes)
     app.state.server = state

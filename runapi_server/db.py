@@ -106,6 +106,16 @@ CREATE TABLE IF NOT EXISTS history_key_types (
     row_count   INTEGER NOT NULL,
     PRIMARY KEY (run_id, key, type)
 ) WITHOUT ROWID;
+-- Parquet exports of a run's history (runapi_server/parquet_export.py): each covers the
+-- lines first_line..last_line; forgotten when a write makes them stale.
+CREATE TABLE IF NOT EXISTS history_exports (
+    run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    first_line  INTEGER NOT NULL,
+    last_line   INTEGER NOT NULL,
+    row_count   INTEGER NOT NULL,
+    path        TEXT NOT NULL,                  -- under the data dir
+    PRIMARY KEY (run_id, first_line)
+) WITHOUT ROWID;
 -- Lines of any other streamed file (output.log ...), materialised as a run file.
 CREATE TABLE IF NOT EXISTS stream_lines (
     run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,

@@ -33,6 +33,7 @@ from starlette.routing import BaseRoute, Route
 from runapi_server import history, runfiles
 from runapi_server.auth import AuthUser, authenticate
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
+from runapi_server.limits import BodyTooLarge, Limits, read_limited
 from runapi_server.lookup import find_run
 from runapi_server.state import ServerState
 from runapi_server.timeutil import now_iso
@@ -40,7 +41,6 @@ from runapi_server.timeutil import now_iso
 HISTORY_FILE = "wandb-history.jsonl"
 EVENTS_FILE = "wandb-events.jsonl"
 SUMMARY_FILE = "wandb-summary.json"
-MAX_BODY = 64 * 1024 * 1024
 UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api' and your key"
 
 
@@ -155,24 +155,40 @@ def _decode(raw: bytes) -> Any:
         raise StreamError(f"file_stream body is not valid JSON: {exc}") from exc
 
 
+def _parse_limited(raw: bytes, limits: Limits) -> StreamPost:
+    body = _decode(raw)
+    problem = limits.stream_problem(body)
+    if problem:
+        raise StreamError(problem)
+    return parse_post(body)
+
+
 async def file_stream(request: Request) -> Response:
     state = request.app.state.server
     assert isinstance(state, ServerState)
     user = await run_in_threadpool(authenticate, state.db, request.headers.get("authorization"))
     if user is None:
         return error_response(UNAUTHORIZED, 401)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        return error_response(f"file_stream body over {MAX_BODY} bytes", 413)
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        return error_response(f"file_stream body over {MAX_BODY} bytes", 413)
+    limits = state.limits
+    try:
+        raw = await read_limited(
+            request.stream(),
+            request.headers.get("content-length"),
+            limits.max_stream_bytes,
+            "file_stream body",
+        )
+    except BodyTooLarge as exc:
+        return error_response(str(exc), 413)
     entity, project, run_name = _path_parts(request)
     try:
-        post = await run_in_threadpool(lambda: parse_post(_decode(raw)))
+        post = await run_in_threadpool(_parse_limited, raw, limits)
     except StreamError as exc:
         return error_response(str(exc), 400)
-    found = await run_in_threadpool(apply_post, state, user, entity, project, run_name, post)
+    try:
+        found = await run_in_threadpool(apply_post, state, user, entity, project, run_name, post)
+    except UnicodeEncodeError:
+        # A lone surrogate ("\ud800") in a line or file name: rolled back, nothing stored.
+        return error_response("file_stream post holds text that is not valid Unicode", 400)
     if not found:
         return error_response(f"run {entity}/{project}/{run_name} not found", 404)
     return WandbJSONResponse({"exitcode": None, "limits": {}})

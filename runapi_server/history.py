@@ -15,7 +15,8 @@ chunk overwrites itself. Each history row also keeps its step and its key set (i
 
 ```python
 with db.transaction() as conn:
-    store_history(conn, run_id, parse_history(0, ['{"_step": 0, "loss": NaN}']))
+    chunk = parse_history("wandb-history.jsonl", 0, ['{"_step": 0, "loss": NaN}'])
+    store_history(conn, run_id, chunk)
 history_rows(db.read(), run_id, samples=500)  # -> ['{"_step": 0, "loss": NaN}']
 ```
 """
@@ -27,7 +28,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import repeat
 from typing import Any
 
 INT64_MIN = -(2**63)
@@ -51,10 +52,27 @@ class HistoryLine:
 
 @dataclass(frozen=True)
 class HistoryChunk:
-    """Contiguous parsed history lines and how many values of each (key, type) they hold."""
+    """Contiguous parsed history lines, held as columns (no per-row objects).
 
-    lines: list[HistoryLine]
+    ``keys[i]`` is the JSON sorted key list of line ``offset + i``; ``type_counts`` says how
+    many values of each (key, type) the chunk holds.
+    """
+
+    offset: int
+    steps: list[int]
+    keys: list[str]
+    texts: list[str]
     type_counts: Counter[tuple[str, str]]
+
+    @property
+    def lines(self) -> list[HistoryLine]:
+        """The lines as objects (for inspection; storing uses the columns)."""
+        return [
+            HistoryLine(self.offset + i, step, keys, text)
+            for i, (step, keys, text) in enumerate(
+                zip(self.steps, self.keys, self.texts, strict=True)
+            )
+        ]
 
 
 @dataclass(frozen=True)
@@ -124,28 +142,69 @@ _TYPE_NAMES: dict[type, str] = {
 }
 
 
+def _decode_lines(file_name: str, offset: int, content: Sequence[str]) -> list[dict[str, Any]]:
+    """Decode every line in one C-level pass; on failure, name the first bad line."""
+    try:
+        rows: list[Any] = list(map(json.loads, content))
+    except (ValueError, RecursionError):
+        for i, text in enumerate(content):
+            parse_object(text, f"{file_name} line {offset + i}")
+        raise
+    if not all(type(row) is dict for row in rows):
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                where = f"{file_name} line {offset + i}"
+                raise RowError(f"{where} must be a JSON object, got {type(row).__name__}")
+    return rows
+
+
+def _steps(file_name: str, offset: int, rows: list[dict[str, Any]]) -> list[int]:
+    steps = [row.get("_step") for row in rows]
+    if all(type(s) is int for s in steps):
+        ints: list[int] = steps  # type: ignore[assignment]
+        if not ints or (min(ints) >= INT64_MIN and max(ints) <= INT64_MAX):
+            return ints
+    return [
+        _row_step(row, offset + i, f"{file_name} line {offset + i}") for i, row in enumerate(rows)
+    ]
+
+
 def parse_history(file_name: str, offset: int, content: Sequence[str]) -> HistoryChunk:
     """Validate history lines starting at line ``offset``; rows must be JSON objects.
 
+    Per-row work is C-level passes (decoding, shape and type signatures); Python loops run
+    once per distinct (shape, types) signature, except over rows holding nested objects.
+
     ```python
-    parse_history("wandb-history.jsonl", 3, ['{"_step": 7, "a": 1}']).lines[0].step  # -> 7
+    parse_history("wandb-history.jsonl", 3, ['{"_step": 7, "a": 1}']).steps  # -> [7]
     ```
     """
-    lines = []
+    rows = _decode_lines(file_name, offset, content)
+    steps = _steps(file_name, offset, rows)
+    shapes = list(map(tuple, rows))
+    types = [tuple(map(type, row.values())) for row in rows]
+    signatures = Counter(zip(shapes, types, strict=True))
     type_counts: Counter[tuple[str, str]] = Counter()
-    keysets: dict[tuple[str, ...], str] = {}
-    for i, text in enumerate(content):
-        line_no = offset + i
-        where = f"{file_name} line {line_no}"
-        row = parse_object(text, where)
-        shape = tuple(row)
-        keys = keysets.get(shape)
-        if keys is None:
-            keys = keysets[shape] = json.dumps(sorted(shape))
-        for key, value in row.items():
-            type_counts[(key, _TYPE_NAMES.get(type(value)) or value_type(value))] += 1
-        lines.append(HistoryLine(line_no, _row_step(row, line_no, where), keys, text))
-    return HistoryChunk(lines=lines, type_counts=type_counts)
+    nested = False
+    for (shape, kinds), n in signatures.items():
+        if dict in kinds:
+            nested = True
+            continue
+        for key, kind in zip(shape, kinds, strict=True):
+            type_counts[(key, _TYPE_NAMES.get(kind) or "unknown")] += n
+    if nested:
+        for row, kinds in zip(rows, types, strict=True):
+            if dict in kinds:
+                for key, value in row.items():
+                    type_counts[(key, value_type(value))] += 1
+    keysets = {shape: json.dumps(sorted(shape)) for shape in set(shapes)}
+    return HistoryChunk(
+        offset=offset,
+        steps=steps,
+        keys=[keysets[shape] for shape in shapes],
+        texts=list(content),
+        type_counts=type_counts,
+    )
 
 
 def parse_events(file_name: str, offset: int, content: Sequence[str]) -> list[EventLine]:
@@ -185,27 +244,50 @@ def _intern_keysets(conn: sqlite3.Connection, keysets: Iterable[str]) -> dict[st
     return ids
 
 
-def _chunk_ordered(conn: sqlite3.Connection, run_id: int, lines: Sequence[HistoryLine]) -> bool:
-    steps = [line.step for line in lines]
-    if any(a > b for a, b in pairwise(steps)):
+def _chunk_ordered(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) -> bool:
+    steps = chunk.steps
+    if steps != sorted(steps):
         return False
+    first, last = chunk.offset, chunk.offset + len(steps) - 1
     before = conn.execute(
         "SELECT step FROM history WHERE run_id = ? AND line_no < ? ORDER BY line_no DESC LIMIT 1",
-        (run_id, lines[0].line_no),
+        (run_id, first),
     ).fetchone()
     after = conn.execute(
         "SELECT step FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no LIMIT 1",
-        (run_id, lines[-1].line_no),
+        (run_id, last),
     ).fetchone()
     return (before is None or before[0] <= steps[0]) and (after is None or after[0] >= steps[-1])
 
 
+def exported_through(conn: sqlite3.Connection, run_id: int) -> int | None:
+    """The last line covered by the run's parquet exports, None without exports."""
+    (last,) = conn.execute(
+        "SELECT max(last_line) FROM history_exports WHERE run_id = ?", (run_id,)
+    ).fetchone()
+    return None if last is None else int(last)
+
+
+def drop_exports(conn: sqlite3.Connection, run_id: int) -> list[str]:
+    """Forget the run's parquet exports; returns their paths (relative to the data dir)."""
+    paths = [
+        str(row[0])
+        for row in conn.execute("SELECT path FROM history_exports WHERE run_id = ?", (run_id,))
+    ]
+    conn.execute("DELETE FROM history_exports WHERE run_id = ?", (run_id,))
+    return paths
+
+
 def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) -> None:
-    """Store a parsed chunk (``parse_history`` output), replacing the same line numbers."""
-    lines = chunk.lines
-    if not lines:
+    """Store a parsed chunk (``parse_history`` output), replacing the same line numbers.
+
+    Exports that the chunk makes stale (it rewrites exported lines, or the run's steps stop
+    following line order) are forgotten; their files are removed by the exporter.
+    """
+    count_new = len(chunk.texts)
+    if not count_new:
         return
-    first, last = lines[0].line_no, lines[-1].line_no
+    first, last = chunk.offset, chunk.offset + count_new - 1
     old = conn.execute(
         "SELECT keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
         (run_id, first, last),
@@ -216,15 +298,19 @@ def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) ->
         keyset_delta[keyset_id] -= 1
         for key, value in json.loads(text).items():
             type_delta[(key, value_type(value))] -= 1
-    ids = _intern_keysets(conn, (line.keys for line in lines))
-    keyset_delta.update(ids[line.keys] for line in lines)
+    ids = _intern_keysets(conn, set(chunk.keys))
+    row_ids = [ids[keys] for keys in chunk.keys]
+    keyset_delta.update(row_ids)
     type_delta.update(chunk.type_counts)
     stats = stream_stats(conn, run_id, HISTORY)
-    ordered = stats.ordered and _chunk_ordered(conn, run_id, lines)
+    ordered = stats.ordered and _chunk_ordered(conn, run_id, chunk)
+    exported = exported_through(conn, run_id)
+    if exported is not None and (not ordered or first <= exported):
+        drop_exports(conn, run_id)
     conn.executemany(
         "INSERT OR REPLACE INTO history (run_id, line_no, step, keyset_id, row)"
         " VALUES (?, ?, ?, ?, ?)",
-        [(run_id, line.line_no, line.step, ids[line.keys], line.text) for line in lines],
+        zip(repeat(run_id), range(first, last + 1), chunk.steps, row_ids, chunk.texts),
     )
     conn.executemany(
         "INSERT INTO history_keyset_counts (run_id, keyset_id, row_count) VALUES (?, ?, ?)"
@@ -241,7 +327,7 @@ def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) ->
             "DELETE FROM history_keyset_counts WHERE run_id = ? AND row_count <= 0", (run_id,)
         )
         conn.execute("DELETE FROM history_key_types WHERE run_id = ? AND row_count <= 0", (run_id,))
-    count = stats.line_count + len(lines) - len(old)
+    count = stats.line_count + count_new - len(old)
     _save_stats(conn, run_id, HISTORY, StreamStats(line_count=count, ordered=ordered))
 
 
@@ -508,7 +594,11 @@ def line_count(conn: sqlite3.Connection, run_id: int, stream: str) -> int:
 
 
 def history_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
-    """The last ``rows`` history rows (by step) as a JSON list, rows kept as stored."""
+    """The last ``rows`` history rows (by step): a JSON list of row texts as stored.
+
+    Each element is a string (one JSON row), as on W&B: resuming SDKs decode the list,
+    then its last element (wandb-core fails on a list of objects).
+    """
     texts = [
         row[0]
         for row in conn.execute(
@@ -516,11 +606,11 @@ def history_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) -
             (run_id, rows),
         )
     ]
-    return "[" + ",".join(reversed(texts)) + "]"
+    return json.dumps(texts[::-1])
 
 
 def events_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
-    """The last ``rows`` events rows as a JSON list, rows kept as stored."""
+    """The last ``rows`` events rows: a JSON list of row texts (see :func:`history_tail`)."""
     texts = [
         row[0]
         for row in conn.execute(
@@ -528,15 +618,24 @@ def events_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) ->
             (run_id, rows),
         )
     ]
-    return "[" + ",".join(reversed(texts)) + "]"
+    return json.dumps(texts[::-1])
 
 
-def live_rows(conn: sqlite3.Connection, run_id: int, keys: Sequence[str]) -> list[dict[str, Any]]:
-    """Every history row (by step) reduced to ``keys``; rows holding none of them are left out."""
+def live_rows(
+    conn: sqlite3.Connection, run_id: int, keys: Sequence[str], *, after_line: int | None = None
+) -> list[dict[str, Any]]:
+    """History rows (by step) after line ``after_line`` (None: all) reduced to ``keys``.
+
+    Rows holding none of the keys are left out.
+    """
+    if after_line is None:
+        query = "SELECT row FROM history WHERE run_id = ? ORDER BY step, line_no"
+        params: tuple[int, ...] = (run_id,)
+    else:  # exports exist only while steps follow line order: walk the primary key
+        query = "SELECT row FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no"
+        params = (run_id, after_line)
     result = []
-    for (text,) in conn.execute(
-        "SELECT row FROM history WHERE run_id = ? ORDER BY step, line_no", (run_id,)
-    ):
+    for (text,) in conn.execute(query, params):
         row = json.loads(text)
         picked = {key: row[key] for key in keys if key in row}
         if picked:

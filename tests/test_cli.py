@@ -74,8 +74,17 @@ def serve_any_port(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[t
     data_dir = tmp_path / "data"
     extra: list[str] = getattr(request, "param", SERVE_EXTRA_ARGS)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "runapi_cli", "serve", "--port", "0", "--data-dir", str(data_dir)]
-        + extra,
+        [
+            sys.executable,
+            "-m",
+            "runapi_cli",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

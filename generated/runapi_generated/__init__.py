@@ -53,6 +53,12 @@ from .get_run_history_keys import (
     GetRunHistoryKeysProject,
     GetRunHistoryKeysProjectRun,
 )
+from .get_run_parquet_history import (
+    GetRunParquetHistory,
+    GetRunParquetHistoryProject,
+    GetRunParquetHistoryProjectRun,
+    GetRunParquetHistoryProjectRunParquetHistory,
+)
 from .get_run_sampled_history import (
     GetRunSampledHistory,
     GetRunSampledHistoryProject,
@@ -114,6 +120,7 @@ from .operations import (
     GET_RUN_GQL,
     GET_RUN_HISTORY_GQL,
     GET_RUN_HISTORY_KEYS_GQL,
+    GET_RUN_PARQUET_HISTORY_GQL,
     GET_RUN_SAMPLED_HISTORY_GQL,
     GET_RUN_STATE_GQL,
     GET_VIEWER_GQL,
@@ -167,6 +174,7 @@ __all__ = [
     "GET_RUN_GQL",
     "GET_RUN_HISTORY_GQL",
     "GET_RUN_HISTORY_KEYS_GQL",
+    "GET_RUN_PARQUET_HISTORY_GQL",
     "GET_RUN_SAMPLED_HISTORY_GQL",
     "GET_RUN_STATE_GQL",
     "GET_VIEWER_GQL",
@@ -183,6 +191,10 @@ __all__ = [
     "GetRunHistoryKeysProjectRun",
     "GetRunHistoryProject",
     "GetRunHistoryProjectRun",
+    "GetRunParquetHistory",
+    "GetRunParquetHistoryProject",
+    "GetRunParquetHistoryProjectRun",
+    "GetRunParquetHistoryProjectRunParquetHistory",
     "GetRunProject",
     "GetRunProjectRun",
     "GetRunSampledHistory",

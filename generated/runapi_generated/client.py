@@ -14,6 +14,7 @@ from .get_run import GetRun, GetRunProject
 from .get_run_events import GetRunEvents, GetRunEventsProject
 from .get_run_history import GetRunHistory, GetRunHistoryProject
 from .get_run_history_keys import GetRunHistoryKeys, GetRunHistoryKeysProject
+from .get_run_parquet_history import GetRunParquetHistory, GetRunParquetHistoryProject
 from .get_run_sampled_history import GetRunSampledHistory, GetRunSampledHistoryProject
 from .get_run_state import GetRunState, GetRunStateProject
 from .get_viewer import GetViewer, GetViewerViewer
@@ -38,6 +39,7 @@ from .operations import (
     GET_RUN_GQL,
     GET_RUN_HISTORY_GQL,
     GET_RUN_HISTORY_KEYS_GQL,
+    GET_RUN_PARQUET_HISTORY_GQL,
     GET_RUN_SAMPLED_HISTORY_GQL,
     GET_RUN_STATE_GQL,
     GET_VIEWER_GQL,
@@ -214,6 +216,24 @@ class GraphQLClient(BaseClient):
         )
         data = self.get_data(response)
         return GetRunHistoryKeys.model_validate(data).project
+
+    def get_run_parquet_history(
+        self, entity: str, project: str, name: str, live_keys: list[str], **kwargs: Any
+    ) -> Optional[GetRunParquetHistoryProject]:
+        variables: dict[str, object] = {
+            "entity": entity,
+            "project": project,
+            "name": name,
+            "liveKeys": live_keys,
+        }
+        response = self.execute(
+            query=GET_RUN_PARQUET_HISTORY_GQL,
+            operation_name="GetRunParquetHistory",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return GetRunParquetHistory.model_validate(data).project
 
     def get_run_sampled_history(
         self, entity: str, project: str, name: str, specs: list[str], **kwargs: Any

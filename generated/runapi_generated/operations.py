@@ -11,6 +11,7 @@ __all__ = [
     "GET_RUN_GQL",
     "GET_RUN_HISTORY_GQL",
     "GET_RUN_HISTORY_KEYS_GQL",
+    "GET_RUN_PARQUET_HISTORY_GQL",
     "GET_RUN_SAMPLED_HISTORY_GQL",
     "GET_RUN_STATE_GQL",
     "GET_VIEWER_GQL",
@@ -202,6 +203,19 @@ query GetRunHistoryKeys($entity: String!, $project: String!, $name: String!) {
   project(name: $project, entityName: $entity) {
     run(name: $name) {
       historyKeys
+    }
+  }
+}
+"""
+
+GET_RUN_PARQUET_HISTORY_GQL = """
+query GetRunParquetHistory($entity: String!, $project: String!, $name: String!, $liveKeys: [String!]!) {
+  project(name: $project, entityName: $entity) {
+    run(name: $name) {
+      parquetHistory(liveKeys: $liveKeys) {
+        parquetUrls
+        liveData
+      }
     }
   }
 }

@@ -9,7 +9,7 @@ from ariadne import ObjectType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
-from runapi_server import history
+from runapi_server import history, parquet_export
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.runfiles import streamed_line_count
@@ -82,6 +82,7 @@ def _parse_spec(spec: Any, index: int) -> tuple[list[str], int | None, int | Non
 def resolve_sampled_history(
     parent: Any, info: GraphQLResolveInfo, specs: list[Any], packVersion: int | None = None
 ) -> list[list[dict[str, Any]]]:
+    context_of(info).state.limits.check_spec_count(len(specs))
     parsed = [_parse_spec(spec, i) for i, spec in enumerate(specs)]
     conn = context_of(info).state.db.read()
     return [
@@ -126,9 +127,8 @@ def resolve_events_tail(parent: Any, info: GraphQLResolveInfo) -> str:
 def resolve_parquet_history(
     parent: Any, info: GraphQLResolveInfo, liveKeys: list[str]
 ) -> dict[str, Any]:
-    # No parquet exports yet: every row is live.
-    rows = history.live_rows(context_of(info).state.db.read(), parent["id"], liveKeys)
-    return {"parquetUrls": [], "liveData": rows}
+    ctx = context_of(info)
+    return parquet_export.parquet_history(ctx.state, ctx.base_url, parent, liveKeys)
 
 
 BINDABLES: list[SchemaBindable] = [run]

@@ -1,0 +1,426 @@
+"""Side-by-side benchmarks: runapi against wandb 0.21.4 and the current wandb release.
+
+```
+python benchmarks/run.py            # full sizes (1M-row run, 10M-row run, 10,000 runs ...)
+python benchmarks/run.py --quick    # scaled down, a few minutes; what CI runs
+```
+
+Starts the local server (subprocess) on a temporary data dir, fills it through the wire
+protocol (upsertBucket + bulk file_stream posts), then times each scenario for runapi and
+for each anchor in turn (A B A B ...), every timing in a fresh subprocess of that side's
+venv, all pointed at the same server with WANDB_BASE_URL / WANDB_API_KEY. The anchors'
+venvs are made under benchmarks/.work/ (reused when present). Prints a table and writes
+benchmarks/RESULTS.md. No thresholds are asserted: this reports, it does not judge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / ".work"
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.fill import (  # noqa: E402
+    Filler,
+    Server,
+    fill_bulk,
+    fill_history,
+    fill_runs_table,
+)
+
+ANCHORS = ["0.21.4", "0.31.0"]
+ENTITY = "bench"
+
+
+@dataclass
+class Sizes:
+    big_rows: int
+    huge_rows: int
+    table_runs: int
+    bulk_runs: int
+    bulk_rows: int
+    prefix_rows: int  # wandb 0.21.4 full-history timing is on this prefix, extrapolated
+    reps: int
+    anchor_reps: int
+
+
+FULL = Sizes(1_000_000, 10_000_000, 10_000, 200, 2_000, 20_000, 3, 2)
+QUICK = Sizes(20_000, 200_000, 200, 20, 500, 2_000, 2, 1)
+
+
+@dataclass
+class Result:
+    scenario: str
+    size: str
+    times: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------- venvs
+
+
+def anchor_python(version: str) -> Path | None:
+    """The python of a venv holding wandb==version (made under .work/ when missing)."""
+    venv = WORK / f"venv-wandb-{version}"
+    python = venv / "bin" / "python"
+    probe = f"import wandb, pandas; assert wandb.__version__ == '{version}'"
+    own = [sys.executable, "-c", probe]  # the dev venv pins wandb==0.21.4: reuse it
+    if subprocess.run(own, capture_output=True).returncode == 0:
+        return Path(sys.executable)
+    check = [str(python), "-c", probe]
+    if python.exists() and subprocess.run(check, capture_output=True).returncode == 0:
+        return python
+    log(f"creating {venv} (wandb=={version}, pandas)")
+    WORK.mkdir(parents=True, exist_ok=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", f"wandb=={version}", "pandas"],
+            check=True,
+            timeout=900,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        log(f"cannot make the wandb {version} venv ({exc}); that anchor is skipped")
+        return None
+    return python if subprocess.run(check, capture_output=True).returncode == 0 else None
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def run_scenario(
+    python: Path, impl: str, scenario: str, args: dict[str, Any], env: dict[str, str]
+) -> dict[str, Any] | None:
+    cmd = [str(python), str(HERE / "scenarios.py"), impl, scenario, json.dumps(args)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
+    if proc.returncode != 0:
+        log(f"{impl} {scenario} failed: {proc.stderr.strip().splitlines()[-1:]}")
+        return None
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def time_import(python: Path, module: str, env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([str(python), "-c", f"import {module}"], check=True, env=env)
+    return time.perf_counter() - t0
+
+
+def fmt(values: list[float], unit: str = "s") -> str:
+    if not values:
+        return "n/a"
+    med = statistics.median(values)
+    if unit == "ms":
+        return f"{med * 1000:.1f} ms ({min(values) * 1000:.1f}-{max(values) * 1000:.1f})"
+    return f"{med:.3f} s ({min(values):.3f}-{max(values):.3f})"
+
+
+def ratio(anchor: list[float], ours: list[float]) -> str:
+    if not anchor or not ours:
+        return "n/a"
+    return f"{statistics.median(anchor) / statistics.median(ours):.1f}x"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def machine() -> str:
+    cores = os.cpu_count()
+    try:
+        mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError):
+        mem = float("nan")
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return (
+        f"{cores} cores ({cpu}), {mem:.1f} GiB RAM, {platform.system()} {platform.release()},"
+        f" Python {platform.python_version()}"
+    )
+
+
+def _versions() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("runapi", "pandas", "pyarrow", "httpx", "pydantic"):
+        try:
+            found.append(f"{name} {version(name)}")
+        except PackageNotFoundError:
+            found.append(f"{name} absent")
+    return ", ".join(found)
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    raise SystemExit(f"stopped by signal {signum}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="scaled-down data (CI smoke run)")
+    parser.add_argument("--no-anchors", action="store_true", help="time runapi only")
+    parser.add_argument("--huge-rows", type=int, help="rows of the long run (default by mode)")
+    parser.add_argument(
+        "--only",
+        default="full,sampled,table,bulk,import,scan",
+        help="comma-separated scenario groups to run",
+    )
+    parser.add_argument("--output", type=Path, help="where to write the table (RESULTS.md)")
+    opts = parser.parse_args()
+    sizes = QUICK if opts.quick else FULL
+    if opts.huge_rows:
+        sizes.huge_rows = opts.huge_rows
+    output = opts.output or (WORK / "RESULTS-quick.md" if opts.quick else HERE / "RESULTS.md")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.perf_counter()
+
+    anchors: dict[str, Path] = {}
+    if not opts.no_anchors:
+        for version in ANCHORS:
+            python = anchor_python(version)
+            if python is not None:
+                anchors[version] = python
+    ours = Path(sys.executable)
+
+    data_dir = Path(tempfile.mkdtemp(prefix="runapi-bench-"))
+    from runapi_server.users import create_user
+
+    key = create_user(data_dir, ENTITY)
+    server = Server(data_dir, data_dir / "server.log")
+    server.start()
+    results: list[Result] = []
+    ingest: dict[str, float] = {}
+    try:
+        env = {
+            **os.environ,
+            "WANDB_BASE_URL": server.url,
+            "WANDB_API_KEY": key,
+            "WANDB_SILENT": "true",
+            "PYTHONWARNINGS": "ignore",
+            "WANDB_CONFIG_DIR": str(data_dir / "wandb-config"),
+            "WANDB_CACHE_DIR": str(data_dir / "wandb-cache"),
+            "WANDB_DATA_DIR": str(data_dir / "wandb-data"),
+            "WANDB_DIR": str(data_dir / "wandb-dir"),
+        }
+        filler = Filler(server.url, key, ENTITY)
+        only = set(opts.only.split(","))
+        if only & {"full", "sampled"}:
+            log(f"filling: {sizes.big_rows:,} x 10 metrics")
+            ingest["big"] = fill_history(filler, "hist", "big", sizes.big_rows, 10)
+        if only & {"sampled", "scan"}:
+            log(f"filling: {sizes.huge_rows:,} x 3 metrics")
+            ingest["huge"] = fill_history(filler, "hist", "huge", sizes.huge_rows, 3)
+        if "table" in only:
+            log(f"filling: {sizes.table_runs:,} runs x 20 config + 20 summary keys")
+            fill_runs_table(filler, "table", sizes.table_runs, 20)
+        if "bulk" in only:
+            log(f"filling: {sizes.bulk_runs} runs x {sizes.bulk_rows} rows")
+            fill_bulk(filler, "bulk", sizes.bulk_runs, sizes.bulk_rows)
+
+        big = f"{ENTITY}/hist/big"
+        huge = f"{ENTITY}/hist/huge"
+        if "full" in only:
+            log("first parquet read of the 1M-row run (the server exports it)")
+            first = run_scenario(ours, "runapi", "full_history", {"path": big}, env)
+            export_s = first["seconds"] if first else float("nan")
+
+            # 1. full history, parquet path
+            r1 = Result("full history -> DataFrame (parquet exports)", f"{sizes.big_rows:,} x 10")
+            r2 = Result(
+                "full history -> DataFrame (GraphQL pages only)", f"{sizes.big_rows:,} x 10"
+            )
+            prefix = {"path": big, "max_step": sizes.prefix_rows}
+            for rep in range(sizes.reps):
+                log(f"full history rep {rep + 1}")
+                for name, args, target in (
+                    ("runapi", {"path": big}, r1),
+                    ("runapi", {"path": big, "parquet": False}, r2),
+                ):
+                    res = run_scenario(ours, name, "full_history", args, env)
+                    if res:
+                        target.times.setdefault("runapi", []).append(res["seconds"])
+                if rep < sizes.anchor_reps:
+                    for version, python in anchors.items():
+                        if version == "0.21.4":
+                            res = run_scenario(python, "wandb", "full_history", prefix, env)
+                            if res:
+                                rate = res["rows"] / res["seconds"]
+                                for r in (r1, r2):
+                                    r.times.setdefault(version, []).append(sizes.big_rows / rate)
+                        else:
+                            args = {"path": big, "no_cache": True}
+                            res = run_scenario(python, "wandb", "full_history", args, env)
+                            if res:
+                                r1.times.setdefault(version, []).append(res["seconds"])
+            note = (
+                f"wandb 0.21.4 timed on the first {sizes.prefix_rows:,} rows (max_step) and"
+                f" extrapolated linearly to {sizes.big_rows:,} rows"
+            )
+            r1.notes.append(note)
+            r2.notes.append(note)
+            r1.notes.append(
+                f"first read after the fill, which made the server export parquet: {export_s:.2f} s"
+            )
+            r1.notes.append(
+                "wandb 0.31.0: `scan_history(use_cache=False)` (no local parquet cache)"
+            )
+            try:
+                import pyarrow.parquet as pq
+
+                files = sorted((data_dir / "files" / "history-exports").rglob("*.parquet"))
+                local = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    pq.read_table(files[0] if len(files) == 1 else files).to_pandas()
+                    local.append(time.perf_counter() - t0)
+                r1.extra["local parquet (pyarrow, same data)"] = fmt(local)
+                r1.times["local parquet"] = local
+            except Exception as exc:  # a reference figure only
+                r1.notes.append(f"local parquet reference not measured: {exc}")
+            results += [r1, r2]
+
+        # 3. sampling
+        if "sampled" in only:
+            for path, rows in ((big, sizes.big_rows), (huge, sizes.huge_rows)):
+                for keys in (None, ["m0", "m1"]):
+                    label = "history(samples=500" + (", keys=[m0, m1])" if keys else ")")
+                    res3 = Result(label, f"{rows:,} rows")
+                    for rep in range(sizes.reps if path == big else 2):
+                        sides: list[tuple[str, Path]] = [("runapi", ours), *anchors.items()]
+                        for side, python in sides:
+                            if side != "runapi" and rep >= sizes.anchor_reps:
+                                continue
+                            impl = "runapi" if side == "runapi" else "wandb"
+                            args3: dict[str, Any] = {"path": path, "keys": keys, "calls": 5}
+                            res = run_scenario(python, impl, "sampled", args3, env)
+                            if res:
+                                res3.times.setdefault(side, []).extend(res["times"])
+                    res3.notes.append(
+                        "per call, median over 5 calls x repetitions (after 1 warm-up)"
+                    )
+                    results.append(res3)
+
+        # 4. runs table, 5. bulk
+        if "table" in only or "bulk" in only:
+            for scenario, args4, label, size in (
+                (
+                    "runs_table",
+                    {"project": f"{ENTITY}/table"},
+                    "runs table -> DataFrame",
+                    f"{sizes.table_runs:,} runs x 20+20 keys",
+                ),
+                (
+                    "bulk",
+                    {"project": f"{ENTITY}/bulk"},
+                    "bulk sampled histories",
+                    f"{sizes.bulk_runs} runs x {sizes.bulk_rows} rows",
+                ),
+            ):
+                if scenario == "runs_table" and "table" not in only:
+                    continue
+                if scenario == "bulk" and "bulk" not in only:
+                    continue
+                res4 = Result(label, size)
+                for rep in range(sizes.anchor_reps):
+                    log(f"{scenario} rep {rep + 1}")
+                    for side, python in [("runapi", ours), *anchors.items()]:
+                        impl = "runapi" if side == "runapi" else "wandb"
+                        res = run_scenario(python, impl, scenario, args4, env)
+                        if res:
+                            res4.times.setdefault(side, []).append(res["seconds"])
+                results.append(res4)
+            if "bulk" in only:
+                results[-1].notes.append(
+                    "runapi: `runapi.history_frames(runs, samples=500)`, 8 workers;"
+                    " wandb: `[run.history(samples=500) for run in api.runs(...)]`"
+                )
+
+        # 6. import
+        if "import" in only:
+            res6 = Result("import", "`python -c 'import X'`")
+            for _ in range(sizes.reps + 2):
+                res6.times.setdefault("runapi", []).append(time_import(ours, "runapi", env))
+                for version, python in anchors.items():
+                    res6.times.setdefault(version, []).append(time_import(python, "wandb", env))
+            res6.notes.append("whole process wall time, runapi vs wandb")
+            results.append(res6)
+
+        # 7. streaming scan of the long run
+        if "scan" in only:
+            log(f"iterating scan_history over {sizes.huge_rows:,} rows")
+            res7 = Result("scan_history() iteration", f"{sizes.huge_rows:,} rows")
+            res = run_scenario(ours, "runapi", "scan_iter", {"path": huge}, env)
+            if res:
+                res7.times["runapi"] = [res["seconds"]]
+                res7.extra["runapi peak RSS"] = f"{res['rss_mb']:.0f} MB"
+            res7.notes.append("1 repetition; anchors not run (hours at their speed)")
+            results.append(res7)
+    finally:
+        server.stop()
+
+    ingest_note = ", ".join(f"{k}: {v:,.0f} rows/s" for k, v in ingest.items())
+    versions = ", ".join(anchors) or "none"
+    lines = [
+        "# runapi benchmarks",
+        "",
+        f"Machine: {machine()}.",
+        f"Mode: {'quick' if opts.quick else 'full'}; anchors: wandb {versions};"
+        f" total {time.perf_counter() - started:.0f} s; {time.strftime('%Y-%m-%d %H:%M')}.",
+        f"Versions: {_versions()}.",
+        "Reproduce: `python benchmarks/run.py` (full) or `--quick` (scaled down, as in CI).",
+        "Times: median (min-max) of fresh-process repetitions; ratio = anchor / runapi.",
+        "",
+        "| scenario | size | runapi | "
+        + " | ".join(f"wandb {v}" for v in ANCHORS)
+        + " | "
+        + " | ".join(f"ratio vs {v}" for v in ANCHORS)
+        + " |",
+        "|" + "---|" * (3 + 2 * len(ANCHORS)),
+    ]
+    for r in results:
+        unit = "ms" if r.scenario.startswith("history(") else "s"
+        cells = [r.scenario, r.size, fmt(r.times.get("runapi", []), unit)]
+        cells += [fmt(r.times.get(v, []), unit) for v in ANCHORS]
+        cells += [ratio(r.times.get(v, []), r.times.get("runapi", [])) for v in ANCHORS]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Ingest (file_stream, 20,000-row posts, client-side wall): {ingest_note}.", ""]
+    for r in results:
+        for k, v in r.extra.items():
+            lines.append(f"- {r.scenario}: {k}: {v}")
+        for n in r.notes:
+            lines.append(f"- {r.scenario}: {n}")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    output.write_text(text)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,113 @@
+"""Reading the server's parquet history exports (`Run.parquetHistory`), when pyarrow is there.
+
+The core client does not need pyarrow: `pyarrow_available()` says whether this path can be
+used (`pip install "runapi[arrow]"`). Exports hold plain columns (int64, float64, string,
+bool) plus JSON-text columns for nested or mixed values, named in the schema metadata
+`runapi.json_columns`; those are decoded back to Python values here, so a frame from exports
+equals one built from GraphQL pages.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import ResponseValidationError
+
+if TYPE_CHECKING:
+    import pandas
+
+JSON_COLUMNS_KEY = b"runapi.json_columns"
+
+
+def pyarrow_available() -> bool:
+    """Whether pyarrow can be imported (without importing it)."""
+    return importlib.util.find_spec("pyarrow") is not None
+
+
+def decode_json_texts(texts: Sequence[str | None], what: str) -> list[Any]:
+    """JSON texts (None: missing) to values with one `json.loads` over the non-missing ones."""
+    present = [t for t in texts if t is not None]
+    try:
+        values = json.loads("[" + ",".join(present) + "]") if present else []
+    except ValueError as exc:
+        raise ResponseValidationError(f"{what} holds invalid JSON: {exc}") from exc
+    if len(values) != len(present):
+        raise ResponseValidationError(f"{what} does not hold one JSON value per row")
+    if len(present) == len(texts):
+        return list(values)
+    it = iter(values)
+    return [None if t is None else next(it) for t in texts]
+
+
+def export_frame(
+    content: bytes,
+    *,
+    keys: list[str] | None,
+    min_step: int | None,
+    max_step: int | None,
+) -> pandas.DataFrame | None:
+    """One export as a DataFrame, filtered like a scan; None when it cannot be used.
+
+    `keys` keeps rows holding every key, reduced to those keys (as `sampledHistory`);
+    steps are kept in `[min_step, max_step)`. None when the export has no `_step` column
+    or a row without a step (the caller then reads GraphQL pages).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(content))
+    except (pa.ArrowException, OSError) as exc:
+        raise ResponseValidationError(f"history export is not a parquet file: {exc}") from exc
+    metadata = table.schema.metadata or {}
+    try:
+        json_columns = set(json.loads(metadata.get(JSON_COLUMNS_KEY, b"[]")))
+    except ValueError as exc:
+        raise ResponseValidationError(f"history export metadata is invalid: {exc}") from exc
+    if "_step" not in table.column_names or table.column("_step").null_count:
+        return None
+    if "_step" in json_columns or not pa.types.is_integer(table.column("_step").type):
+        return None
+    mask = None
+    steps = table.column("_step")
+    if min_step is not None:
+        mask = pc.greater_equal(steps, min_step)
+    if max_step is not None:
+        upper = pc.less(steps, max_step)
+        mask = upper if mask is None else pc.and_(mask, upper)
+    if keys is not None:
+        wanted = keys if "_step" in keys else [*keys, "_step"]
+        if not all(k in table.column_names for k in wanted):
+            table = table.slice(0, 0)
+            return _to_pandas(table.select([]), set())
+        for key in wanted:
+            valid = pc.is_valid(table.column(key))
+            mask = valid if mask is None else pc.and_(mask, valid)
+        table = table.select(wanted)
+    if mask is not None:
+        table = table.filter(mask)
+    # Like a frame built from rows: only keys some row holds, in order of first appearance.
+    first: dict[str, int] = {}
+    for name in table.column_names:
+        position = pc.index(pc.is_valid(table.column(name)), True).as_py()
+        if position >= 0:
+            first[name] = position
+    table = table.select(sorted(first, key=first.__getitem__))
+    return _to_pandas(table, json_columns & set(table.column_names))
+
+
+def _to_pandas(table: Any, json_columns: set[str]) -> pandas.DataFrame:
+    import pandas
+
+    plain = table.drop_columns(list(json_columns)) if json_columns else table
+    frame: pandas.DataFrame = plain.to_pandas()
+    for name in json_columns:
+        values = decode_json_texts(table.column(name).to_pylist(), f"history column {name!r}")
+        frame[name] = pandas.Series(values, index=frame.index, dtype=object)
+    if json_columns:
+        frame = frame[table.column_names]
+    return frame

@@ -1,0 +1,140 @@
+"""The fast paths: bulk history fetch, columnar frames, chunked ingest parsing."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import httpx
+import pandas as pd
+import pytest
+from conftest import User
+from seeding import close_apis, finish, log_history, make_api, new_run, steps
+
+import runapi
+from runapi._json import ColumnBuilder
+from runapi_server import history
+
+__all__ = ["close_apis"]
+
+
+class CountingTransport(httpx.BaseTransport):
+    """Counts in-flight GraphQL requests; answers the first `throttle` with 429."""
+
+    def __init__(self, throttle: int = 0) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+        self.throttle = throttle
+        self.throttled = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            if self.throttled < self.throttle:
+                self.throttled += 1
+                return httpx.Response(429, headers={"Retry-After": "0"}, text="slow down")
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(0.01)
+            return self.inner.handle_request(request)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture
+def runs(user: User) -> list[runapi.Run]:
+    api = make_api(user)
+    made = []
+    for i in range(6):
+        run = new_run(api, user, project="bulk")
+        log_history(user, run, steps(40 + i))
+        finish(user, run)
+        made.append(run)
+    return made
+
+
+def test_history_frames_match_one_by_one(user: User, runs: list[runapi.Run]) -> None:
+    frames = runapi.history_frames(runs, samples=10, keys=["loss"])
+    assert len(frames) == len(runs)
+    for run, frame in zip(runs, frames, strict=True):
+        pd.testing.assert_frame_equal(frame, run.history(samples=10, keys=["loss"]))
+    full = runapi.history_frames(runs, samples=None, max_workers=2)
+    assert [len(f) for f in full] == [40 + i for i in range(6)]
+    assert runapi.history_frames([], samples=5) == []
+
+
+def test_history_frames_bounded_and_retry_429(user: User, runs: list[runapi.Run]) -> None:
+    transport = CountingTransport(throttle=2)
+    api = make_api(user, transport=transport)
+    mine = [api.run("/".join(r.path)) for r in runs]
+    transport.peak = 0
+    frames = runapi.history_frames(mine, samples=5, max_workers=3)
+    assert transport.throttled == 2  # answered 429, retried by the RetryTransport
+    assert 1 < transport.peak <= 3
+    assert [len(f) for f in frames] == [5] * 6
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, 2.5])
+def test_history_frames_bad_workers(runs: list[runapi.Run], bad: Any) -> None:
+    with pytest.raises(ValueError, match="max_workers"):
+        runapi.history_frames(runs, max_workers=bad)
+
+
+def test_column_builder_matches_records() -> None:
+    pages = [
+        [{"_step": 0, "a": 1.0}, {"_step": 1, "a": math.nan}],
+        [{"_step": 2, "b": {"x": [1]}}, {"a": math.inf, "_step": 3}],
+        [{"_step": 4, "a": 2.0, "c": "s"}],
+    ]
+    columns = ColumnBuilder()
+    for page in pages:
+        columns.add(page)
+    frame = columns.to_pandas()
+    rows = [row for page in pages for row in page]
+    expected = pd.DataFrame({k: [r.get(k) for r in rows] for k in ["_step", "a", "b", "c"]})
+    pd.testing.assert_frame_equal(frame, expected)
+    assert frame["b"].tolist() == [None, None, {"x": [1]}, None, None]
+    assert math.isnan(frame["a"][1]) and frame["a"][3] == math.inf
+    assert len(ColumnBuilder().to_pandas()) == 0
+
+
+def test_parse_history_counts_like_row_by_row() -> None:
+    texts = [
+        '{"_step": 0, "a": 1, "b": {"_type": "histogram"}}',
+        '{"_step": 1, "a": 1.5, "b": {"k": 1}}',
+        '{"_step": 2, "a": NaN, "c": [1], "d": null, "e": true, "f": "s"}',
+        '{"a": 2, "_step": 3}',
+    ]
+    chunk = history.parse_history("wandb-history.jsonl", 10, texts)
+    assert chunk.steps == [0, 1, 2, 3]
+    assert [line.line_no for line in chunk.lines] == [10, 11, 12, 13]
+    assert chunk.keys[0] == '["_step", "a", "b"]' and chunk.keys[3] == '["_step", "a"]'
+
+    expected: Counter[tuple[str, str]] = Counter()
+    for text in texts:
+        for key, value in json.loads(text).items():
+            expected[(key, history.value_type(value))] += 1
+    assert chunk.type_counts == expected
+
+
+@pytest.mark.parametrize(
+    ("texts", "message"),
+    [
+        (['{"_step": 0}', "{bad"], "line 6 is not valid JSON"),
+        (['{"_step": 0}', "[1]"], "line 6 must be a JSON object"),
+        (['{"_step": 0}', '{"_step": "x"}'], "line 6: _step must be an integer"),
+    ],
+)
+def test_parse_history_names_bad_line(texts: list[str], message: str) -> None:
+    with pytest.raises(history.RowError, match=message):
+        history.parse_history("wandb-history.jsonl", 5, texts)
