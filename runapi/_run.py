@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import importlib
-import mimetypes
 import os
 import secrets
 import string
@@ -16,18 +15,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlencode
 
-import httpx
-
-from ._artifacts import Artifact, ArtifactSpec, fetch_artifact
+from . import _run_artifacts as run_artifacts
+from . import _run_files as run_files
+from ._artifacts import Artifact, ArtifactSpec
 from ._context import Context
 from ._exceptions import ResponseValidationError, RunFileNotFoundError, WaitTimeoutError
 from ._files import File
-from ._graphql import http_status_error, transport_error
 from ._history import HistoryScan, Stream, fetch_history, rows_to_dataframe
-from ._http import MUTATION, NO_AUTH
+from ._http import MUTATION
 from ._json import dumps, loads_object, same_value
 from ._lookup import require_run
-from ._pagination import Page, Paginator
+from ._pagination import Paginator
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -384,7 +382,9 @@ class Run:
         Downloaded once and cached (`load(force=True)` clears it).
         """
         if not self._metadata_loaded:
-            page = self._files_page(1, None, names=[METADATA_FILE], pattern=None)
+            page = run_files.files_page(
+                self._ctx, self._path, 1, None, names=[METADATA_FILE], pattern=None
+            )
             found = [f for f in page.items if f.name == METADATA_FILE]
             if found:
                 content = found[0].read_bytes()
@@ -615,31 +615,6 @@ class Run:
 
     # -- files ----------------------------------------------------------------------------
 
-    def _files_page(
-        self, first: int, after: str | None, *, names: list[str] | None, pattern: str | None
-    ) -> Page[File]:
-        client = self._ctx.gql.client
-        run = require_run(
-            self._ctx.gql.call(
-                client.list_run_files,
-                self.entity,
-                self.project,
-                self.id,
-                names=list[str | None](names) if names is not None else None,
-                pattern=pattern,
-                first=first,
-                after=after,
-            ),
-            self._path,
-        )
-        if run.files is None:
-            return Page([], None, False, run.file_count)
-        edges = run.files.edges
-        items = [File(self._ctx, e.node) for e in edges if e.node is not None]
-        cursor = run.files.page_info.end_cursor or (edges[-1].cursor if edges else None)
-        total = run.file_count if names is None and pattern is None else None
-        return Page(items, cursor, run.files.page_info.has_next_page, total)
-
     def files(
         self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50
     ) -> Paginator[File]:
@@ -657,7 +632,9 @@ class Run:
         ):
             raise ValueError(f"names must be a list of str, not {names!r}")
         return Paginator(
-            lambda first, after: self._files_page(first, after, names=names, pattern=pattern),
+            lambda first, after: run_files.files_page(
+                self._ctx, self._path, first, after, names=names, pattern=pattern
+            ),
             per_page=per_page,
         )
 
@@ -668,7 +645,7 @@ class Run:
         meta = run.file("wandb-metadata.json")
         ```
         """
-        page = self._files_page(50, None, names=[name], pattern=None)
+        page = run_files.files_page(self._ctx, self._path, 50, None, names=[name], pattern=None)
         for item in page.items:
             if item.name == name:
                 return item
@@ -682,93 +659,13 @@ class Run:
         ```
         """
         local = Path(path)
-        if not local.is_file():
-            raise FileNotFoundError(f"no such file: {str(local)!r}")
-        try:
-            name = local.resolve().relative_to(Path(root).resolve()).as_posix()
-        except ValueError:
-            raise ValueError(f"{str(local)!r} is not under root {str(root)!r}") from None
-        content = local.read_bytes()
-        from runapi_generated.input_types import CreateRunFilesInput
-
-        result = self._ctx.gql.call(
-            self._ctx.gql.client.create_run_files,
-            input=CreateRunFilesInput.model_validate(
-                {
-                    "entityName": self.entity,
-                    "projectName": self.project,
-                    "runName": self.id,
-                    "files": [name],
-                }
-            ),
-            extensions=MUTATION,
-        )
-        if result is None:
-            raise ResponseValidationError(f"createRunFiles returned nothing for {name!r}")
-        target = next((f for f in result.files if f.name == name), None)
-        if target is None or not target.upload_url:
-            raise ResponseValidationError(f"createRunFiles returned no upload URL for {name!r}")
-        headers: dict[str, str] = {}
-        for header in result.upload_headers:
-            key, sep, value = header.partition(":")
-            if sep:
-                headers[key.strip()] = value.strip()
-        if not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        what = f"PUT upload of {name!r}"
-        try:
-            response = self._ctx.http.put(
-                target.upload_url, content=content, headers=headers, auth=NO_AUTH
-            )
-        except httpx.TransportError as exc:
-            raise transport_error(exc, what) from exc
-        if response.is_error:
-            raise http_status_error(response, what)
+        name = run_files.upload_name(local, Path(root))
+        run_files.upload(self._ctx, self._path, name, local.read_bytes())
         if name == METADATA_FILE:
             self._metadata_loaded = False
         return self.file(name)
 
     # -- artifacts ------------------------------------------------------------------------
-
-    def _logged_page(self, first: int, after: str | None) -> Page[Artifact]:
-        client = self._ctx.gql.client
-        run = require_run(
-            self._ctx.gql.call(
-                client.list_logged_artifacts,
-                self.entity,
-                self.project,
-                self.id,
-                first=first,
-                after=after,
-            ),
-            self._path,
-        )
-        conn = run.output_artifacts
-        if conn is None:
-            return Page([], None, False, 0)
-        items = [Artifact(e.node) for e in conn.edges if e.node is not None]
-        cursor = conn.page_info.end_cursor or (conn.edges[-1].cursor if conn.edges else None)
-        return Page(items, cursor, conn.page_info.has_next_page, conn.total_count)
-
-    def _used_page(self, first: int, after: str | None) -> Page[Artifact]:
-        client = self._ctx.gql.client
-        run = require_run(
-            self._ctx.gql.call(
-                client.list_used_artifacts,
-                self.entity,
-                self.project,
-                self.id,
-                first=first,
-                after=after,
-            ),
-            self._path,
-        )
-        conn = run.input_artifacts
-        if conn is None:
-            return Page([], None, False, 0)
-        items = [Artifact(e.node) for e in conn.edges if e.node is not None]
-        cursor = conn.page_info.end_cursor or (conn.edges[-1].cursor if conn.edges else None)
-        return Page(items, cursor, conn.page_info.has_next_page, conn.total_count)
 
     def logged_artifacts(self, per_page: int = 100) -> Paginator[Artifact]:
         """Artifacts this run logged (outputs), lazily paginated.
@@ -777,11 +674,21 @@ class Run:
         names = [a.name for a in run.logged_artifacts()]
         ```
         """
-        return Paginator(self._logged_page, per_page=per_page)
+        return Paginator(
+            lambda first, after: run_artifacts.artifacts_page(
+                self._ctx, self._path, "logged", first, after
+            ),
+            per_page=per_page,
+        )
 
     def used_artifacts(self, per_page: int = 100) -> Paginator[Artifact]:
         """Artifacts this run used (inputs), lazily paginated."""
-        return Paginator(self._used_page, per_page=per_page)
+        return Paginator(
+            lambda first, after: run_artifacts.artifacts_page(
+                self._ctx, self._path, "used", first, after
+            ),
+            per_page=per_page,
+        )
 
     def log_artifact(
         self,
@@ -791,43 +698,15 @@ class Run:
     ) -> Artifact:
         """Log a new artifact version as an output of this run.
 
-        `aliases` default to `["latest"]`.
+        `aliases` default to `["latest"]`; the same digest in the same collection is the
+        same version.
 
         ```python
         a = run.log_artifact(ArtifactSpec("model", "model", metadata={"acc": 0.9}),
                              aliases=["best"])
         ```
         """
-        if not isinstance(artifact, ArtifactSpec):
-            raise TypeError(f"artifact must be an ArtifactSpec, not {type(artifact).__name__}")
-        alias_names = ["latest"] if aliases is None else list(aliases)
-        if not all(isinstance(a, str) and a for a in alias_names):
-            raise ValueError(f"aliases must be non-empty str, not {aliases!r}")
-        if tags is not None and not all(isinstance(t, str) and t for t in tags):
-            raise ValueError(f"tags must be non-empty str, not {tags!r}")
-        from runapi_generated.input_types import ArtifactAliasInput, CreateArtifactInput, TagInput
-
-        artifact_input = CreateArtifactInput(
-            artifact_type_name=artifact.type,
-            artifact_collection_names=[artifact.name],
-            entity_name=self.entity,
-            project_name=self.project,
-            run_name=self.id,
-            description=artifact.description,
-            digest=artifact.resolved_digest,
-            aliases=[
-                ArtifactAliasInput(artifact_collection_name=artifact.name, alias=a)
-                for a in alias_names
-            ],
-            metadata=dumps(artifact.metadata),
-            tags=[TagInput(tag_name=t) for t in tags] if tags else None,
-        )
-        result = self._ctx.gql.call(
-            self._ctx.gql.client.create_artifact, input=artifact_input, extensions=MUTATION
-        )
-        if result is None:
-            raise ResponseValidationError("createArtifact returned no artifact")
-        return Artifact(result.artifact)
+        return run_artifacts.log(self._ctx, self._path, artifact, aliases, tags)
 
     def use_artifact(self, artifact: Artifact | str, use_as: str | None = None) -> Artifact:
         """Record that this run used `artifact` (an `Artifact` or its path).
@@ -836,29 +715,7 @@ class Run:
         run.use_artifact("alice/mnist/dataset:latest")
         ```
         """
-        if isinstance(artifact, str):
-            artifact = fetch_artifact(self._ctx, artifact)
-        data: dict[str, Any] = {
-            "entityName": self.entity,
-            "projectName": self.project,
-            "runName": self.id,
-            "artifactID": artifact.id,
-        }
-        if use_as is not None:
-            data["usedAs"] = use_as
-        if artifact.entity is not None and artifact.project is not None:
-            data["artifactEntityName"] = artifact.entity
-            data["artifactProjectName"] = artifact.project
-        from runapi_generated.input_types import UseArtifactInput
-
-        result = self._ctx.gql.call(
-            self._ctx.gql.client.use_artifact,
-            input=UseArtifactInput.model_validate(data),
-            extensions=MUTATION,
-        )
-        if result is None:
-            raise ResponseValidationError("useArtifact returned no artifact")
-        return Artifact(result.artifact)
+        return run_artifacts.use(self._ctx, self._path, artifact, use_as)
 
     # -- display ---------------------------------------------------------------------------
 
