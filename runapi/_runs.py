@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ._context import Context
 from ._exceptions import ProjectNotFoundError
-from ._json import dumps
+from ._json import dumps, loads_object
 from ._pagination import Page, Paginator
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
-from ._run import Run
+from ._run import HIDDEN_CONFIG_KEYS, Run
 
 if TYPE_CHECKING:
     import pandas
     import polars
     import pyarrow
+    from runapi_generated.list_runs_table import ListRunsTableProject
+
+TABLE_PAGE_SIZE = 1000
+"""Runs per request when building a table (`to_pandas`): 20 requests for 20,000 runs."""
+
+
+def _flatten_into(record: dict[str, Any], name: str, value: Any) -> None:
+    """`record[name] = value`, a non-empty dict spread over dotted names (`config.opt.lr`),
+    as `_json.flatten` does; decoded JSON holds plain dicts, so `type() is dict` suffices."""
+    if type(value) is dict and value:
+        for key, item in value.items():
+            _flatten_into(record, f"{name}.{key}", item)
+    else:
+        record[name] = value
 
 
 class Runs(Paginator[Run]):
@@ -100,22 +115,89 @@ class Runs(Paginator[Run]):
     def _progress_total(self, progress: bool | None) -> int | None:
         return len(self) if progress_enabled(progress) else None
 
+    def _table_page(self, first: int, after: str | None) -> ListRunsTableProject:
+        client = self._ctx.gql.client
+        project = self._ctx.gql.call(
+            client.list_runs_table,
+            self._entity,
+            self._project,
+            filters=self._filters,
+            order=self._order,
+            first=first,
+            after=after,
+        )
+        if project is None:
+            raise self._not_found()
+        return project
+
+    def _table_records(self) -> Iterator[list[dict[str, Any]]]:
+        """Pages of runs-table records from `ListRunsTable` (only the table's fields), the
+        next page requested while this one is decoded. No `Run` objects are made."""
+        first = max(self.per_page, TABLE_PAGE_SIZE)
+        with ThreadPoolExecutor(1) as pool:
+            pending: Future[ListRunsTableProject] | None = pool.submit(
+                self._table_page, first, None
+            )
+            while pending is not None:
+                project = pending.result()
+                pending = None
+                runs = project.runs
+                if runs is None:
+                    return
+                cursor = runs.page_info.end_cursor
+                if runs.page_info.has_next_page and cursor is not None and runs.edges:
+                    pending = pool.submit(self._table_page, first, cursor)
+                records = []
+                for edge in runs.edges:
+                    node = edge.node
+                    display = node.display_name
+                    record: dict[str, Any] = {
+                        "id": node.name,
+                        "name": display if isinstance(display, str) and display else node.name,
+                        "state": node.state or "unknown",
+                        "created_at": node.created_at,
+                        "tags": list(node.tags or []),
+                    }
+                    config = loads_object(node.config, "run config")
+                    for key, entry in config.items():
+                        if key in HIDDEN_CONFIG_KEYS:
+                            continue
+                        if type(entry) is dict and "value" in entry:
+                            entry = entry["value"]
+                        _flatten_into(record, "config." + key, entry)
+                    summary = loads_object(node.summary_metrics, "run summary")
+                    for key, value in summary.items():
+                        _flatten_into(record, "summary." + key, value)
+                    records.append(record)
+                yield records
+
     def to_pandas(self, progress: bool | None = None) -> pandas.DataFrame:
         """One row per run: id, name, state, created_at, tags, `config.*`, `summary.*`.
 
         Nested config and summary dicts are flattened with dots (`config.opt.lr`). A
-        progress bar in runs shows on a terminal unless `progress=False`.
+        progress bar in runs shows on a terminal unless `progress=False`. Runs not
+        iterated yet are read in pages of at least 1,000 with only the table's fields
+        (no `Run` objects); runs already loaded are used as they are.
+
+        ```python
+        df = api.runs("alice/mnist", filters={"state": "finished"}).to_pandas()
+        ```
         """
         import pandas
 
         from ._frames import RUN_COLUMNS, run_record
 
         total = self._progress_total(progress)
+        records: list[dict[str, Any]] = []
         with Progress(total, unit="runs", label="runs", enabled=progress) as bar:
-            records: list[dict[str, Any]] = []
-            for run in self:
-                records.append(run_record(run))
-                bar.update(1)
+            if self._items:
+                for run in self:
+                    records.append(run_record(run))
+                    bar.update(1)
+            else:
+                for page in self._table_records():
+                    records.extend(page)
+                    bar.update(len(page))
         columns = list(RUN_COLUMNS)
         return pandas.DataFrame.from_records(records, columns=None if records else columns)
 

@@ -6,11 +6,21 @@ import base64
 import binascii
 import hashlib
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 
 from runapi_server.db import Database
 
 KEY_PREFIX = "local-"
+KNOWN_KEY_SECONDS = 5.0
+"""How long a key found in the database is trusted without asking it again.
+
+Keys are added, never deleted or reassigned, so a positive answer cannot go stale; the
+time bound only keeps the cache small. Unknown keys are never cached (a key created a
+moment ago, by ``runapi users create`` in another process, works at once).
+"""
+MAX_KNOWN_KEYS = 1024
 
 
 @dataclass(frozen=True)
@@ -46,16 +56,42 @@ def key_from_header(authorization: str | None) -> str | None:
     return key if sep and key else None
 
 
+_known: dict[tuple[str, str], tuple[AuthUser, float]] = {}
+_known_lock = threading.Lock()
+
+
 def authenticate(db: Database, authorization: str | None) -> AuthUser | None:
+    """The user whose API key the ``Authorization`` header carries, else None.
+
+    ```python
+    authenticate(db, "Basic " + base64.b64encode(b"api:local-...").decode())
+    ```
+    """
     key = key_from_header(authorization)
     if key is None:
         return None
+    cache_key = (str(db.path), hash_key(key))
+    now = time.monotonic()
+    with _known_lock:
+        known = _known.get(cache_key)
+    if known is not None and known[1] > now:
+        return known[0]
+    user = _lookup_key(db, cache_key[1])
+    if user is not None:
+        with _known_lock:
+            if len(_known) >= MAX_KNOWN_KEYS:
+                _known.clear()
+            _known[cache_key] = (user, now + KNOWN_KEY_SECONDS)
+    return user
+
+
+def _lookup_key(db: Database, key_hash: str) -> AuthUser | None:
     row = (
         db.read()
         .execute(
             "SELECT users.id, users.name FROM api_keys JOIN users ON users.id = api_keys.user_id"
             " WHERE api_keys.key_hash = ?",
-            (hash_key(key),),
+            (key_hash,),
         )
         .fetchone()
     )

@@ -54,19 +54,23 @@ def _check_count(name: str, value: int | None) -> None:
         raise BadInput(f"{name} must not be negative, got {value}")
 
 
-def paginate(
-    items: Sequence[T],
+def window(
+    total: int,
     kind: str,
     *,
     first: int | None = None,
     after: str | None = None,
     last: int | None = None,
     before: str | None = None,
-) -> Page[T]:
-    """The page of ``items`` that Relay's arguments select (all items when none is given)."""
+) -> tuple[int, int]:
+    """The positions ``[start, end)`` Relay's arguments select in a list of ``total`` items.
+
+    ```python
+    window(10, "runs", first=3)  # (0, 3)
+    ```
+    """
     _check_count("first", first)
     _check_count("last", last)
-    total = len(items)
     start, end = 0, total
     if after is not None:
         start = min(total, decode_cursor(kind, after) + 1)
@@ -77,7 +81,20 @@ def paginate(
         end = min(end, start + first)
     if last is not None:
         start = max(start, end - last)
-    edges = [(items[i], encode_cursor(kind, i)) for i in range(start, end)]
+    return start, end
+
+
+def window_page(items: Sequence[T], kind: str, start: int, end: int, total: int) -> Page[T]:
+    """The page of ``items`` (the list's items at positions ``start..end-1``, in order).
+
+    ```python
+    start, end = window(total, "runs", first=2)
+    page = window_page(fetch(start, end), "runs", start, end, total)
+    ```
+    """
+    if len(items) != end - start:
+        raise ValueError(f"window_page got {len(items)} items for positions {start}..{end}")
+    edges = [(item, encode_cursor(kind, start + i)) for i, item in enumerate(items)]
     page_info = {
         "startCursor": edges[0][1] if edges else None,
         "endCursor": edges[-1][1] if edges else None,
@@ -85,3 +102,18 @@ def paginate(
         "hasPreviousPage": start > 0,
     }
     return Page(edges=edges, page_info=page_info, total=total)
+
+
+def paginate(
+    items: Sequence[T],
+    kind: str,
+    *,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+) -> Page[T]:
+    """The page of ``items`` that Relay's arguments select (all items when none is given)."""
+    total = len(items)
+    start, end = window(total, kind, first=first, after=after, last=last, before=before)
+    return window_page(items[start:end], kind, start, end, total)

@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS runs (
     exitcode      INTEGER,
     UNIQUE (project_id, name)
 );
+-- The runs listing's default order (created_at, then id) walks this index page by page.
+CREATE INDEX IF NOT EXISTS runs_project_created ON runs (project_id, created_at);
 -- Lines of the streamed files, stored by (run, file, line number) so a re-sent chunk
 -- overwrites itself instead of duplicating. History and events rows also keep their
 -- step and key set, for windowed scans and the all-keys sampling rule.

@@ -406,19 +406,95 @@ def _sort_key(value: Any) -> tuple[int, float, str]:
     return (3, 0.0, json.dumps(value, sort_keys=True, default=str))
 
 
-def compile_order(order: str | None) -> Callable[[list[RunRecord]], list[RunRecord]]:
-    """A sort for records given in creation order: ``+field`` ascending, ``-field`` descending.
+@dataclass(frozen=True)
+class Order:
+    """A parsed ``order`` argument: the field, its direction, and its column if it is one."""
 
-    Ties keep creation order; runs lacking the field (or holding null) come last either way.
+    field: Field
+    descending: bool
+    column: str | None  # the ``runs`` column of a column field, else None (JSON or tags)
+
+
+NOT_NULL_COLUMNS: Final = frozenset({"state", "name", "created_at", "updated_at", "heartbeat_at"})
+"""Columns that are never NULL: their SQL order needs no "missing last" term."""
+
+
+def parse_order(order: str | None) -> Order:
+    """The order ``+field`` / ``-field`` names (default ``+created_at``); :class:`BadInput`
+    for an unknown field.
 
     ```python
-    compile_order("-summary_metrics.loss")(records)
+    parse_order("-created_at").column  # "created_at"
     ```
     """
     text = (order or "").strip() or DEFAULT_ORDER
     descending = text.startswith("-")
-    name = text[1:] if text[0] in "+-" else text
-    field = resolve_field(name.strip())
+    name = (text[1:] if text[0] in "+-" else text).strip()
+    field = resolve_field(name)
+    return Order(field=field, descending=descending, column=COLUMNS.get(name))
+
+
+def order_by_sql(order: Order) -> str:
+    """The SQL ``ORDER BY`` terms (over table ``runs``) equal to :func:`compile_order`'s sort
+    of a column order: NULLs last either way, ties in creation order (``runs.id``).
+
+    Every column of :data:`COLUMNS` is TEXT, and SQLite's BINARY collation orders UTF-8
+    text by code point, as Python orders ``str``.
+
+    ```python
+    order_by_sql(parse_order("-created_at"))  # "runs.created_at DESC, runs.id"
+    ```
+    """
+    if order.column is None:
+        raise ValueError("order_by_sql needs a column order")
+    column = f"runs.{order.column}"
+    terms = [] if order.column in NOT_NULL_COLUMNS else [f"{column} IS NULL"]
+    terms.append(f"{column} DESC" if order.descending else column)
+    terms.append("runs.id")
+    return ", ".join(terms)
+
+
+def matches_everything(filters: Any) -> bool:
+    """Whether a decoded filter document selects every run (None or ``{}``)."""
+    return filters is None or (isinstance(filters, dict) and not filters)
+
+
+def referenced_fields(filters: Any) -> set[str]:
+    """The field names a (valid, compiled) filter document mentions.
+
+    ```python
+    referenced_fields({"$or": [{"config.lr": 1}, {"state": "running"}]})
+    # {"config.lr", "state"}
+    ```
+    """
+    found: set[str] = set()
+    if not isinstance(filters, dict):
+        return found
+    for key, value in filters.items():
+        if key in _COMBINERS:
+            for item in value if isinstance(value, list) else []:
+                found |= referenced_fields(item)
+        elif not key.startswith("$"):
+            found.add(key)
+    return found
+
+
+def json_columns(names: set[str]) -> set[str]:
+    """The JSON columns (``config``, ``summary``, ``tags``) that reading ``names`` decodes."""
+    needed: set[str] = set()
+    for name in names:
+        if name == "tags":
+            needed.add("tags")
+        elif name.startswith(CONFIG_PREFIXES):
+            needed.add("config")
+        elif name.startswith(SUMMARY_PREFIXES):
+            needed.add("summary")
+    return needed
+
+
+def sorter(order: Order) -> Callable[[list[RunRecord]], list[RunRecord]]:
+    """The sort of a parsed order (see :func:`compile_order`)."""
+    field, descending = order.field, order.descending
 
     def sort(records: list[RunRecord]) -> list[RunRecord]:
         present: list[tuple[tuple[int, float, str], RunRecord]] = []
@@ -434,3 +510,15 @@ def compile_order(order: str | None) -> Callable[[list[RunRecord]], list[RunReco
         return [record for _key, record in present] + missing
 
     return sort
+
+
+def compile_order(order: str | None) -> Callable[[list[RunRecord]], list[RunRecord]]:
+    """A sort for records given in creation order: ``+field`` ascending, ``-field`` descending.
+
+    Ties keep creation order; runs lacking the field (or holding null) come last either way.
+
+    ```python
+    compile_order("-summary_metrics.loss")(records)
+    ```
+    """
+    return sorter(parse_order(order))

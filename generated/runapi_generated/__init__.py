@@ -101,6 +101,14 @@ from .list_runs import (
     ListRunsProjectRunsEdgesNode,
     ListRunsProjectRunsPageInfo,
 )
+from .list_runs_table import (
+    ListRunsTable,
+    ListRunsTableProject,
+    ListRunsTableProjectRuns,
+    ListRunsTableProjectRunsEdges,
+    ListRunsTableProjectRunsEdgesNode,
+    ListRunsTableProjectRunsPageInfo,
+)
 from .list_used_artifacts import (
     ListUsedArtifacts,
     ListUsedArtifactsProject,
@@ -127,6 +135,7 @@ from .operations import (
     LIST_LOGGED_ARTIFACTS_GQL,
     LIST_RUN_FILES_GQL,
     LIST_RUNS_GQL,
+    LIST_RUNS_TABLE_GQL,
     LIST_USED_ARTIFACTS_GQL,
     UPSERT_RUN_GQL,
     USE_ARTIFACT_GQL,
@@ -213,6 +222,7 @@ __all__ = [
     "GraphQLClientInvalidResponseError",
     "LIST_LOGGED_ARTIFACTS_GQL",
     "LIST_RUNS_GQL",
+    "LIST_RUNS_TABLE_GQL",
     "LIST_RUN_FILES_GQL",
     "LIST_USED_ARTIFACTS_GQL",
     "ListLoggedArtifacts",
@@ -235,6 +245,12 @@ __all__ = [
     "ListRunsProjectRunsEdges",
     "ListRunsProjectRunsEdgesNode",
     "ListRunsProjectRunsPageInfo",
+    "ListRunsTable",
+    "ListRunsTableProject",
+    "ListRunsTableProjectRuns",
+    "ListRunsTableProjectRunsEdges",
+    "ListRunsTableProjectRunsEdgesNode",
+    "ListRunsTableProjectRunsPageInfo",
     "ListUsedArtifacts",
     "ListUsedArtifactsProject",
     "ListUsedArtifactsProjectRun",

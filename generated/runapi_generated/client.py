@@ -28,6 +28,7 @@ from .input_types import (
 from .list_logged_artifacts import ListLoggedArtifacts, ListLoggedArtifactsProject
 from .list_run_files import ListRunFiles, ListRunFilesProject
 from .list_runs import ListRuns, ListRunsProject
+from .list_runs_table import ListRunsTable, ListRunsTableProject
 from .list_used_artifacts import ListUsedArtifacts, ListUsedArtifactsProject
 from .operations import (
     COUNT_RUNS_GQL,
@@ -46,6 +47,7 @@ from .operations import (
     LIST_LOGGED_ARTIFACTS_GQL,
     LIST_RUN_FILES_GQL,
     LIST_RUNS_GQL,
+    LIST_RUNS_TABLE_GQL,
     LIST_USED_ARTIFACTS_GQL,
     UPSERT_RUN_GQL,
     USE_ARTIFACT_GQL,
@@ -361,6 +363,33 @@ class GraphQLClient(BaseClient):
         )
         data = self.get_data(response)
         return ListRuns.model_validate(data).project
+
+    def list_runs_table(
+        self,
+        entity: str,
+        project: str,
+        filters: Union[Optional[str], UnsetType] = UNSET,
+        order: Union[Optional[str], UnsetType] = UNSET,
+        first: Union[Optional[int], UnsetType] = UNSET,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Optional[ListRunsTableProject]:
+        variables: dict[str, object] = {
+            "entity": entity,
+            "project": project,
+            "filters": filters,
+            "order": order,
+            "first": first,
+            "after": after,
+        }
+        response = self.execute(
+            query=LIST_RUNS_TABLE_GQL,
+            operation_name="ListRunsTable",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ListRunsTable.model_validate(data).project
 
     def list_used_artifacts(
         self,

@@ -17,6 +17,7 @@ __all__ = [
     "GET_VIEWER_GQL",
     "LIST_LOGGED_ARTIFACTS_GQL",
     "LIST_RUNS_GQL",
+    "LIST_RUNS_TABLE_GQL",
     "LIST_RUN_FILES_GQL",
     "LIST_USED_ARTIFACTS_GQL",
     "UPSERT_RUN_GQL",
@@ -402,6 +403,34 @@ fragment RunFields on Run {
     name
     username
   }
+}
+"""
+
+LIST_RUNS_TABLE_GQL = """
+query ListRunsTable($entity: String!, $project: String!, $filters: JSONString, $order: String, $first: Int, $after: String) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, order: $order, first: $first, after: $after) {
+      edges {
+        node {
+          name
+          displayName
+          state
+          createdAt
+          tags
+          config
+          summaryMetrics
+        }
+      }
+      pageInfo {
+        ...PageInfoFields
+      }
+    }
+  }
+}
+
+fragment PageInfoFields on PageInfo {
+  endCursor
+  hasNextPage
 }
 """
 

@@ -2,7 +2,8 @@
 mutations ``upsertBucket`` and ``deleteRun``.
 
 A ``Run`` parent object is a row of :data:`runapi_server.lookup.RUN_SELECT`: the ``runs``
-columns plus ``project_name`` and ``entity``.
+columns plus ``project_name`` and ``entity``; a run listed by ``Project.runs`` is that row
+as a dict, with its project and user rows under :data:`PROJECT_KEY` / :data:`USER_KEY`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import re
 import secrets
 import sqlite3
 import string
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -20,10 +22,21 @@ from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
 from runapi_server.auth import AuthUser
-from runapi_server.connections import paginate
+from runapi_server.connections import window, window_page
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
-from runapi_server.filters import RunRecord, compile_filter, compile_order
+from runapi_server.filters import (
+    Order,
+    Predicate,
+    RunRecord,
+    compile_filter,
+    json_columns,
+    matches_everything,
+    order_by_sql,
+    parse_order,
+    referenced_fields,
+    sorter,
+)
 from runapi_server.lookup import RUN_SELECT, find_run, find_run_by_storage_id, run_by_id
 from runapi_server.lookup import storage_id as make_storage_id
 from runapi_server.resolvers.query import project_by_id, user_row
@@ -51,6 +64,10 @@ NOUNS: Final = (
     "pine", "rain", "river", "sea", "sky", "snow", "star", "storm", "sun", "wave",
 )  # fmt: skip
 
+
+PROJECT_KEY: Final = "_project"
+USER_KEY: Final = "_user"
+"""Keys of a listed run's node (a dict) holding its already-fetched project and user rows."""
 
 # --------------------------------------------------------------------------- helpers
 
@@ -131,12 +148,16 @@ def resolve_run_compute_seconds(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> 
 
 
 @run_type.field("project")
-def resolve_run_project(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_run_project(obj: sqlite3.Row | dict[str, Any], info: GraphQLResolveInfo) -> Any:
+    if isinstance(obj, dict) and PROJECT_KEY in obj:  # a listed run: fetched with its page
+        return obj[PROJECT_KEY]
     return project_by_id(context_of(info).state.db.read(), obj["project_id"])
 
 
 @run_type.field("user")
-def resolve_run_user(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_run_user(obj: sqlite3.Row | dict[str, Any], info: GraphQLResolveInfo) -> Any:
+    if isinstance(obj, dict) and USER_KEY in obj:
+        return obj[USER_KEY]
     return user_row(context_of(info).state.db.read(), user_id=obj["user_id"])
 
 
@@ -172,16 +193,98 @@ def resolve_run_wandb_config(
 
 
 # --------------------------------------------------------------------------- Project.runs
+#
+# A page costs O(page) decoding and two or three small queries, not a decode of every run
+# of the project: with no filter and a column order, SQL orders, counts and windows the
+# runs itself (``ORDER BY <column>, id LIMIT/OFFSET`` over the ``runs_project_created``
+# index for the default order). Otherwise the filter and order run in Python over a light
+# selection (the id, the scalar columns, and only those JSON columns the filter or order
+# reads), and the full rows are fetched for the page's runs alone. Either way the cursors
+# are the positions in the ordered list, so both paths page identically.
+
+_ID_CHUNK: Final = 500
+_LIGHT_COLUMNS: Final = (
+    "runs.id, runs.state, runs.name, runs.display_name, runs.group_name, runs.job_type,"
+    " runs.created_at, runs.updated_at, runs.heartbeat_at"
+)
 
 
-def _project_records(info: GraphQLResolveInfo, project: sqlite3.Row) -> list[RunRecord]:
-    rows = (
-        context_of(info)
-        .state.db.read()
-        .execute(RUN_SELECT + " WHERE runs.project_id = ? ORDER BY runs.id", (project["id"],))
-        .fetchall()
-    )
-    return [RunRecord(row) for row in rows]
+@dataclass(frozen=True)
+class _RunQuery:
+    """A parsed ``runs``/``runCount`` request: its filter and order."""
+
+    filters: Any
+    matches: Predicate
+    order: Order
+
+    @classmethod
+    def parse(cls, filters: Any, order: str | None) -> _RunQuery:
+        return cls(filters=filters, matches=compile_filter(filters), order=parse_order(order))
+
+    @property
+    def in_sql(self) -> bool:
+        """Whether SQL alone can select and order the runs (no filter, a column order)."""
+        return matches_everything(self.filters) and self.order.column is not None
+
+
+def _count_sql(conn: sqlite3.Connection, project_db_id: int) -> int:
+    (count,) = conn.execute(
+        "SELECT COUNT(*) FROM runs WHERE project_id = ?", (project_db_id,)
+    ).fetchone()
+    return int(count)
+
+
+def _light_records(
+    conn: sqlite3.Connection, project_db_id: int, query: _RunQuery
+) -> list[RunRecord]:
+    """The project's runs matching the filter, in order: light rows (no unused JSON)."""
+    names = referenced_fields(query.filters) | {query.order.field.name}
+    extra = "".join(f", runs.{column}" for column in sorted(json_columns(names)))
+    rows = conn.execute(
+        f"SELECT {_LIGHT_COLUMNS}{extra} FROM runs WHERE runs.project_id = ? ORDER BY runs.id",
+        (project_db_id,),
+    ).fetchall()
+    return sorter(query.order)([r for r in map(RunRecord, rows) if query.matches(r)])
+
+
+def _window_ids(
+    conn: sqlite3.Connection, project_db_id: int, order: Order, start: int, end: int
+) -> list[int]:
+    if end <= start:
+        return []
+    rows = conn.execute(
+        f"SELECT runs.id FROM runs WHERE runs.project_id = ? ORDER BY {order_by_sql(order)}"
+        " LIMIT ? OFFSET ?",
+        (project_db_id, end - start, start),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def _rows_by_id(conn: sqlite3.Connection, select: str, ids: list[int]) -> list[sqlite3.Row]:
+    """``select + " IN (...)"`` over ``ids``, in chunks (SQLite bounds bound parameters)."""
+    rows: list[sqlite3.Row] = []
+    for i in range(0, len(ids), _ID_CHUNK):
+        chunk = ids[i : i + _ID_CHUNK]
+        rows += conn.execute(f"{select} IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+    return rows
+
+
+def _nodes(
+    conn: sqlite3.Connection, project: sqlite3.Row, run_ids: list[int]
+) -> list[dict[str, Any]]:
+    """The full rows of ``run_ids`` in that order, as nodes carrying project and user rows."""
+    by_id = {row["id"]: row for row in _rows_by_id(conn, RUN_SELECT + " WHERE runs.id", run_ids)}
+    user_ids = sorted({row["user_id"] for row in by_id.values()})
+    users = {row["id"]: row for row in _rows_by_id(conn, "SELECT * FROM users WHERE id", user_ids)}
+    nodes = []
+    for run_id in run_ids:
+        if run_id not in by_id:
+            continue
+        node: dict[str, Any] = dict(by_id[run_id])
+        node[PROJECT_KEY] = project
+        node[USER_KEY] = users.get(node["user_id"])
+        nodes.append(node)
+    return nodes
 
 
 @project_type.field("runs")
@@ -195,13 +298,25 @@ def resolve_project_runs(
     first: int | None = None,
     last: int | None = None,
 ) -> dict[str, Any]:
-    context_of(info).state.limits.check_page_size(first, last)
-    matches = compile_filter(filters)
-    sort = compile_order(order)
-    records = sort([r for r in _project_records(info, obj) if matches(r)])
-    page = paginate(records, "runs", first=first, after=after, last=last, before=before)
+    ctx = context_of(info)
+    ctx.state.limits.check_page_size(first, last)
+    query = _RunQuery.parse(filters, order)
+    conn = ctx.state.db.read()
+    if query.in_sql:
+        total = _count_sql(conn, obj["id"])
+        start, end = window(total, "runs", first=first, after=after, last=last, before=before)
+        run_ids = _window_ids(conn, obj["id"], query.order, start, end)
+        if len(run_ids) != end - start:  # runs were deleted between the two statements
+            total = start + len(run_ids)
+    else:
+        records = _light_records(conn, obj["id"], query)
+        total = len(records)
+        start, end = window(total, "runs", first=first, after=after, last=last, before=before)
+        run_ids = [int(record.row["id"]) for record in records[start:end]]
+    nodes = _nodes(conn, obj, run_ids)  # fewer when runs were deleted meanwhile
+    page = window_page(nodes, "runs", start, start + len(nodes), total)
     return {
-        "edges": [{"node": record.row, "cursor": cursor} for record, cursor in page.edges],
+        "edges": [{"node": node, "cursor": cursor} for node, cursor in page.edges],
         "pageInfo": page.page_info,
         "totalCount": page.total,
     }
@@ -211,8 +326,16 @@ def resolve_project_runs(
 def resolve_project_run_count(
     obj: sqlite3.Row, info: GraphQLResolveInfo, filters: Any = None
 ) -> int:
+    conn = context_of(info).state.db.read()
+    if matches_everything(filters):
+        return _count_sql(conn, obj["id"])
     matches = compile_filter(filters)
-    return sum(1 for r in _project_records(info, obj) if matches(r))
+    names = referenced_fields(filters)
+    extra = "".join(f", runs.{column}" for column in sorted(json_columns(names)))
+    rows = conn.execute(
+        f"SELECT {_LIGHT_COLUMNS}{extra} FROM runs WHERE runs.project_id = ?", (obj["id"],)
+    ).fetchall()
+    return sum(1 for row in rows if matches(RunRecord(row)))
 
 
 # --------------------------------------------------------------------------- upsertBucket
