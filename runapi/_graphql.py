@@ -106,3 +106,49 @@ class GraphQL:
             raise ResponseValidationError(f"{what}: unexpected response shape: {exc}") from exc
         except httpx.TransportError as exc:
             raise transport_error(exc, what) from exc
+
+    def data(self, query: str, operation_name: str, variables: dict[str, object]) -> dict[str, Any]:
+        """The `data` of an operation's answer as plain JSON values, without pydantic.
+
+        For big answers (a history page) whose shape the caller checks itself. The
+        request goes through the same transport, and every failure is converted like
+        `call` (HTTP errors, GraphQL errors, an answer that is not GraphQL).
+
+        ```python
+        from runapi_generated.operations import GET_RUN_HISTORY_GQL
+        data = gql.data(GET_RUN_HISTORY_GQL, "GetRunHistory", {"entity": "e", ...})
+        ```
+        """
+        return self.call(self._data, query, operation_name, variables)
+
+    def _data(
+        self, query: str, operation_name: str, variables: dict[str, object]
+    ) -> dict[str, Any]:
+        from runapi_generated.exceptions import (
+            GraphQLClientGraphQLMultiError,
+            GraphQLClientHttpError,
+            GraphQLClientInvalidResponseError,
+        )
+
+        from ._json import fast_loads
+
+        response = self.client.execute(
+            query=query, operation_name=operation_name, variables=variables
+        )
+        if not 200 <= response.status_code <= 299:
+            raise GraphQLClientHttpError(status_code=response.status_code, response=response)
+        try:
+            if isinstance(response, httpx.Response):
+                body = fast_loads(response.content)
+            else:
+                body = response.json()
+        except (ValueError, RecursionError) as exc:
+            raise GraphQLClientInvalidResponseError(response=response) from exc
+        if not isinstance(body, dict) or ("data" not in body and "errors" not in body):
+            raise GraphQLClientInvalidResponseError(response=response)
+        data, errors = body.get("data"), body.get("errors")
+        if errors:
+            raise GraphQLClientGraphQLMultiError.from_errors_dicts(errors_dicts=errors, data=data)
+        if not isinstance(data, dict):
+            raise GraphQLClientInvalidResponseError(response=response)
+        return data

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 
 from ._context import Context
-from ._exceptions import BadRequestError, GraphQLError
+from ._exceptions import BadRequestError, GraphQLError, ResponseValidationError, RunNotFoundError
 from ._graphql import http_status_error, transport_error
 from ._http import NO_AUTH
-from ._json import ColumnBuilder, decode_rows, dumps, row_objects
+from ._json import ColumnBuilder, decode_rows, dumps, gc_paused, row_objects
 from ._lookup import require_run
 from ._parquet import export_frame, pyarrow_available
 from ._paths import RunPath
@@ -153,22 +154,36 @@ class HistoryScan:
                 return int(last)
         return -1
 
+    def _history_texts(self, start: int, stop: int) -> list[str]:
+        """The row texts of steps `[start, stop)`: `GetRunHistory` with only its envelope
+        checked (no pydantic pass over thousands of strings)."""
+        from runapi_generated.operations import GET_RUN_HISTORY_GQL
+
+        variables: dict[str, object] = {
+            "entity": self._path.entity,
+            "project": self._path.project,
+            "name": self._path.run_id,
+            "samples": self._page_size,
+            "minStep": start,
+            "maxStep": stop,
+        }
+        data = self._ctx.gql.data(GET_RUN_HISTORY_GQL, "GetRunHistory", variables)
+        project = data.get("project")
+        if project is not None and not isinstance(project, dict):
+            raise ResponseValidationError("GraphQL get_run_history: project is not an object")
+        run = project.get("run") if project is not None else None
+        if run is None:
+            raise RunNotFoundError(f"run {self._path} not found")
+        texts = run.get("history") if isinstance(run, dict) else None
+        if not isinstance(texts, list) or not set(map(type, texts)) <= {str}:
+            raise ResponseValidationError("GraphQL get_run_history: history is not a list of str")
+        return texts
+
     def _window(self, start: int, stop: int) -> list[dict[str, Any]]:
         client = self._ctx.gql.client
         key = {"entity": self._path.entity, "project": self._path.project}
         if self._keys is None:
-            run = require_run(
-                self._ctx.gql.call(
-                    client.get_run_history,
-                    name=self._path.run_id,
-                    samples=self._page_size,
-                    min_step=start,
-                    max_step=stop,
-                    **key,
-                ),
-                self._path,
-            )
-            return decode_rows(run.history)
+            return decode_rows(self._history_texts(start, stop))
         spec = dumps(
             {
                 "keys": _spec_keys(self._keys, "_step"),
@@ -185,18 +200,42 @@ class HistoryScan:
         )
         return row_objects(sampled.sampled_history[0] if sampled.sampled_history else [])
 
-    def pages(self) -> Iterator[list[dict[str, Any]]]:
-        """The rows one window at a time (empty windows are skipped)."""
+    def _bounds(self) -> list[tuple[int, int]]:
         end = self._last_step() + 1
         if self._max_step is not None:
             end = min(end, self._max_step)
         start = self._min_step or 0
-        while start < end:
-            stop = min(start + self._page_size, end)
+        return [
+            (a, min(a + self._page_size, end))
+            for a in range(start, max(start, end), self._page_size)
+        ]
+
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """The rows one window at a time (empty windows are skipped)."""
+        for start, stop in self._bounds():
             rows = self._window(start, stop)
             if rows:
                 yield rows
-            start = stop
+
+    def _prefetched_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Like `pages`, reading the next window in a thread while the caller uses this
+        one (at most two windows in memory), so the server's work overlaps ours."""
+        windows = iter(self._bounds())
+        with ThreadPoolExecutor(1, thread_name_prefix="runapi-history") as pool:
+            pending: Future[list[dict[str, Any]]] | None = None
+            try:
+                first = next(windows, None)
+                if first is not None:
+                    pending = pool.submit(self._window, *first)
+                while pending is not None:
+                    rows = pending.result()
+                    after = next(windows, None)
+                    pending = pool.submit(self._window, *after) if after is not None else None
+                    if rows:
+                        yield rows
+            finally:
+                if pending is not None:
+                    pending.cancel()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():
@@ -244,9 +283,10 @@ class HistoryScan:
             max_step=self._max_step,
         )
         columns = ColumnBuilder()
-        for page in scan.pages():
-            columns.add(page)
-        return columns.to_pandas()
+        with gc_paused():
+            for page in scan._prefetched_pages():
+                columns.add(page)
+            return columns.to_pandas()
 
     def _export_frames(self) -> tuple[list[pandas.DataFrame], int | None] | None:
         """Frames of the server's exports and the first step to page over GraphQL after

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ariadne import graphql_sync, load_schema_from_path, make_executable_schema
-from graphql import DocumentNode, GraphQLError, GraphQLSchema
+from graphql import GraphQLError, GraphQLSchema
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,8 +19,10 @@ from runapi_server import filestream, pages, parquet_export, storage_routes
 from runapi_server.auth import authenticate
 from runapi_server.context import Context
 from runapi_server.errors import BadInput
+from runapi_server.execution import FastListExecutionContext
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
 from runapi_server.limits import BodyTooLarge, Limits, read_limited
+from runapi_server.querycache import DocumentCache
 from runapi_server.resolvers import BINDABLES
 from runapi_server.state import ServerState
 
@@ -52,13 +54,6 @@ def _is_expected(error: GraphQLError) -> bool:
     return original is None or isinstance(original, BadInput | GraphQLError)
 
 
-def _query_parser(limits: Limits):  # type: ignore[no-untyped-def]
-    def parse_query(_context: Any, data: dict[str, Any]) -> DocumentNode:
-        return limits.parse_query(data["query"])
-
-    return parse_query
-
-
 def build_schema() -> GraphQLSchema:
     return make_executable_schema(load_schema_from_path(str(SCHEMA_PATH)), *BINDABLES)
 
@@ -78,7 +73,7 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-def _graphql_endpoint(schema: GraphQLSchema):  # type: ignore[no-untyped-def]
+def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type: ignore[no-untyped-def]
     async def endpoint(request: Request) -> Response:
         state = server_state(request)
         user = await run_in_threadpool(authenticate, state.db, request.headers.get("authorization"))
@@ -112,7 +107,9 @@ def _graphql_endpoint(schema: GraphQLSchema):  # type: ignore[no-untyped-def]
             data,
             context_value=context,
             logger=_ErrorLog(log, {}),
-            query_parser=_query_parser(limits),
+            query_parser=documents.parse,
+            query_validator=documents.validate,
+            execution_context_class=FastListExecutionContext,
         )
         return WandbJSONResponse(result, status_code=200)
 
@@ -135,7 +132,7 @@ def create_app(
     schema = build_schema()
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
-        Route("/graphql", _graphql_endpoint(schema), methods=["POST"]),
+        Route("/graphql", _graphql_endpoint(schema, DocumentCache(state.limits)), methods=["POST"]),
         *filestream.ROUTES,
         *storage_routes.ROUTES,
         *parquet_export.ROUTES,

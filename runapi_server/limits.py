@@ -113,6 +113,12 @@ class Limits:
             content = chunk.get("content") if isinstance(chunk, dict) else None
             if not isinstance(content, list):
                 continue
+            if (
+                content
+                and set(map(type, content)) == {str}
+                and max(map(len, content)) * 4 <= self.max_row_bytes
+            ):
+                continue  # no line can be over (fast path, C-level)
             for index, line in enumerate(content):
                 if isinstance(line, str) and _utf8_length_over(line, self.max_row_bytes):
                     return (
