@@ -1,10 +1,11 @@
 """Reading the server's parquet history exports (`Run.parquetHistory`), when pyarrow is there.
 
 The core client does not need pyarrow: `pyarrow_available()` says whether this path can be
-used (`pip install "runapi[arrow]"`). Exports hold plain columns (int64, float64, string,
-bool) plus JSON-text columns for nested or mixed values, named in the schema metadata
-`runapi.json_columns`; those are decoded back to Python values here, so a frame from exports
-equals one built from GraphQL pages.
+used (`pip install "runapi[arrow]"`). Exports hold native columns: int64, float64, string,
+bool, and lists / structs of them for nested values (read here as Python lists and dicts,
+never numpy arrays), so a frame from exports equals one built from GraphQL pages. Exports
+of older servers may also hold JSON-text columns for nested or mixed values, named in the
+schema metadata `runapi.json_columns`; those are decoded back to Python values.
 """
 
 from __future__ import annotations
@@ -100,14 +101,35 @@ def export_frame(
     return _to_pandas(table, json_columns & set(table.column_names))
 
 
+def _nested(data_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_struct(data_type)
+        or pa.types.is_list(data_type)
+        or pa.types.is_large_list(data_type)
+        or pa.types.is_fixed_size_list(data_type)
+        or pa.types.is_map(data_type)
+    )
+
+
 def _to_pandas(table: Any, json_columns: set[str]) -> pandas.DataFrame:
     import pandas
+    import pyarrow as pa
 
-    plain = table.drop_columns(list(json_columns)) if json_columns else table
+    nested = {f.name for f in table.schema if _nested(f.type)} - json_columns
+    objects = json_columns | nested
+    plain = table.drop_columns(list(objects)) if objects else table
     frame: pandas.DataFrame = plain.to_pandas()
     for name in json_columns:
         values = decode_json_texts(table.column(name).to_pylist(), f"history column {name!r}")
         frame[name] = pandas.Series(values, index=frame.index, dtype=object)
-    if json_columns:
+    for name in nested:
+        try:
+            values = table.column(name).to_pylist(maps_as_pydicts="strict")
+        except (pa.ArrowException, KeyError, ValueError) as exc:
+            raise ResponseValidationError(f"history column {name!r}: {exc}") from exc
+        frame[name] = pandas.Series(values, index=frame.index, dtype=object)
+    if objects:
         frame = frame[table.column_names]
     return frame

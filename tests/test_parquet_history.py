@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
-from conftest import User, load_operation
+from conftest import ROOT, User, load_operation
 from seeding import close_apis, finish, log_history, make_api, new_run
 
 import runapi
-from runapi_server import parquet_export
+
+sys.path.insert(0, str(ROOT / "tests" / "sdk"))
+from venvs import LATEST_WANDB, sdk_python
 
 __all__ = ["close_apis"]
+READ_BACK = ROOT / "tests" / "sdk" / "read_back.py"
 
 
 def tricky_rows(n: int, start: int = 0) -> list[dict[str, Any]]:
@@ -30,11 +40,51 @@ def tricky_rows(n: int, start: int = 0) -> list[dict[str, Any]]:
             row["hist"] = {"_type": "histogram", "bins": [0, 1, step], "values": [step, 2]}
         if step % 3 == 0:
             row["tag"] = f"t{step}"
-        row["mixed"] = [step, "x"] if step % 4 == 0 else (None if step % 4 == 1 else step)
         row["flag"] = step % 2 == 0
         row["big"] = 2**60 + step
+        row["vec"] = [step * 0.5, math.nan if step % 2 else -math.inf, None]
+        row["deep"] = {"x": step, "y": {"z": [[step], []], "w": None if step % 3 else "s"}}
         rows.append(row)
     return rows
+
+
+def with_mixed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` plus a key no parquet column holds exactly (a list, a null, an int)."""
+    for row in rows:
+        step = row["_step"]
+        row["mixed"] = [step, "x"] if step % 4 == 0 else (None if step % 4 == 1 else step)
+    return rows
+
+
+def export_tables(urls: list[str]) -> list[pa.Table]:
+    return [pq.read_table(io.BytesIO(httpx.get(url).content)) for url in urls]
+
+
+def live_steps(user: User, run: runapi.Run) -> list[int]:
+    body = {
+        "query": load_operation("get_run_parquet_history"),
+        "variables": {
+            "entity": run.entity,
+            "project": run.project,
+            "name": run.id,
+            "liveKeys": ["_step"],
+        },
+    }
+    with user.http() as client:
+        data = client.post("/graphql", json=body).json()
+    return [r["_step"] for r in data["data"]["project"]["run"]["parquetHistory"]["liveData"]]
+
+
+def assert_logged(frame: pd.DataFrame, rows: list[dict[str, Any]]) -> None:
+    """Each cell of `frame` is exactly the value logged (same JSON text: ints stay ints,
+    NaN and infinities kept); a key a row lacks is a null cell."""
+    assert len(frame) == len(rows)
+    for got, row in zip(frame.to_dict("records"), rows, strict=True):
+        for key, value in got.items():
+            if key in row:
+                assert json.dumps(value) == json.dumps(row[key]), (row["_step"], key)
+            else:
+                assert value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def parquet_urls(user: User, run: runapi.Run) -> list[str]:
@@ -66,14 +116,17 @@ def test_exports_equal_graphql_pages(user: User) -> None:
     finish(user, run)
     urls = parquet_urls(user, run)
     assert urls and all(u.startswith(user.server.url) for u in urls)
+    (table,) = export_tables(urls)
+    assert table.num_rows == 300 and live_steps(user, run) == []
+    assert not (table.schema.metadata or {}).get(b"runapi.json_columns")
+    assert pa.types.is_struct(table.schema.field("hist").type)
+    assert pa.types.is_list(table.schema.field("vec").type)
     exported = run.scan_history().to_pandas()
     paged = run.scan_history().to_pandas(parquet=False)
     same_frames(exported, paged)
-    assert len(exported) == 300
+    assert_logged(exported, rows)
     assert math.isnan(exported["loss"][7]) and exported["loss"][11] == -math.inf
-    assert exported["loss"][22] == math.inf
     assert exported["hist"][5] == rows[5]["hist"] and exported["hist"][1] is None
-    assert exported["mixed"][4] == [4, "x"] and exported["mixed"][5] is None
     assert exported["big"][3] == 2**60 + 3
     # keys and step windows agree too
     for kwargs in ({"keys": ["hist"]}, {"min_step": 10, "max_step": 200}, {"keys": ["tag"]}):
@@ -81,6 +134,121 @@ def test_exports_equal_graphql_pages(user: User) -> None:
             run.scan_history(**kwargs).to_pandas(),  # type: ignore[arg-type]
             run.scan_history(**kwargs).to_pandas(parquet=False),  # type: ignore[arg-type]
         )
+
+
+def test_unfit_value_keeps_the_run_live(user: User) -> None:
+    """A value no column holds exactly: the run is served as liveData (read over GraphQL),
+    its earlier exports forgotten; rewriting that line lets it be exported again."""
+    api = make_api(user)
+    run = new_run(api, user, project="pq")
+    rows = tricky_rows(100)
+    log_history(user, run, rows[:60])
+    finish(user, run)
+    (url,) = parquet_urls(user, run)  # exported while every value fits
+    rows[60]["loss"] = "diverged"  # a float key turns string
+    log_history(user, run, rows[60:], offset=60)
+    assert parquet_urls(user, run) == [] and httpx.get(url).status_code == 404
+    assert live_steps(user, run) == list(range(100))
+    assert parquet_urls(user, run) == []  # the marker: nothing is made again
+    exported = run.scan_history().to_pandas()
+    same_frames(exported, run.scan_history().to_pandas(parquet=False))
+    assert_logged(exported, rows)
+    log_history(user, run, [{**rows[60], "loss": 0.5}], offset=60)
+    (again,) = parquet_urls(user, run)
+    assert export_tables([again])[0].num_rows == 100 and live_steps(user, run) == []
+    assert run.scan_history().to_pandas()["loss"][60] == 0.5
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        None,  # a top-level null reads like a missing key
+        {},  # a struct needs a field
+        2**64,  # beyond int64
+        [1, "a"],  # a list of two item types
+        {"_type": "histogram"},  # not the key set of the other "hist" objects
+        [4, "x"],  # "mixed": a list, a null, then an int (see with_mixed)
+    ],
+)
+def test_unfit_values_are_read_exactly(user: User, odd: Any) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="pq")
+    rows = tricky_rows(12)
+    if odd == [4, "x"]:
+        rows = with_mixed(rows)
+    rows[4]["hist" if isinstance(odd, dict) and odd else "x"] = odd
+    log_history(user, run, rows)
+    finish(user, run)
+    assert parquet_urls(user, run) == []
+    assert live_steps(user, run) == list(range(12))
+    frame = run.scan_history().to_pandas()
+    same_frames(frame, run.scan_history().to_pandas(parquet=False))
+    assert_logged(frame, rows)
+
+
+def wandb_scan(user: User, run: runapi.Run, work: Path) -> list[dict[str, Any]]:
+    """`wandb.Api().run(...).scan_history()` of the current wandb release, as JSON rows
+    (a key a row lacks, which wandb-core reads from parquet as a null, dropped)."""
+    python = sdk_python(LATEST_WANDB)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    env.update(
+        {
+            "WANDB_BASE_URL": user.server.url,
+            "WANDB_API_KEY": user.api_key,
+            "WANDB_SILENT": "true",
+            "WANDB_ERROR_REPORTING": "false",
+            "WANDB_DIR": str(work),
+            "WANDB_CACHE_DIR": str(work / "cache"),
+            "WANDB_CONFIG_DIR": str(work / "config"),
+            "WANDB_DATA_DIR": str(work / "data"),
+            "HOME": str(work),
+            "NETRC": str(work / ".netrc"),
+        }
+    )
+    out = work / f"read-{run.id}.json"
+    path = f"{run.entity}/{run.project}/{run.id}"
+    command = [str(python), str(READ_BACK), path, str(out), str(work / "downloads")]
+    proc = subprocess.run(
+        command, env=env, cwd=work, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    scanned: list[dict[str, Any]] = json.loads(out.read_text())["scan_history"]
+    return [{k: v for k, v in r.items() if v is not None} for r in scanned]
+
+
+def sorted_json(value: Any) -> str:
+    """JSON text with object keys sorted (wandb-core does not keep their order) and whole
+    floats as ints (wandb-core writes 1.0 as 1, as it does for any float64 column)."""
+
+    def whole(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: whole(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [whole(x) for x in v]
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        return v
+
+    return json.dumps(whole(value), sort_keys=True)
+
+
+def test_latest_wandb_reads_exact_values(user: User, tmp_path: Path) -> None:
+    """wandb-core reads the native nested columns exactly, and a run kept live too."""
+    api = make_api(user)
+    exported, live = new_run(api, user, project="pq"), new_run(api, user, project="pq")
+    rows = tricky_rows(40)
+    for run in (exported, live):
+        log_history(user, run, rows[:30] if run is live else rows)
+        finish(user, run)
+    log_history(user, live, [*rows[30:31], {**rows[31], "deep": {"x": "other"}}], offset=30)
+    assert len(parquet_urls(user, exported)) == 1 and parquet_urls(user, live) == []
+    for run, logged in (
+        (exported, rows),
+        (live, [*rows[:31], {**rows[31], "deep": {"x": "other"}}]),
+    ):
+        got = wandb_scan(user, run, tmp_path)
+        # wandb-core writes a whole float as an int (1.0 -> 1): none is logged here
+        assert [sorted_json(r) for r in got] == [sorted_json(r) for r in logged]
 
 
 def test_signed_export_urls_refuse_tampering(user: User) -> None:
@@ -93,15 +261,18 @@ def test_signed_export_urls_refuse_tampering(user: User) -> None:
     assert httpx.get(url.replace("signature=", "signature=0")).status_code == 403
 
 
-def test_live_tail_after_export(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(parquet_export, "EXPORT_MIN_ROWS", 50)
+def test_active_runs_are_served_live_and_ended_runs_exported(user: User) -> None:
+    # wandb-core re-reads the page at the live boundary over GraphQL without dropping the
+    # rows it took from parquet: a run still being written must have no exports at all.
     api = make_api(user)
     run = new_run(api, user, project="pq")
     log_history(user, run, tricky_rows(120), chunk=40)
-    assert len(run.scan_history().to_pandas()) == 120  # exports the 120 rows
-    assert len(parquet_urls(user, run)) == 1
+    assert parquet_urls(user, run) == []
+    frame = run.scan_history().to_pandas()
+    assert list(frame["_step"]) == list(range(120))
     log_history(user, run, tricky_rows(30, start=120), offset=120)
-    (before,) = parquet_urls(user, run)  # 30 < 50: live, not exported
+    finish(user, run)
+    (before,) = parquet_urls(user, run)  # ended: all 150 rows exported
     frame = run.scan_history().to_pandas()
     same_frames(frame, run.scan_history().to_pandas(parquet=False))
     assert list(frame["_step"]) == list(range(150))

@@ -242,24 +242,11 @@ def check_history(read: ReadBack, steps: range) -> None:
 
 def check_wandb_scan_history(read: ReadBack) -> None:
     """wandb's `scan_history` gives the rows runapi reads. Newer wandb reads finished runs
-    from the server's parquet exports, where a key a row lacks is a null cell: those
-    nulls are dropped here (the script never logs a null)."""
+    from the server's parquet exports (nested values as native struct / list columns),
+    where a key a row lacks is a null cell: those nulls are dropped here (the script never
+    logs a null)."""
     scanned = [{k: v for k, v in r.items() if v is not None} for r in read.wandb["scan_history"]]
     assert canonical(scanned) == canonical(read.runapi["scan_history"])
-
-
-# wandb >= 0.23 scans finished runs through parquetHistory: the server's parquet export
-# stores nested values as JSON text columns, and wandb-core hands them back as strings.
-PARQUET_NESTED = pytest.mark.xfail(
-    reason="parquet export: nested dicts come back from wandb-core as JSON strings",
-    strict=True,
-)
-
-
-@pytest.fixture
-def wandb_scan(sdk: SdkEnv, request: pytest.FixtureRequest) -> None:
-    if sdk.tag == "latest":
-        request.applymarker(PARQUET_NESTED)
 
 
 def check_files(read: ReadBack) -> None:
@@ -310,17 +297,14 @@ def test_finished_history_every_row(finished: ReadBack) -> None:
     check_history(finished, range(expected.STEPS))
 
 
-@pytest.mark.usefixtures("wandb_scan")
 def test_finished_history_by_wandb_scan(finished: ReadBack) -> None:
     check_wandb_scan_history(finished)
 
 
-@pytest.mark.usefixtures("wandb_scan")
 def test_crashed_history_by_wandb_scan(crashed: ReadBack) -> None:
     check_wandb_scan_history(crashed)
 
 
-@pytest.mark.usefixtures("wandb_scan")
 def test_resumed_history_by_wandb_scan(resumed: ReadBack) -> None:
     check_wandb_scan_history(resumed)
 
