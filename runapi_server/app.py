@@ -16,12 +16,12 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from runapi_server import filestream, pages, parquet_export, storage_routes
-from runapi_server.auth import authenticate
 from runapi_server.context import Context
 from runapi_server.errors import BadInput
 from runapi_server.execution import FastListExecutionContext
+from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
-from runapi_server.limits import BodyTooLarge, Limits, read_limited
+from runapi_server.limits import Limits
 from runapi_server.querycache import DocumentCache
 from runapi_server.resolvers import BINDABLES
 from runapi_server.state import ServerState
@@ -29,7 +29,6 @@ from runapi_server.state import ServerState
 log = logging.getLogger("runapi_server")
 
 SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
-UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api' and your key"
 
 
 class _ErrorLog(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -76,19 +75,13 @@ async def healthz(request: Request) -> Response:
 def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type: ignore[no-untyped-def]
     async def endpoint(request: Request) -> Response:
         state = server_state(request)
-        user = await run_in_threadpool(authenticate, state.db, request.headers.get("authorization"))
-        if user is None:
-            return error_response(UNAUTHORIZED, 401)
         limits = state.limits
         try:
-            body = await read_limited(
-                request.stream(),
-                request.headers.get("content-length"),
-                limits.max_graphql_bytes,
-                "GraphQL request body",
+            user, body = await authenticated_body(
+                request, state, limits.max_graphql_bytes, "GraphQL request body"
             )
-        except BodyTooLarge as exc:
-            return error_response(str(exc), 413)
+        except Refused as exc:
+            return exc.response()
         try:
             data = json.loads(body)
         except (ValueError, RecursionError):

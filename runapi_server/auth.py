@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from runapi_server.db import Database
 
 KEY_PREFIX = "local-"
+UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api' and your key"
 KNOWN_KEY_SECONDS = 5.0
 """How long a key found in the database is trusted without asking it again.
 

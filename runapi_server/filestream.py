@@ -36,9 +36,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from runapi_server import history, runfiles
-from runapi_server.auth import AuthUser, authenticate
+from runapi_server.auth import AuthUser
+from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
-from runapi_server.limits import BodyTooLarge, Limits, read_limited
+from runapi_server.limits import Limits
 from runapi_server.lookup import find_run
 from runapi_server.state import ServerState
 from runapi_server.timeutil import now_iso
@@ -46,7 +47,6 @@ from runapi_server.timeutil import now_iso
 HISTORY_FILE = "wandb-history.jsonl"
 EVENTS_FILE = "wandb-events.jsonl"
 SUMMARY_FILE = "wandb-summary.json"
-UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api' and your key"
 
 
 class StreamError(ValueError):
@@ -191,19 +191,13 @@ def _parse_limited(raw: bytes, limits: Limits) -> StreamPost:
 async def file_stream(request: Request) -> Response:
     state = request.app.state.server
     assert isinstance(state, ServerState)
-    user = await run_in_threadpool(authenticate, state.db, request.headers.get("authorization"))
-    if user is None:
-        return error_response(UNAUTHORIZED, 401)
     limits = state.limits
     try:
-        raw = await read_limited(
-            request.stream(),
-            request.headers.get("content-length"),
-            limits.max_stream_bytes,
-            "file_stream body",
+        user, raw = await authenticated_body(
+            request, state, limits.max_stream_bytes, "file_stream body"
         )
-    except BodyTooLarge as exc:
-        return error_response(str(exc), 413)
+    except Refused as exc:
+        return exc.response()
     entity, project, run_name = _path_parts(request)
     try:
         post = await run_in_threadpool(_parse_limited, raw, limits)

@@ -24,7 +24,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from runapi_server import runfiles, signing
-from runapi_server.auth import authenticate
+from runapi_server.auth import UNAUTHORIZED, authenticate
 from runapi_server.jsonresponse import error_response
 from runapi_server.limits import BodyTooLarge
 from runapi_server.lookup import RUN_SELECT, find_run, run_by_id
@@ -32,7 +32,6 @@ from runapi_server.state import ServerState
 from runapi_server.timeutil import now_iso
 
 CHUNK = 1024 * 1024
-UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api' and your key"
 
 
 def _state(request: Request) -> ServerState:
