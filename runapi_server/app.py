@@ -122,6 +122,7 @@ def create_app(
     """
     state = ServerState.open(data_dir, public_url, limits)
     state.db.connect()
+    storage_routes.remove_partial_uploads(state.files_dir)
     schema = build_schema()
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import os
 import secrets
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -49,6 +50,27 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+PARTIAL_UPLOAD_GLOB = "*/.*.tmp"
+
+
+def remove_partial_uploads(files_dir: Path, idle_s: float = 60.0) -> int:
+    """Delete upload temp files left by a killed server (untouched for `idle_s` seconds).
+
+    An upload in flight writes its temp file continually, so a live one is never idle that
+    long; a partial upload was never recorded, so nothing refers to these files.
+    """
+    cutoff = time.time() - idle_s
+    removed = 0
+    for path in files_dir.glob(PARTIAL_UPLOAD_GLOB):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed
 
 
 def _finish_blob(handle: BinaryIO, tmp: Path, final: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -242,3 +244,20 @@ def test_streamed_file_md5_and_direct_url(user: User) -> None:
     assert node["md5"] == base64.b64encode(hashlib.md5(b"a\nb").digest()).decode()
     assert httpx.get(node["directUrl"]).content == b"a\nb"
     assert run_field(user, "get_run_stream_stats", run, "fileCount") == 1
+
+
+def test_server_start_removes_partial_uploads_of_a_killed_server(tmp_path: Path) -> None:
+    from runapi_server.app import create_app
+
+    run_dir = tmp_path / "files" / "7"
+    run_dir.mkdir(parents=True)
+    stale, fresh, blob = run_dir / ".aa.tmp", run_dir / ".bb.tmp", run_dir / "cc"
+    for path in (stale, fresh, blob):
+        path.write_bytes(b"x")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    os.utime(blob, (old, old))
+    create_app(tmp_path)
+    assert not stale.exists()  # left by a killed upload
+    assert fresh.exists()  # may be an upload in flight in another process
+    assert blob.exists()  # a stored file
