@@ -145,6 +145,7 @@ CREATE TABLE IF NOT EXISTS artifact_sequences (
     type_name   TEXT NOT NULL,
     description TEXT,
     created_at  TEXT NOT NULL,
+    next_version INTEGER NOT NULL DEFAULT 0,    -- never reused, even after deletions
     UNIQUE (project_id, name)
 );
 CREATE TABLE IF NOT EXISTS artifacts (

@@ -91,3 +91,15 @@ def test_log_artifact_bad_input(user: User) -> None:
         run.log_artifact("model:v0")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         run.log_artifact(runapi.ArtifactSpec(name="m", type="t"), aliases=[""])
+
+
+def test_version_numbers_are_never_reused_after_a_deletion(user: User) -> None:
+    api = make_api(user)
+    first, second, third = (new_run(api, user, project="versions") for _ in range(3))
+    v0 = first.log_artifact(runapi.ArtifactSpec("data", "dataset", metadata={"n": 0}))
+    v1 = second.log_artifact(runapi.ArtifactSpec("data", "dataset", metadata={"n": 1}))
+    assert (v0.version, v1.version) == ("v0", "v1")
+    second.delete(delete_artifacts=True)
+    v2 = third.log_artifact(runapi.ArtifactSpec("data", "dataset", metadata={"n": 2}))
+    assert v2.version == "v2"  # v1 named the deleted version; it stays unused
+    assert api.artifact(f"{user.entity}/versions/data:latest").metadata == {"n": 2}

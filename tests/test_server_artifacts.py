@@ -288,6 +288,6 @@ def test_delete_run_with_and_without_artifacts(user: User) -> None:
         kept = artifact(client, user, "data:v0")
         assert kept["id"] == v0["id"]
         assert aliases(kept) == {"latest"}
-        # The next version takes the next free index.
-        assert create(client, user, digest="d2")["versionIndex"] == 1
+        # Version numbers are never reused: v1 named the deleted version.
+        assert create(client, user, digest="d2")["versionIndex"] == 2  # v1 is never reused
         assert reader["name"] == "reader"

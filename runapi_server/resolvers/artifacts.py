@@ -462,7 +462,8 @@ def resolve_create_artifact(
             conn.execute("UPDATE artifacts SET updated_at = ? WHERE id = ?", (now, artifact_db_id))
         else:
             (next_index,) = conn.execute(
-                "SELECT COALESCE(MAX(version_index) + 1, 0) FROM artifacts WHERE sequence_id = ?",
+                "UPDATE artifact_sequences SET next_version = next_version + 1 WHERE id = ?"
+                " RETURNING next_version - 1",
                 (sequence_id,),
             ).fetchone()
             cursor = conn.execute(
