@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar, overload
+from typing import Generic, Protocol, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -17,6 +17,17 @@ class Page(Generic[T]):
     end_cursor: str | None
     has_next_page: bool
     total: int | None = None
+
+
+class HasCursor(Protocol):
+    @property
+    def cursor(self) -> str: ...
+
+
+def next_cursor(end_cursor: str | None, edges: Sequence[HasCursor]) -> str | None:
+    """The cursor to continue after a page: `pageInfo.endCursor`, else the last edge's
+    cursor (what wandb's client uses), None for an empty page."""
+    return end_cursor or (edges[-1].cursor if edges else None)
 
 
 PageFetcher = Callable[[int, "str | None"], Page[T]]

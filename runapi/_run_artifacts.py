@@ -10,7 +10,7 @@ from ._exceptions import ResponseValidationError
 from ._http import MUTATION
 from ._json import dumps
 from ._lookup import require_run
-from ._pagination import Page
+from ._pagination import Page, next_cursor
 from ._paths import RunPath
 
 Direction = Literal["logged", "used"]
@@ -50,7 +50,7 @@ def artifacts_page(
     if conn is None:
         return Page([], None, False, 0)
     items = [Artifact(e.node) for e in conn.edges if e.node is not None]
-    cursor = conn.page_info.end_cursor or (conn.edges[-1].cursor if conn.edges else None)
+    cursor = next_cursor(conn.page_info.end_cursor, conn.edges)
     return Page(items, cursor, conn.page_info.has_next_page, conn.total_count)
 
 

@@ -13,7 +13,7 @@ from ._files import File
 from ._graphql import http_status_error, transport_error
 from ._http import MUTATION, NO_AUTH
 from ._lookup import require_run
-from ._pagination import Page
+from ._pagination import Page, next_cursor
 from ._paths import RunPath
 
 
@@ -44,7 +44,7 @@ def files_page(
         return Page([], None, False, run.file_count)
     edges = run.files.edges
     items = [File(ctx, e.node) for e in edges if e.node is not None]
-    cursor = run.files.page_info.end_cursor or (edges[-1].cursor if edges else None)
+    cursor = next_cursor(run.files.page_info.end_cursor, edges)
     total = run.file_count if names is None and pattern is None else None
     return Page(items, cursor, run.files.page_info.has_next_page, total)
 

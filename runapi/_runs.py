@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from ._context import Context
 from ._exceptions import ProjectNotFoundError
 from ._json import dumps, loads_object
-from ._pagination import Page, Paginator
+from ._pagination import Page, Paginator, next_cursor
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import HIDDEN_CONFIG_KEYS, Run
@@ -109,7 +109,7 @@ class Runs(Paginator[Run]):
         items = [
             Run(self._ctx, RunPath(self._entity, self._project, e.node.name), e.node) for e in edges
         ]
-        cursor = project.runs.page_info.end_cursor or (edges[-1].cursor if edges else None)
+        cursor = next_cursor(project.runs.page_info.end_cursor, edges)
         return Page(items, cursor, project.runs.page_info.has_next_page)
 
     def _progress_total(self, progress: bool | None) -> int | None:
