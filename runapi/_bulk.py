@@ -1,17 +1,112 @@
-"""Histories of many runs at once: a bounded concurrent fetch (`history_frames`)."""
+"""Histories of many runs at once: batched, bounded concurrent fetches (`history_frames`).
+
+Sampled histories are read `CHUNK_SIZE` runs per request: one `ListRunsHistory` (or, with
+`keys`, `ListRunsSampledHistory`) operation per chunk of runs of one project, filtered by
+`{"name": {"$in": [...]}}`, and the answers are mapped back to the runs by name.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import ResponseValidationError, RunNotFoundError
+from ._history import check_keys, rows_to_dataframe
+from ._json import decode_rows, dumps, row_objects
+from ._paths import RunPath
 
 if TYPE_CHECKING:
     import pandas
 
+    from ._context import Context
     from ._run import Run
 
 DEFAULT_WORKERS = 8
+CHUNK_SIZE = 25
+"""Most runs per batched request; fewer when that keeps all `max_workers` busy."""
+
+
+@dataclass
+class _Chunk:
+    """Runs of one project (and one `Api`) fetched by one request."""
+
+    ctx: Context
+    entity: str
+    project: str
+    names: list[str] = field(default_factory=list)
+
+
+def _chunks(targets: list[Run], size: int) -> list[_Chunk]:
+    """The distinct runs of `targets`, grouped by (api, entity, project), `size` per chunk."""
+    groups: dict[tuple[int, str, str], _Chunk] = {}
+    seen: set[tuple[int, str, str, str]] = set()
+    for run in targets:
+        ctx = run._ctx
+        key = (id(ctx), run.entity, run.project)
+        if (*key, run.id) in seen:
+            continue
+        seen.add((*key, run.id))
+        groups.setdefault(key, _Chunk(ctx, run.entity, run.project)).names.append(run.id)
+    chunks: list[_Chunk] = []
+    for group in groups.values():
+        for i in range(0, len(group.names), size):
+            chunks.append(_Chunk(group.ctx, group.entity, group.project, group.names[i : i + size]))
+    return chunks
+
+
+def _nodes(data: dict[str, Any], what: str) -> list[dict[str, Any]]:
+    """The run nodes of a `project { runs { edges { node } } }` answer (null project: none)."""
+    project = data.get("project")
+    if project is None:
+        return []
+    runs = project.get("runs") if isinstance(project, dict) else None
+    edges = runs.get("edges") if isinstance(runs, dict) else None
+    if not isinstance(edges, list):
+        raise ResponseValidationError(f"GraphQL {what}: runs.edges is not a list")
+    nodes = [edge.get("node") if isinstance(edge, dict) else None for edge in edges]
+    if not all(isinstance(node, dict) and isinstance(node.get("name"), str) for node in nodes):
+        raise ResponseValidationError(f"GraphQL {what}: a run node without a name")
+    return nodes  # type: ignore[return-value]
+
+
+def _fetch_chunk(
+    chunk: _Chunk, samples: int, keys: list[str] | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows by run name for the runs of `chunk` (runs the server did not return are absent)."""
+    from runapi_generated.operations import (
+        LIST_RUNS_HISTORY_GQL,
+        LIST_RUNS_SAMPLED_HISTORY_GQL,
+    )
+
+    variables: dict[str, object] = {
+        "entity": chunk.entity,
+        "project": chunk.project,
+        "filters": dumps({"name": {"$in": chunk.names}}),
+        "first": len(chunk.names),
+    }
+    rows: dict[str, list[dict[str, Any]]] = {}
+    if keys is None:
+        variables["samples"] = samples
+        what = "ListRunsHistory"
+        data = chunk.ctx.gql.data(LIST_RUNS_HISTORY_GQL, what, variables)
+        for node in _nodes(data, what):
+            texts = node.get("history")
+            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+                raise ResponseValidationError(f"GraphQL {what}: history is not a list of str")
+            rows[node["name"]] = decode_rows(texts)
+        return rows
+    spec_keys = keys if "_step" in keys else [*keys, "_step"]
+    variables["specs"] = [dumps({"keys": spec_keys, "samples": samples})]
+    what = "ListRunsSampledHistory"
+    data = chunk.ctx.gql.data(LIST_RUNS_SAMPLED_HISTORY_GQL, what, variables)
+    for node in _nodes(data, what):
+        sampled = node.get("sampledHistory")
+        if not isinstance(sampled, list):
+            raise ResponseValidationError(f"GraphQL {what}: sampledHistory is not a list")
+        rows[node["name"]] = row_objects(sampled[0] if sampled else [])
+    return rows
 
 
 def history_frames(
@@ -24,9 +119,10 @@ def history_frames(
     """One history DataFrame per run, in the order given, fetched `max_workers` at a time.
 
     `samples=None` reads each run's full history (`run.scan_history(keys).to_pandas()`);
-    otherwise `run.history(samples, keys)`. Requests share the runs' HTTP client, so
-    429 / `Retry-After` and retries are handled in one place (its `RetryTransport`); the
-    first error raises.
+    otherwise each frame equals `run.history(samples, keys)`, but the runs of a project are
+    read up to `CHUNK_SIZE` per request. Requests share the runs' HTTP client, so 429 /
+    `Retry-After` and retries are handled in one place (its `RetryTransport`); the first
+    error raises (a run that does not exist: `RunNotFoundError`).
 
     ```python
     frames = runapi.history_frames(api.runs("alice/mnist"), samples=500, keys=["loss"])
@@ -38,14 +134,26 @@ def history_frames(
         isinstance(samples, bool) or not isinstance(samples, int) or samples < 1
     ):
         raise ValueError(f"samples must be None or an int >= 1, not {samples!r}")
+    checked = check_keys(keys)
     targets = list(runs)
-
-    def one(run: Run) -> pandas.DataFrame:
-        if samples is None:
-            return run.scan_history(keys=keys).to_pandas()
-        return run.history(samples=samples, keys=keys)
-
     if not targets:
         return []
-    with ThreadPoolExecutor(min(max_workers, len(targets))) as pool:
-        return list(pool.map(one, targets))
+    if samples is None:
+        with ThreadPoolExecutor(min(max_workers, len(targets))) as pool:
+            return list(pool.map(lambda run: run.scan_history(keys=checked).to_pandas(), targets))
+    sampled = samples
+    size = max(1, min(CHUNK_SIZE, -(-len(targets) // max_workers)))
+    chunks = _chunks(targets, size)
+    with ThreadPoolExecutor(min(max_workers, len(chunks))) as pool:
+        answers = list(pool.map(lambda chunk: _fetch_chunk(chunk, sampled, checked), chunks))
+    found: dict[tuple[int, str, str, str], list[dict[str, Any]]] = {}
+    for chunk, answer in zip(chunks, answers, strict=True):
+        for name, rows in answer.items():
+            found[(id(chunk.ctx), chunk.entity, chunk.project, name)] = rows
+    frames: list[pandas.DataFrame] = []
+    for run in targets:
+        run_rows = found.get((id(run._ctx), run.entity, run.project, run.id))
+        if run_rows is None:
+            raise RunNotFoundError(f"run {RunPath(run.entity, run.project, run.id)} not found")
+        frames.append(rows_to_dataframe(run_rows))
+    return frames

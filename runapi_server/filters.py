@@ -522,3 +522,20 @@ def compile_order(order: str | None) -> Callable[[list[RunRecord]], list[RunReco
     ```
     """
     return sorter(parse_order(order))
+
+
+def name_candidates(filters: Any) -> list[str] | None:
+    """The run names of a ``{"name": {"$in": [...]}}`` filter (None for any other filter).
+
+    Every run the filter matches has one of these names, so SQL may narrow the runs to them
+    before the compiled filter runs (non-string elements can match no run name).
+    """
+    if not isinstance(filters, dict) or list(filters) != ["name"]:
+        return None
+    condition = filters["name"]
+    if not isinstance(condition, dict) or list(condition) != ["$in"]:
+        return None
+    names = condition["$in"]
+    if not isinstance(names, list):
+        return None
+    return [name for name in names if isinstance(name, str)]

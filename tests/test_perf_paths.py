@@ -17,6 +17,7 @@ from seeding import close_apis, finish, log_history, make_api, new_run, steps
 
 import runapi
 from runapi._json import ColumnBuilder
+from runapi._paths import RunPath
 from runapi_server import history
 
 __all__ = ["close_apis"]
@@ -32,6 +33,7 @@ class CountingTransport(httpx.BaseTransport):
         self.peak = 0
         self.throttle = throttle
         self.throttled = 0
+        self.total = 0
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         with self.lock:
@@ -39,6 +41,7 @@ class CountingTransport(httpx.BaseTransport):
                 self.throttled += 1
                 return httpx.Response(429, headers={"Retry-After": "0"}, text="slow down")
             self.in_flight += 1
+            self.total += 1
             self.peak = max(self.peak, self.in_flight)
         try:
             time.sleep(0.01)
@@ -82,6 +85,69 @@ def test_history_frames_bounded_and_retry_429(user: User, runs: list[runapi.Run]
     assert transport.throttled == 2  # answered 429, retried by the RetryTransport
     assert 1 < transport.peak <= 3
     assert [len(f) for f in frames] == [5] * 6
+
+
+def _mixed_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """Rows with NaN / Infinity values and keys that come and go."""
+    rows = steps(n)
+    for row in rows:
+        step = row["_step"]
+        if step % 3 == seed % 3:
+            row["loss"] = math.nan
+        if step % 5 == 0:
+            del row["acc"]
+        if step % 7 == seed % 7:
+            row["extra"] = math.inf if step % 2 else -step
+    return rows
+
+
+def test_history_frames_batched_equal_history(user: User) -> None:
+    api = make_api(user)
+    made = []
+    for i in range(7):
+        run = new_run(api, user, project="bulk-a" if i % 2 else "bulk-b")
+        log_history(user, run, _mixed_rows(30 + 3 * i, seed=i))
+        finish(user, run)
+        made.append(run)
+    # two projects, interleaved, one run twice; a fresh Api so the runs come from listings
+    other = make_api(user)
+    listed = {r.id: r for p in ("bulk-a", "bulk-b") for r in other.runs(f"{user.entity}/{p}")}
+    targets = [listed[r.id] for r in made] + [listed[made[0].id]]
+    for keys in (None, ["loss"], ["acc", "extra"], ["_step"], ["missing"]):
+        for workers in (1, 3, 8):
+            frames = runapi.history_frames(targets, samples=12, keys=keys, max_workers=workers)
+            assert len(frames) == len(targets)
+            for run, frame in zip(targets, frames, strict=True):
+                expected = run.history(samples=12, keys=keys)
+                pd.testing.assert_frame_equal(frame, expected)
+    frames = runapi.history_frames(targets, samples=500)
+    assert [len(f) for f in frames] == [30 + 3 * i for i in range(7)] + [30]
+    assert frames[0]["loss"].isna().any()
+    # batched: one request per project when one worker reads them
+    transport = CountingTransport()
+    counted = make_api(user, transport=transport)
+    mine = [r for p in ("bulk-a", "bulk-b") for r in counted.runs(f"{user.entity}/{p}")]
+    transport.total = 0
+    runapi.history_frames(mine, samples=12, max_workers=1)
+    assert transport.total == 2
+
+
+def test_history_frames_missing_run(user: User, runs: list[runapi.Run]) -> None:
+    api = make_api(user)
+    gone = new_run(api, user, project="bulk")
+    gone.delete()
+    with pytest.raises(runapi.RunNotFoundError, match=gone.id):
+        runapi.history_frames([*runs, gone], samples=5)
+    with pytest.raises(runapi.RunNotFoundError, match=gone.id):
+        runapi.history_frames([gone, *runs], samples=5, keys=["loss"])
+
+
+def test_history_frames_other_entity_not_found(user: User, other_user: User) -> None:
+    mine = new_run(make_api(user), user, project="bulk")
+    theirs = make_api(other_user)
+    foreign = runapi.Run(theirs._ctx, RunPath(user.entity, "bulk", mine.id))
+    with pytest.raises(runapi.RunNotFoundError, match=mine.id):
+        runapi.history_frames([foreign], samples=5)
 
 
 @pytest.mark.parametrize("bad", [0, -1, True, 2.5])

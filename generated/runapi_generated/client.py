@@ -28,6 +28,11 @@ from .input_types import (
 from .list_logged_artifacts import ListLoggedArtifacts, ListLoggedArtifactsProject
 from .list_run_files import ListRunFiles, ListRunFilesProject
 from .list_runs import ListRuns, ListRunsProject
+from .list_runs_history import ListRunsHistory, ListRunsHistoryProject
+from .list_runs_sampled_history import (
+    ListRunsSampledHistory,
+    ListRunsSampledHistoryProject,
+)
 from .list_runs_table import ListRunsTable, ListRunsTableProject
 from .list_used_artifacts import ListUsedArtifacts, ListUsedArtifactsProject
 from .operations import (
@@ -47,6 +52,8 @@ from .operations import (
     LIST_LOGGED_ARTIFACTS_GQL,
     LIST_RUN_FILES_GQL,
     LIST_RUNS_GQL,
+    LIST_RUNS_HISTORY_GQL,
+    LIST_RUNS_SAMPLED_HISTORY_GQL,
     LIST_RUNS_TABLE_GQL,
     LIST_USED_ARTIFACTS_GQL,
     UPSERT_RUN_GQL,
@@ -363,6 +370,56 @@ class GraphQLClient(BaseClient):
         )
         data = self.get_data(response)
         return ListRuns.model_validate(data).project
+
+    def list_runs_history(
+        self,
+        entity: str,
+        project: str,
+        filters: Union[Optional[str], UnsetType] = UNSET,
+        first: Union[Optional[int], UnsetType] = UNSET,
+        samples: Union[Optional[int], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Optional[ListRunsHistoryProject]:
+        variables: dict[str, object] = {
+            "entity": entity,
+            "project": project,
+            "filters": filters,
+            "first": first,
+            "samples": samples,
+        }
+        response = self.execute(
+            query=LIST_RUNS_HISTORY_GQL,
+            operation_name="ListRunsHistory",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ListRunsHistory.model_validate(data).project
+
+    def list_runs_sampled_history(
+        self,
+        entity: str,
+        project: str,
+        specs: list[str],
+        filters: Union[Optional[str], UnsetType] = UNSET,
+        first: Union[Optional[int], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Optional[ListRunsSampledHistoryProject]:
+        variables: dict[str, object] = {
+            "entity": entity,
+            "project": project,
+            "filters": filters,
+            "first": first,
+            "specs": specs,
+        }
+        response = self.execute(
+            query=LIST_RUNS_SAMPLED_HISTORY_GQL,
+            operation_name="ListRunsSampledHistory",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ListRunsSampledHistory.model_validate(data).project
 
     def list_runs_table(
         self,

@@ -17,6 +17,8 @@ __all__ = [
     "GET_VIEWER_GQL",
     "LIST_LOGGED_ARTIFACTS_GQL",
     "LIST_RUNS_GQL",
+    "LIST_RUNS_HISTORY_GQL",
+    "LIST_RUNS_SAMPLED_HISTORY_GQL",
     "LIST_RUNS_TABLE_GQL",
     "LIST_RUN_FILES_GQL",
     "LIST_USED_ARTIFACTS_GQL",
@@ -402,6 +404,36 @@ fragment RunFields on Run {
   user {
     name
     username
+  }
+}
+"""
+
+LIST_RUNS_HISTORY_GQL = """
+query ListRunsHistory($entity: String!, $project: String!, $filters: JSONString, $first: Int, $samples: Int) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, first: $first) {
+      edges {
+        node {
+          name
+          history(samples: $samples)
+        }
+      }
+    }
+  }
+}
+"""
+
+LIST_RUNS_SAMPLED_HISTORY_GQL = """
+query ListRunsSampledHistory($entity: String!, $project: String!, $filters: JSONString, $first: Int, $specs: [JSONString!]!) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, first: $first) {
+      edges {
+        node {
+          name
+          sampledHistory(specs: $specs)
+        }
+      }
+    }
   }
 }
 """

@@ -32,6 +32,7 @@ from runapi_server.filters import (
     compile_filter,
     json_columns,
     matches_everything,
+    name_candidates,
     order_by_sql,
     parse_order,
     referenced_fields,
@@ -240,9 +241,14 @@ def _light_records(
     """The project's runs matching the filter, in order: light rows (no unused JSON)."""
     names = referenced_fields(query.filters) | {query.order.field.name}
     extra = "".join(f", runs.{column}" for column in sorted(json_columns(names)))
+    where = "runs.project_id = ?"
+    params: list[Any] = [project_db_id]
+    candidates = name_candidates(query.filters)
+    if candidates is not None:  # narrowed in SQL; the filter below still decides
+        where += " AND runs.name IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(candidates))
     rows = conn.execute(
-        f"SELECT {_LIGHT_COLUMNS}{extra} FROM runs WHERE runs.project_id = ? ORDER BY runs.id",
-        (project_db_id,),
+        f"SELECT {_LIGHT_COLUMNS}{extra} FROM runs WHERE {where} ORDER BY runs.id", params
     ).fetchall()
     return sorter(query.order)([r for r in map(RunRecord, rows) if query.matches(r)])
 
