@@ -15,23 +15,28 @@ if TYPE_CHECKING:
     import pandas
 
 
-def _digit_map() -> bytes:
-    table = bytearray(b" " * 256)
-    table[ord("0") : ord("9") + 1] = b"0" * 10
-    table[ord(".")] = ord(".")
-    return bytes(table)
+_FLOAT_LIMIT = float(1 << 63)
+"""Floats at least this large may be integers orjson read inexactly (beyond 64 bits)."""
 
 
-_DIGIT_MAP = _digit_map()
-_LONG_RUN = b"0" * 19
-
-
-def _long_integer(raw: bytes) -> bool:
-    """Whether `raw` may hold an integer token of 19+ digits (orjson reads those beyond
-    64 bits as floats). Digits after a `.` (fractions) do not count; digits in strings
-    may give a false alarm, which only costs speed."""
-    mapped = raw.translate(_DIGIT_MAP)
-    return b" " + _LONG_RUN in mapped or mapped.startswith(_LONG_RUN)
+def _maybe_inexact(value: Any) -> bool:
+    """Whether an orjson result holds a float of magnitude 2**63 or more anywhere: orjson
+    turns integer tokens beyond 64 bits into such floats (every other integer it reads
+    exactly), so without one the result is what the stdlib gives. A float that was
+    written as such only costs a stdlib decode."""
+    kind = type(value)
+    if kind is float:
+        return bool(abs(value) >= _FLOAT_LIMIT)
+    if kind is dict:
+        value = list(value.values())
+    elif kind is not list:
+        return False
+    kinds = set(map(type, value))
+    if float in kinds and any(type(v) is float and abs(v) >= _FLOAT_LIMIT for v in value):
+        return True
+    if dict in kinds or list in kinds:
+        return any(_maybe_inexact(v) for v in value if type(v) is dict or type(v) is list)
+    return False
 
 
 _orjson: Any = None
@@ -54,9 +59,9 @@ def fast_loads(data: bytes | str) -> Any:
     """`json.loads`, several times faster on big payloads, with identical results.
 
     orjson decodes when it can read the text exactly; texts it refuses (bare `NaN` /
-    `Infinity` tokens, lone surrogates, invalid JSON) or may read inexactly (integers
-    of 19 or more digits, which it would turn into floats) go to the stdlib, so values
-    and error messages are the stdlib's.
+    `Infinity` tokens, lone surrogates, invalid JSON) or may have read inexactly (a
+    result holding a float of 2**63 or more: an integer beyond 64 bits, which orjson
+    turns into a float) go to the stdlib, so values and error messages are the stdlib's.
 
     ```python
     >>> fast_loads(b'{"a": NaN, "b": [1, 2.5]}')
@@ -66,10 +71,15 @@ def fast_loads(data: bytes | str) -> Any:
     orjson = _orjson_module()
     if orjson:
         raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
-        if not _long_integer(raw):
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+        else:
             try:
-                return orjson.loads(raw)
-            except orjson.JSONDecodeError:
+                if not _maybe_inexact(value):
+                    return value
+            except RecursionError:  # nesting too deep to check here: the stdlib decides
                 pass
     return json.loads(data)
 
@@ -177,18 +187,40 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_INT64_MAX = (1 << 63) - 1
+
+
+def _typed_chunk(values: Sequence[Any]) -> tuple[Any, bool]:
+    """`values` as a float64 / int64 numpy array when they are all `float` / all `int`
+    (the dtypes pandas would infer), else as a list; and whether they hold no float of
+    2**63 or more (the floats orjson makes of integer tokens beyond 64 bits)."""
+    import numpy
+
+    kinds = set(map(type, values))
+    if kinds == {float}:
+        array = numpy.fromiter(values, numpy.float64, len(values))
+        return array, not bool((numpy.abs(array) >= _FLOAT_LIMIT).any())
+    if kinds == {int}:
+        if min(values) >= -_INT64_MAX - 1 and max(values) <= _INT64_MAX:
+            return numpy.fromiter(values, numpy.int64, len(values)), True
+        return list(values), True
+    return list(values), kinds <= {str, bool, int, type(None)}
+
+
 class ColumnBuilder:
-    """Builds a DataFrame column by column from pages of row dicts.
+    """Builds a DataFrame column by column from pages of row dicts (or row texts).
 
     A page whose rows all have the same keys in the same order (the usual case) is
     transposed in one C-level pass; other pages fill each column with one list
     comprehension. A row lacking a key gets None there. Columns keep the order in which
-    keys first appear.
+    keys first appear. A page column of only floats (or only 64-bit ints) is kept as one
+    numpy array; the frame gets the dtype pandas would infer from the values.
 
     ```python
     columns = ColumnBuilder()
     columns.add([{"_step": 0, "loss": 1.0}, {"_step": 1, "loss": 0.5}])
-    columns.to_pandas().shape  # -> (2, 2)
+    columns.add_texts(['{"_step": 2, "loss": NaN}'])
+    columns.to_pandas().shape  # -> (3, 2)
     ```
     """
 
@@ -199,33 +231,72 @@ class ColumnBuilder:
     def __len__(self) -> int:
         return self._count
 
-    def _column(self, name: str) -> list[Any]:
-        column = self._columns.get(name)
-        if column is None:
-            column = self._columns[name] = [None] * self._count
-        return column
-
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        """Append a page of rows."""
-        if not rows:
-            return
+    @staticmethod
+    def _page(rows: list[dict[str, Any]]) -> dict[str, Sequence[Any]]:
         shapes = dict.fromkeys(map(tuple, rows))
         if len(shapes) == 1:
             (names,) = shapes
-            for name, values in zip(names, zip(*map(dict.values, rows), strict=True), strict=True):
-                self._column(name).extend(values)
-        else:
-            names = tuple(dict.fromkeys(key for shape in shapes for key in shape))
-            for name in names:
-                self._column(name).extend([row.get(name) for row in rows])
-        self._count += len(rows)
-        if len(self._columns) > len(names):
-            for column in self._columns.values():
-                if len(column) < self._count:
-                    column.extend([None] * (self._count - len(column)))
+            return dict(zip(names, zip(*map(dict.values, rows), strict=True), strict=True))
+        names = tuple(dict.fromkeys(key for shape in shapes for key in shape))
+        return {name: [row.get(name) for row in rows] for name in names}
+
+    def _append(self, page: dict[str, tuple[Any, bool]], rows: int) -> None:
+        for name, (chunk, _) in page.items():
+            chunks = self._columns.get(name)
+            if chunks is None:
+                chunks = self._columns[name] = [[None] * self._count] if self._count else []
+            chunks.append(chunk)
+        self._count += rows
+        if len(self._columns) > len(page):
+            for name, chunks in self._columns.items():
+                if name not in page:
+                    chunks.append([None] * rows)
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Append a page of rows."""
+        if rows:
+            page = {k: _typed_chunk(v) for k, v in self._page(rows).items()}
+            self._append(page, len(rows))
+
+    def add_texts(self, texts: Sequence[str], what: str = "history") -> None:
+        """Append a page of JSON row texts, decoded exactly like `decode_rows` (which
+        raises for invalid rows) but faster: one orjson call over the page, with the
+        integer-overflow check done on the decoded columns instead of on the text."""
+        if not texts:
+            return
+        orjson = _orjson_module()
+        decoded: Any = None
+        if orjson:
+            try:
+                decoded = orjson.loads("[" + ",".join(texts) + "]")
+            except orjson.JSONDecodeError:
+                decoded = None
+        if (
+            isinstance(decoded, list)
+            and len(decoded) == len(texts)
+            and set(map(type, decoded)) == {dict}
+        ):
+            page = {k: _typed_chunk(v) for k, v in self._page(decoded).items()}
+            if all(exact for _, exact in page.values()):
+                self._append(page, len(texts))
+                return
+        self.add(decode_rows(texts, what))
 
     def to_pandas(self) -> pandas.DataFrame:
         """The rows so far as a DataFrame (pandas infers each column's dtype)."""
+        import numpy
         import pandas
 
-        return pandas.DataFrame(self._columns) if self._count else pandas.DataFrame()
+        if not self._count:
+            return pandas.DataFrame()
+        data: dict[str, Any] = {}
+        for name, chunks in self._columns.items():
+            dtypes = {getattr(chunk, "dtype", None) for chunk in chunks}
+            if len(dtypes) == 1 and None not in dtypes:
+                data[name] = chunks[0] if len(chunks) == 1 else numpy.concatenate(chunks)
+            else:
+                values: list[Any] = []
+                for chunk in chunks:
+                    values.extend(chunk.tolist() if isinstance(chunk, numpy.ndarray) else chunk)
+                data[name] = values
+        return pandas.DataFrame(data)

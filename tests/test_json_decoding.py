@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
-from runapi._json import fast_loads
+from runapi._json import ColumnBuilder, decode_rows, fast_loads
 
 CASES = [
     '{"_step": 1, "loss": 0.25, "acc": 1}',
@@ -18,6 +19,9 @@ CASES = [
     '{"text": "caf\\u00e9 \\ud83d\\ude00", "lone": "\\ud800"}',
     '{"digits in a string": "12345678901234567890123"}',
     "  [1, 2, 3]  ",
+    '{"deep": [{"x": [1, {"y": 18446744073709551616}]}], "z": -18446744073709551616}',
+    '{"u64": 18446744073709551615, "i64": -9223372036854775808, "f": 1e19, "g": -9.3e18}',
+    '{"history": ["{\\"a\\": 123456789012345678901234567890}"]}',
 ]
 
 
@@ -41,3 +45,78 @@ def test_big_integers_stay_integers() -> None:
 def test_invalid_json_raises_the_stdlib_error(bad: str) -> None:
     with pytest.raises(json.JSONDecodeError):
         fast_loads(bad)
+
+
+def test_deep_nesting_decodes_like_the_stdlib() -> None:
+    deep = "[" * 5000 + "]" * 5000
+    with pytest.raises(RecursionError):
+        json.loads(deep)
+    with pytest.raises(RecursionError):
+        fast_loads(deep)
+    fine = "[" * 200 + "18446744073709551617" + "]" * 200
+    assert json.dumps(fast_loads(fine)) == json.dumps(json.loads(fine))
+
+
+ROW_PAGES = [
+    ['{"_step": 0, "a": 1.5, "n": 1}', '{"_step": 1, "a": 2.5, "n": 2}'],
+    ['{"_step": 2, "a": NaN, "n": 3}', '{"_step": 3, "a": Infinity, "n": 4}'],
+    ['{"_step": 4, "a": 1e19, "n": 18446744073709551617}', '{"_step": 5, "n": 5}'],
+    ['{"_step": 6, "a": -1.0, "n": 9223372036854775808, "b": true}'],
+    ['{"_step": 7, "n": 6, "c": {"x": [-18446744073709551617]}}', '{"n": 7, "_step": 8}'],
+    ['{"_step": 9, "a": 3.5, "n": 8, "s": "12345678901234567890123"}'],
+    ['{"_step": 10, "a": 4.5, "n": -9223372036854775809}'],
+    ['{"_step": 11, "a": 0.5, "n": 10}', '{"_step": 12, "a": 0.25, "n": 11}'],
+]
+
+
+def _expected_frame(pages: list[list[str]]) -> pd.DataFrame:
+    rows = [json.loads(text) for page in pages for text in page]
+    names = list(dict.fromkeys(key for row in rows for key in row))
+    return pd.DataFrame({name: [row.get(name) for row in rows] for name in names})
+
+
+def _frame_from_texts(pages: list[list[str]]) -> pd.DataFrame:
+    columns = ColumnBuilder()
+    for page in pages:
+        columns.add_texts(page)
+    return columns.to_pandas()
+
+
+@pytest.mark.parametrize("count", range(1, len(ROW_PAGES) + 1))
+def test_row_texts_build_the_frame_the_stdlib_rows_give(count: int) -> None:
+    pages = ROW_PAGES[:count]
+    got = _frame_from_texts(pages)
+    expected = _expected_frame(pages)
+    pd.testing.assert_frame_equal(got, expected)
+    assert json.dumps(got.to_dict("list")) == json.dumps(expected.to_dict("list"))
+    by_rows = ColumnBuilder()
+    for page in pages:
+        by_rows.add(decode_rows(page))
+    pd.testing.assert_frame_equal(by_rows.to_pandas(), expected)
+
+
+def test_row_texts_keep_big_integers_exact() -> None:
+    frame = _frame_from_texts(ROW_PAGES)
+    values = dict(zip(frame["_step"], frame["n"], strict=True))
+    assert values[4] == 18446744073709551617 and isinstance(values[4], int)
+    assert values[10] == -9223372036854775809 and isinstance(values[10], int)
+    assert frame["c"][7] == {"x": [-18446744073709551617]}
+    assert list(frame.columns) == ["_step", "a", "n", "b", "c", "s"]
+
+
+def test_uniform_pages_get_the_inferred_dtypes() -> None:
+    pages = [ROW_PAGES[0], ROW_PAGES[-1]]
+    frame = _frame_from_texts(pages)
+    assert frame["_step"].dtype == "int64" and frame["a"].dtype == "float64"
+    pd.testing.assert_frame_equal(frame, _expected_frame(pages))
+
+
+@pytest.mark.parametrize(
+    "page",
+    [['{"a": 1}', "{"], ['{"a": 1}', "[1]"], ['{"a": 1}, {"b": 2}'], ['{"a": 1', '"b": 2}']],
+)
+def test_row_texts_that_are_not_one_object_each_raise(page: list[str]) -> None:
+    from runapi import ResponseValidationError
+
+    with pytest.raises(ResponseValidationError):
+        ColumnBuilder().add_texts(page)

@@ -161,3 +161,25 @@ def test_missing_run_history_raises(user: User) -> None:
         ghost.history()
     with pytest.raises(runapi.RunNotFoundError):
         list(ghost.scan_history())
+
+
+def test_scan_to_pandas_pages_match_the_rows(user: User) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="exact")
+    rows: list[dict[str, Any]] = [{"_step": i, "a": i / 4, "n": i, "s": f"v{i}"} for i in range(7)]
+    rows[2]["a"] = float("nan")
+    rows[3]["n"] = 2**64 + 1
+    rows[4]["a"] = float("-inf")
+    rows[5] = {"_step": 5, "n": -(2**63) - 1, "c": {"deep": [2**70]}}
+    rows[6]["b"] = True
+    log_history(user, run, rows)
+    expected = pd.DataFrame(
+        {k: [r.get(k) for r in rows] for k in ["_step", "a", "n", "s", "c", "b"]}
+    )
+    for page_size in (1, 2, 3, 100):
+        df = run.scan_history().to_pandas(parquet=False, page_size=page_size)
+        pd.testing.assert_frame_equal(df, expected)
+        assert df["n"][3] == 2**64 + 1 and df["n"][5] == -(2**63) - 1
+        assert df["c"][5] == {"deep": [2**70]}
+    one_page = run.scan_history(max_step=2).to_pandas(parquet=False)
+    assert one_page["_step"].dtype == "int64" and one_page["a"].dtype == "float64"
