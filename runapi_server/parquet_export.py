@@ -63,12 +63,12 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import history, signing
+from runapi_server import history, runfiles, signing
 from runapi_server.jsonresponse import error_response
 from runapi_server.state import ServerState
 
 PART_ROWS = 100_000
-EXPORT_DIR = "history-exports"
+EXPORT_DIR = runfiles.HISTORY_EXPORTS_DIR
 SIGN_METHOD = "GET-HISTORY-EXPORT"
 ORPHAN_AGE_S = 60.0
 FILE_SUFFIX = ".native.parquet"  # exports of older servers (JSON-text columns) lack it

@@ -286,6 +286,11 @@ def record_upload(
     return None if old is None else old["storage"]
 
 
+HISTORY_EXPORTS_DIR = "history-exports"
+"""Under the files dir: parquet exports of run history, a folder per run db id."""
+
+
 def remove_run_files(files_dir: Path, run_db_id: int) -> None:
-    """Delete a run's uploaded blobs (call after the run's rows are deleted)."""
+    """Delete a run's uploaded blobs and history exports (after its rows are deleted)."""
     shutil.rmtree(run_dir(files_dir, run_db_id), ignore_errors=True)
+    shutil.rmtree(files_dir / HISTORY_EXPORTS_DIR / str(run_db_id), ignore_errors=True)

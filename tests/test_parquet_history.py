@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
@@ -283,6 +284,20 @@ def test_active_runs_are_served_live_and_ended_runs_exported(user: User) -> None
     assert httpx.get(before).status_code == 404
     assert run.scan_history().to_pandas()["loss"][5] == 0.5
     same_frames(run.scan_history().to_pandas(), run.scan_history().to_pandas(parquet=False))
+
+
+def test_deleting_a_run_removes_its_exports(user: User) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="pq")
+    log_history(user, run, tricky_rows(20))
+    finish(user, run)
+    (url,) = parquet_urls(user, run)
+    run_db_id = urlsplit(url).path.split("/")[3]  # /storage/history/<run db id>/<file>
+    folder = user.server.data_dir / "files" / "history-exports" / run_db_id
+    assert any(folder.iterdir())
+    run.delete()
+    assert not folder.exists()
+    assert httpx.get(url).status_code == 404
 
 
 def test_exports_switched_off(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
