@@ -239,63 +239,47 @@ def resolve_project_artifact(obj: sqlite3.Row, info: GraphQLResolveInfo, name: s
     return find_artifact_by_name(context_of(info).state.db.read(), obj["id"], name)
 
 
-@run_type.field("outputArtifacts")
-def resolve_output_artifacts(
+_OUTPUTS_SQL = ARTIFACT_SELECT + " WHERE artifacts.created_by_run_id = ? ORDER BY artifacts.id"
+_INPUTS_SQL = (
+    ARTIFACT_SELECT.replace("SELECT ", "SELECT artifact_usages.used_as AS used_as, ", 1)
+    + " JOIN artifact_usages ON artifact_usages.artifact_id = artifacts.id"
+    " WHERE artifact_usages.run_id = ? ORDER BY artifact_usages.rowid"
+)
+
+
+def _artifact_connection(
     obj: sqlite3.Row,
     info: GraphQLResolveInfo,
-    after: str | None = None,
-    first: int | None = None,
-    before: str | None = None,
-    last: int | None = None,
+    kind: str,
+    sql: str,
+    window: dict[str, Any],
 ) -> dict[str, Any]:
-    rows = (
-        context_of(info)
-        .state.db.read()
-        .execute(
-            ARTIFACT_SELECT + " WHERE artifacts.created_by_run_id = ? ORDER BY artifacts.id",
-            (obj["id"],),
-        )
-        .fetchall()
-    )
-    context_of(info).state.limits.check_page_size(first, last)
-    page = paginate(rows, "outputArtifacts", first=first, after=after, last=last, before=before)
-    return {
-        "totalCount": page.total,
-        "edges": [{"node": node, "cursor": cursor} for node, cursor in page.edges],
-        "pageInfo": page.page_info,
-    }
+    """A run's artifact connection; input edges also carry `usedAs`."""
+    ctx = context_of(info)
+    ctx.state.limits.check_page_size(window.get("first"), window.get("last"))
+    rows = ctx.state.db.read().execute(sql, (obj["id"],)).fetchall()
+    page = paginate(rows, kind, **window)
+    edges: list[dict[str, Any]] = []
+    for node, cursor in page.edges:
+        edge: dict[str, Any] = {"node": node, "cursor": cursor}
+        if kind == "inputArtifacts":
+            edge["usedAs"] = json.loads(node["used_as"] or "[]")
+        edges.append(edge)
+    return {"totalCount": page.total, "edges": edges, "pageInfo": page.page_info}
+
+
+@run_type.field("outputArtifacts")
+def resolve_output_artifacts(
+    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
+) -> dict[str, Any]:
+    return _artifact_connection(obj, info, "outputArtifacts", _OUTPUTS_SQL, window)
 
 
 @run_type.field("inputArtifacts")
 def resolve_input_artifacts(
-    obj: sqlite3.Row,
-    info: GraphQLResolveInfo,
-    after: str | None = None,
-    first: int | None = None,
-    before: str | None = None,
-    last: int | None = None,
+    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
 ) -> dict[str, Any]:
-    rows = (
-        context_of(info)
-        .state.db.read()
-        .execute(
-            ARTIFACT_SELECT.replace("SELECT ", "SELECT artifact_usages.used_as AS used_as, ", 1)
-            + " JOIN artifact_usages ON artifact_usages.artifact_id = artifacts.id"
-            " WHERE artifact_usages.run_id = ? ORDER BY artifact_usages.rowid",
-            (obj["id"],),
-        )
-        .fetchall()
-    )
-    context_of(info).state.limits.check_page_size(first, last)
-    page = paginate(rows, "inputArtifacts", first=first, after=after, last=last, before=before)
-    return {
-        "totalCount": page.total,
-        "edges": [
-            {"node": node, "cursor": cursor, "usedAs": json.loads(node["used_as"] or "[]")}
-            for node, cursor in page.edges
-        ],
-        "pageInfo": page.page_info,
-    }
+    return _artifact_connection(obj, info, "inputArtifacts", _INPUTS_SQL, window)
 
 
 # --------------------------------------------------------------------------- useArtifact
