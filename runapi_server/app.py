@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ariadne import graphql_sync, load_schema_from_path, make_executable_schema
-from graphql import GraphQLError, GraphQLSchema
+from graphql import GraphQLEnumType, GraphQLError, GraphQLSchema
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -54,7 +54,23 @@ def _is_expected(error: GraphQLError) -> bool:
 
 
 def build_schema() -> GraphQLSchema:
-    return make_executable_schema(load_schema_from_path(str(SCHEMA_PATH)), *BINDABLES)
+    schema = make_executable_schema(load_schema_from_path(str(SCHEMA_PATH)), *BINDABLES)
+    _unpatch_enum_parsing(schema)
+    return schema
+
+
+def _unpatch_enum_parsing(schema: GraphQLSchema) -> None:
+    """Give every enum back graphql-core's own ``parse_value``.
+
+    ariadne 1.1 replaces each enum's ``parse_value`` with a one-argument wrapper (to let
+    Python enum values through), but graphql-core 3.2.14+ and 3.3 call it with two, so
+    any enum sent as a variable failed. This schema binds no Python values to its enums
+    (a value is its name), so the wrapper has nothing to do: dropping the instance
+    attribute restores the method of ``GraphQLEnumType``.
+    """
+    for type_def in schema.type_map.values():
+        if isinstance(type_def, GraphQLEnumType) and "parse_value" in vars(type_def):
+            del type_def.parse_value
 
 
 def server_state(request: Request) -> ServerState:

@@ -8,6 +8,11 @@ returns a list of ``str`` as it is when the item type is the built-in ``String``
 (``serialize`` of a ``str`` is the ``str`` itself, and a ``str`` is never null);
 any other list, or one holding a non-``str`` item, takes the general path.
 
+Both supported graphql-core lines are handled: 3.2 calls the class an
+``ExecutionContext``, 3.3 an ``Executor`` whose ``complete_list_value`` takes one more
+argument (passed through unchanged). ariadne's ``graphql_sync`` maps its
+``execution_context_class`` argument to whichever graphql-core expects.
+
 ```python
 graphql_sync(schema, data, execution_context_class=FastListExecutionContext)
 ```
@@ -15,20 +20,20 @@ graphql_sync(schema, data, execution_context_class=FastListExecutionContext)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
 from graphql import (
     GraphQLID,
     GraphQLList,
     GraphQLOutputType,
-    GraphQLResolveInfo,
     GraphQLString,
     is_non_null_type,
 )
-from graphql.execution import ExecutionContext
-from graphql.language import FieldNode
-from graphql.pyutils import AwaitableOrValue, Path
+
+try:  # graphql-core 3.2
+    from graphql.execution import ExecutionContext as _Base
+except ImportError:  # graphql-core 3.3 renamed it
+    from graphql import Executor as _Base  # type: ignore[attr-defined,no-redef]
 
 
 def _str_scalar(item_type: GraphQLOutputType) -> bool:
@@ -39,22 +44,28 @@ def _str_scalar(item_type: GraphQLOutputType) -> bool:
     return inner is GraphQLString or inner is GraphQLID
 
 
-class FastListExecutionContext(ExecutionContext):
+def is_plain_string_list(return_type: GraphQLList[GraphQLOutputType], result: object) -> bool:
+    """Whether ``result`` may be returned as it is for a field of ``return_type``."""
+    return (
+        type(result) is list
+        and bool(result)
+        and _str_scalar(return_type.of_type)
+        and set(map(type, result)) == {str}
+    )
+
+
+class FastListExecutionContext(_Base):
     """An execution context completing lists of ``str`` in one C-level pass."""
 
     def complete_list_value(
         self,
         return_type: GraphQLList[GraphQLOutputType],
-        field_nodes: list[FieldNode],
-        info: GraphQLResolveInfo,
-        path: Path,
-        result: AsyncIterable[Any] | Iterable[Any],
-    ) -> AwaitableOrValue[list[Any]]:
-        if (
-            type(result) is list
-            and result
-            and _str_scalar(return_type.of_type)
-            and set(map(type, result)) == {str}
-        ):
+        field_nodes: Any,
+        info: Any,
+        path: Any,
+        result: Any,
+        *rest: Any,
+    ) -> Any:
+        if is_plain_string_list(return_type, result):
             return result
-        return super().complete_list_value(return_type, field_nodes, info, path, result)
+        return super().complete_list_value(return_type, field_nodes, info, path, result, *rest)

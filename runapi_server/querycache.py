@@ -72,15 +72,18 @@ class DocumentCache:
         max_errors: int | None = None,
         type_info: TypeInfo | None = None,
     ) -> list[GraphQLError]:
-        """ariadne's ``query_validator``: ``[]`` for a document that validated before."""
+        """ariadne's ``query_validator``: ``[]`` for a document that validated before.
+
+        ``type_info`` exists only in graphql-core 3.2's ``validate`` and is passed on only
+        when given, so either graphql-core line (3.2 or 3.3) is served.
+        """
         key = tuple(rules) if rules is not None else ()
         with self._lock:
             seen = self._valid.get(id(document_ast))
         if seen is not None and seen[0] is document_ast and seen[1] is schema and seen[2] == key:
             return []
-        errors = validate(
-            schema, document_ast, rules=rules, max_errors=max_errors, type_info=type_info
-        )
+        options: dict[str, Any] = {} if type_info is None else {"type_info": type_info}
+        errors = validate(schema, document_ast, rules=rules, max_errors=max_errors, **options)
         if not errors:
             with self._lock:
                 if any(doc is document_ast for doc in self._documents.values()):
