@@ -23,14 +23,13 @@ from typing import TYPE_CHECKING
 from runapi import RunapiError
 from runapi_cli import commands_runs, export, schema_check
 from runapi_cli.common import CommandError, UsageError, client_options
+from runapi_cli.extras import explain_import_error
 from runapi_cli.paths import default_data_dir
 from runapi_cli.serving import listen, url_for
 
 if TYPE_CHECKING:
     from runapi_server.limits import Limits
 
-SERVER_EXTRA_HINT = "the local server needs its extra: pip install 'runapi[server]'"
-SERVER_MODULES = frozenset({"ariadne", "graphql", "starlette", "uvicorn"})
 
 EXAMPLES = """\
 examples:
@@ -49,10 +48,7 @@ examples:
 
 
 def _server_import_error(exc: ImportError) -> CommandError:
-    root = (exc.name or "").split(".")[0]
-    if root in SERVER_MODULES:
-        return CommandError(f"{SERVER_EXTRA_HINT} (missing module {root!r})")
-    return CommandError(f"import failed: {exc}")
+    return CommandError(explain_import_error(exc, "server", "the local server"))
 
 
 def _listen(host: str, port: int) -> socket.socket:
@@ -172,6 +168,10 @@ def _add_data_dir(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_debug(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help="on failure, print the traceback too")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `runapi` command."""
     parser = argparse.ArgumentParser(
@@ -201,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="uvicorn log level (default: info)",
     )
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    _add_debug(serve)
     serve.add_argument(
         "--limit",
         action="append",
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument("name", metavar="NAME", help="user and entity name, e.g. alice")
     _add_data_dir(create)
+    _add_debug(create)
     create.set_defaults(handler=cmd_users_create)
 
     demo = commands.add_parser(
@@ -239,6 +241,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=12,
         help="rows in the sampled history shown (default: 12)",
     )
+    _add_debug(demo)
     demo.set_defaults(handler=cmd_demo)
 
     client = client_options()

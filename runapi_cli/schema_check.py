@@ -23,11 +23,11 @@ import httpx
 
 from runapi._config import resolve_settings
 from runapi_cli.common import CommandError
+from runapi_cli.extras import explain_import_error
 
 if TYPE_CHECKING:
     from graphql import DocumentNode, GraphQLSchema
 
-EXTRA_HINT = "schema check needs graphql-core: pip install 'runapi[schema]'"
 
 EXAMPLES = """\
 examples:
@@ -75,7 +75,7 @@ def _graphql() -> Any:
     try:
         import graphql
     except ImportError as exc:
-        raise CommandError(EXTRA_HINT) from exc
+        raise CommandError(explain_import_error(exc, "schema", "schema check")) from exc
     return graphql
 
 

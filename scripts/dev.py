@@ -5,9 +5,11 @@
     python3 scripts/dev.py test [ARGS...]  # install if needed, then `pytest ARGS...`
     python3 scripts/dev.py --install-only  # install if needed, nothing else
 
-It creates `.venv` in the project root when missing and runs `pip install -e ".[dev]"`
-whenever pyproject.toml changed since the last install (a stamp file inside `.venv` keeps
-its hash). Everything then runs with the venv's own Python.
+It creates `.venv` in the project root when missing and runs
+`pip install -e ".[dev]" -c requirements/dev.lock` whenever pyproject.toml or the lock
+changed since the last install (a stamp file inside `.venv` keeps their hash), so every
+development venv and CI hold the same versions. `python3 scripts/lock.py` refreshes the
+lock. Everything then runs with the venv's own Python.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".runapi-install-stamp"
+LOCK = ROOT / "requirements" / "dev.lock"
 MIN_PYTHON = (3, 11)
 
 
@@ -43,8 +46,10 @@ def _run(command: list[str]) -> None:
 
 
 def install_fingerprint() -> str:
-    """The hash of pyproject.toml: the install is redone when it changes."""
-    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    """The hash of pyproject.toml and the lock: the install is redone when either changes."""
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
+    digest.update(LOCK.read_bytes())
+    return digest.hexdigest()
 
 
 def ensure_installed() -> Path:
@@ -58,9 +63,10 @@ def ensure_installed() -> Path:
         _run([sys.executable, "-m", "venv", str(VENV)])
     fingerprint = install_fingerprint()
     if not STAMP.exists() or STAMP.read_text().strip() != fingerprint:
-        _say('installing the project: pip install -e ".[dev]" (first run takes a few minutes)')
+        lock = LOCK.relative_to(ROOT)
+        _say(f'installing: pip install -e ".[dev]" -c {lock} (first run takes a few minutes)')
         _run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-        _run([str(python), "-m", "pip", "install", "--quiet", "-e", ".[dev]"])
+        _run([str(python), "-m", "pip", "install", "--quiet", "-e", ".[dev]", "-c", str(lock)])
         STAMP.write_text(fingerprint + "\n")
     return python
 

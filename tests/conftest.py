@@ -169,3 +169,21 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
         if target == STRESS_DIR or STRESS_DIR in target.parents:
             return None
     return True
+
+
+INSTALLED_ENV = "RUNAPI_TEST_INSTALLED"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With ``RUNAPI_TEST_INSTALLED=1`` (scripts/check_user_install.py), prove that the
+    packages under test are the ones pip installed, not sources beside the tests."""
+    if not os.environ.get(INSTALLED_ENV):
+        return
+    import runapi
+    import runapi_cli
+    import runapi_server
+
+    for module in (runapi, runapi_cli, runapi_server):
+        path = Path(str(module.__file__)).resolve()
+        if "site-packages" not in path.parts:
+            raise pytest.UsageError(f"{INSTALLED_ENV} is set but {module.__name__} is {path}")

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 
 import httpx
@@ -286,3 +287,48 @@ def test_unusable_data_dir_fails_with_one_line(command: str, tmp_path: Path) -> 
     assert result.stderr.splitlines() == [
         f"runapi: error: cannot use data dir {not_a_dir}: [Errno 17] File exists: '{not_a_dir}'"
     ]
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["demo"]])
+def test_incompatible_server_dependency_is_named_with_its_version(
+    command: list[str], tmp_path: Path
+) -> None:
+    # graphql-core is installed, but its modules lack what the server imports (as when a
+    # new release moves a name): the error names the version and the range runapi needs.
+    probe = (
+        "import sys, types; sys.modules['graphql'] = types.ModuleType('graphql');"
+        "from runapi_cli.main import main; raise SystemExit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, *command],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    installed = metadata.version("graphql-core")
+    assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert f"installed graphql-core {installed} is not supported by this runapi" in result.stderr
+    assert "it needs graphql-core<3.4,>=3.2.3" in result.stderr
+    assert "needs its extra" not in result.stderr
+
+
+def test_serve_debug_prints_the_traceback(tmp_path: Path) -> None:
+    probe = (
+        "import sys, types; sys.modules['graphql'] = types.ModuleType('graphql');"
+        "from runapi_cli.main import main; raise SystemExit(main(sys.argv[1:]))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "serve", "--port", "0", "--debug"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "ModuleNotFoundError: No module named 'graphql." in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("runapi: error: installed graphql")

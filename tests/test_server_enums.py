@@ -87,9 +87,10 @@ def test_an_unknown_enum_value_is_a_clear_error(user: User, enum: GraphQLEnumTyp
     text = (ENUM_OPERATIONS / f"{enum.name}.graphql").read_text()
     with user.http() as client:
         messages = error_messages(client, text, {**_variables(user), "value": "NOT_A_VALUE"})
+    # graphql-core 3.2 and 3.3 word it differently; both name the variable, value and enum.
     assert len(messages) == 1
-    assert "Variable '$value' got invalid value 'NOT_A_VALUE'" in messages[0]
-    assert enum.name in messages[0]
+    assert messages[0].startswith("Variable '$value' "), messages[0]
+    assert "'NOT_A_VALUE'" in messages[0] and enum.name in messages[0]
 
 
 def test_enum_inside_an_input_object_variable(user: User) -> None:
