@@ -289,24 +289,30 @@ def test_unusable_data_dir_fails_with_one_line(command: str, tmp_path: Path) -> 
     ]
 
 
-@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["demo"]])
-def test_incompatible_server_dependency_is_named_with_its_version(
-    command: list[str], tmp_path: Path
-) -> None:
+BROKEN_GRAPHQL = (
     # graphql-core is installed, but its modules lack what the server imports (as when a
-    # new release moves a name): the error names the version and the range runapi needs.
-    probe = (
-        "import sys, types; sys.modules['graphql'] = types.ModuleType('graphql');"
-        "from runapi_cli.main import main; raise SystemExit(main(sys.argv[1:]))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe, *command],
-        cwd=tmp_path,
+    # new release moves a name).
+    "import sys, types; sys.modules['graphql'] = types.ModuleType('graphql');"
+    "from runapi_cli.main import main; raise SystemExit(main(sys.argv[1:]))"
+)
+
+
+def runapi_with_broken_graphql(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", BROKEN_GRAPHQL, *args],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
         check=False,
     )
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["demo"]])
+def test_incompatible_server_dependency_is_named_with_its_version(
+    command: list[str], tmp_path: Path
+) -> None:
+    result = runapi_with_broken_graphql(*command, cwd=tmp_path)
     installed = metadata.version("graphql-core")
     assert result.returncode == 1
     assert len(result.stderr.splitlines()) == 1, result.stderr
@@ -316,18 +322,7 @@ def test_incompatible_server_dependency_is_named_with_its_version(
 
 
 def test_serve_debug_prints_the_traceback(tmp_path: Path) -> None:
-    probe = (
-        "import sys, types; sys.modules['graphql'] = types.ModuleType('graphql');"
-        "from runapi_cli.main import main; raise SystemExit(main(sys.argv[1:]))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", probe, "serve", "--port", "0", "--debug"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    result = runapi_with_broken_graphql("serve", "--port", "0", "--debug", cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert "ModuleNotFoundError: No module named 'graphql." in result.stderr
