@@ -18,6 +18,7 @@ RunapiError                      root: catch this to catch everything runapi rai
 │   └── APITimeoutError          ... because a timeout passed
 ├── GraphQLError                 HTTP 200 with GraphQL `errors` (keeps errors, data, extensions)
 ├── ResponseValidationError      the answer does not have the expected shape
+│   └── PaginationError          a page repeats the cursor it was asked after (no progress)
 ├── ConfigurationError           no API key / unusable base URL (also a ValueError)
 ├── MissingDependencyError       an optional extra is not installed (also an ImportError)
 └── WaitTimeoutError             `Run.wait_until_finished(timeout=...)` ran out of time
@@ -44,6 +45,7 @@ __all__ = [
     "GraphQLError",
     "MissingDependencyError",
     "NotFoundError",
+    "PaginationError",
     "PermissionDeniedError",
     "ProjectNotFoundError",
     "RateLimitError",
@@ -161,6 +163,13 @@ class GraphQLError(RunapiError):
 
 class ResponseValidationError(RunapiError):
     """The server's answer is not JSON or lacks fields the client needs."""
+
+
+class PaginationError(ResponseValidationError):
+    """A page says there is a next page but its cursor does not advance.
+
+    Following it would fetch the same page forever, so iteration stops with this error.
+    """
 
 
 class ConfigurationError(RunapiError, ValueError):

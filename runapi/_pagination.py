@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, overload
 
+from ._exceptions import PaginationError
+
 T = TypeVar("T")
 
 
@@ -76,6 +78,11 @@ class Paginator(Generic[T]):
         if self._done:
             return False
         page = self._fetch(self._per_page, self._cursor)
+        if page.has_next_page and page.end_cursor is not None and page.end_cursor == self._cursor:
+            raise PaginationError(
+                f"the server answered the page after cursor {self._cursor!r} with the same "
+                "cursor and hasNextPage true; stopped instead of asking for it forever"
+            )
         self._items.extend(page.items)
         if page.total is not None:
             self._total = page.total
