@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Refresh the development lock: `requirements/dev.lock` (standard library only).
+"""Refresh the locks in `requirements/` (standard library only).
 
-    python3 scripts/lock.py            # resolve `.[dev]` afresh and rewrite the lock
+    python3 scripts/lock.py            # resolve afresh and rewrite both locks
 
-The lock is a pip constraints file: every distribution `pip install ".[dev]"` resolves
-today, at its exact version. `scripts/dev.py` installs with `-c requirements/dev.lock`, so
-the development venv and CI hold the same versions everywhere. Refresh it on purpose (to
-take new releases), then run the tests and commit the new lock.
+- `dev.lock`: every distribution `pip install ".[dev]"` resolves today, at its exact
+  version. `scripts/dev.py` installs with `-c requirements/dev.lock`, so the development
+  venv and CI hold the same versions everywhere.
+- `wandb-latest.lock`: the same for the venv of the current wandb release that the SDK
+  tests build (tests/sdk/venvs.py, whose `LATEST_WANDB` names the version).
+
+Both are pip constraints files. Refresh them on purpose (to take new releases), then run
+the tests and commit the new locks.
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import tempfile
@@ -20,10 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "dev.lock"
+WANDB_LOCK = ROOT / "requirements" / "wandb-latest.lock"
+VENVS = ROOT / "tests" / "sdk" / "venvs.py"
 HEADER = """\
-# The development and CI lock: exact versions of everything `pip install ".[dev]"` needs.
-# Made by `python3 scripts/lock.py` with Python {python}; installed by scripts/dev.py as
-# pip constraints (-c). Refresh it with that command, run the tests, commit it.
+# {what}
+# Made by `python3 scripts/lock.py` with Python {python}; installed as pip constraints
+# (-c). Refresh it with that command, run the tests, commit it.
 """
 
 
@@ -35,14 +42,22 @@ def _run(command: list[str]) -> str:
     return result.stdout
 
 
-def resolve() -> list[str]:
-    """`name==version` of every distribution a fresh `.[dev]` install holds (not runapi)."""
+def latest_wandb() -> str:
+    """The version tests/sdk/venvs.py names as the current wandb release."""
+    match = re.search(r'^LATEST_WANDB = "([^"]+)"', VENVS.read_text(), re.MULTILINE)
+    if match is None:
+        raise SystemExit(f"[lock] no LATEST_WANDB in {VENVS}")
+    return match.group(1)
+
+
+def resolve(requirement: str) -> list[str]:
+    """`name==version` of every distribution a fresh install of `requirement` holds."""
     with tempfile.TemporaryDirectory(prefix="runapi-lock-") as tmp:
         venv.create(tmp, with_pip=True)
         python = str(Path(tmp) / "bin" / "python")
-        print("[lock] resolving .[dev] in a fresh venv (a few minutes)", flush=True)
+        print(f"[lock] resolving {requirement} in a fresh venv (a few minutes)", flush=True)
         _run([python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
-        _run([python, "-m", "pip", "install", "--quiet", ".[dev]"])
+        _run([python, "-m", "pip", "install", "--quiet", requirement])
         frozen = _run([python, "-m", "pip", "freeze", "--all"]).splitlines()
     keep = [
         line.strip()
@@ -55,11 +70,21 @@ def resolve() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/lock.py", description=__doc__.split("\n")[0])
     parser.parse_args(argv)
-    pins = resolve()
     python = ".".join(map(str, sys.version_info[:2]))
+    wandb = latest_wandb()
+    targets = [
+        (
+            LOCK,
+            ".[dev]",
+            'The dev and CI lock: exact versions of all `pip install ".[dev]"` needs.',
+        ),
+        (WANDB_LOCK, f"wandb=={wandb}", f"The SDK tests' venv of wandb {wandb}: exact versions."),
+    ]
     LOCK.parent.mkdir(exist_ok=True)
-    LOCK.write_text(HEADER.format(python=python) + "\n".join(pins) + "\n")
-    print(f"[lock] wrote {LOCK.relative_to(ROOT)} ({len(pins)} pins)")
+    for path, requirement, what in targets:
+        pins = resolve(requirement)
+        path.write_text(HEADER.format(what=what, python=python) + "\n".join(pins) + "\n")
+        print(f"[lock] wrote {path.relative_to(ROOT)} ({len(pins)} pins)")
     return 0
 
 

@@ -3,7 +3,8 @@
 - the pinned ``wandb`` (:data:`PINNED_WANDB`) is the project's own venv (``sys.executable``);
 - the current release (:data:`LATEST_WANDB`, the one place it is pinned) gets a venv of
   its own, created on first use under ``$RUNAPI_TEST_CACHE`` (default: ``.venv-wandb-latest``
-  at the project root) with ``python -m venv`` and ``pip install wandb==<version>``.
+  at the project root) with ``python -m venv`` and ``pip install wandb==<version>``, its
+  dependencies held at ``requirements/wandb-latest.lock`` (``scripts/lock.py`` makes it).
 
 A venv counts as ready only once its marker file names the version; a half-made one
 (interrupted install) is removed and made again. A lock file keeps two test runs from
@@ -17,6 +18,7 @@ python = sdk_python(LATEST_WANDB)  # ~1 min the first time, instant after
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
@@ -29,6 +31,7 @@ LATEST_WANDB = "0.31.0"
 ROOT = Path(__file__).resolve().parent.parent.parent
 CACHE_ENV = "RUNAPI_TEST_CACHE"
 MARKER = "runapi-wandb-version"
+LOCK = ROOT / "requirements" / "wandb-latest.lock"
 INSTALL_TIMEOUT_S = 600
 
 
@@ -52,9 +55,16 @@ def _python_of(venv: Path) -> Path:
     return venv / "bin" / "python"
 
 
+def _marker_text(version: str) -> str:
+    """What a ready venv's marker holds: the version, and the lock it was made with."""
+    if version != LATEST_WANDB or not LOCK.exists():
+        return version
+    return f"{version} {hashlib.sha256(LOCK.read_bytes()).hexdigest()}"
+
+
 def _ready(venv: Path, version: str) -> bool:
     marker = venv / MARKER
-    return marker.is_file() and marker.read_text().strip() == version
+    return marker.is_file() and marker.read_text().strip() == _marker_text(version)
 
 
 def _run(command: list[str]) -> None:
@@ -74,8 +84,9 @@ def _build(venv: Path, version: str) -> None:
         shutil.rmtree(venv)
     _run([sys.executable, "-m", "venv", str(venv)])
     python = str(_python_of(venv))
-    _run([python, "-m", "pip", "install", "--quiet", f"wandb=={version}"])
-    (venv / MARKER).write_text(version + "\n")
+    constraints = ["-c", str(LOCK)] if version == LATEST_WANDB and LOCK.exists() else []
+    _run([python, "-m", "pip", "install", "--quiet", f"wandb=={version}", *constraints])
+    (venv / MARKER).write_text(_marker_text(version) + "\n")
 
 
 def sdk_python(version: str) -> Path:
