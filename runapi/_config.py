@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, MissingAPIKeyError
 
 DEFAULT_BASE_URL = "https://api.wandb.ai"
 
@@ -70,7 +70,8 @@ def resolve_settings(
 ) -> Settings:
     """Resolve the API key, base URL and app URL (no network I/O).
 
-    Raises `ConfigurationError` (a `ValueError`) saying how to set the key when none is found.
+    Raises `MissingAPIKeyError` (a `ConfigurationError`, so a `ValueError`) saying how to set
+    the key when none is found.
     """
     env = os.environ if environ is None else environ
     url = base_url or env.get("WANDB_BASE_URL") or DEFAULT_BASE_URL
@@ -82,6 +83,6 @@ def resolve_settings(
         )
     key = api_key or env.get("WANDB_API_KEY") or _netrc_key(parsed.host, netrc_path)
     if not key:
-        raise ConfigurationError(_MISSING_KEY.format(host=parsed.host))
+        raise MissingAPIKeyError(_MISSING_KEY.format(host=parsed.host), host=parsed.host)
     app_url = (env.get("WANDB_APP_URL") or "").strip().rstrip("/") or app_url_for(url)
     return Settings(api_key=key.strip(), base_url=url, app_url=app_url)

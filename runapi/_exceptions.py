@@ -20,6 +20,8 @@ RunapiError                      root: catch this to catch everything runapi rai
 ├── ResponseValidationError      the answer does not have the expected shape
 │   └── PaginationError          a page repeats the cursor it was asked after (no progress)
 ├── ConfigurationError           no API key / unusable base URL (also a ValueError)
+│   └── MissingAPIKeyError       no API key in the argument, WANDB_API_KEY or ~/.netrc
+├── InvalidPathError             a malformed run, project or artifact path (also a ValueError)
 ├── MissingDependencyError       an optional extra is not installed (also an ImportError)
 └── WaitTimeoutError             `Run.wait_until_finished(timeout=...)` ran out of time
 ```
@@ -43,6 +45,8 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "GraphQLError",
+    "InvalidPathError",
+    "MissingAPIKeyError",
     "MissingDependencyError",
     "NotFoundError",
     "PaginationError",
@@ -174,6 +178,18 @@ class PaginationError(ResponseValidationError):
 
 class ConfigurationError(RunapiError, ValueError):
     """The settings are unusable: no API key found, or a malformed base URL."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was given or found; `host` is the server whose ~/.netrc entry was tried."""
+
+    def __init__(self, message: str, *, host: str) -> None:
+        super().__init__(message)
+        self.host = host
+
+
+class InvalidPathError(RunapiError, ValueError):
+    """A run, project or artifact path is malformed; the message lists the accepted forms."""
 
 
 class MissingDependencyError(RunapiError, ImportError):

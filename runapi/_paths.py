@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from ._exceptions import InvalidPathError
+
 _SEGMENT = re.compile(r"^[^\s/:?#]+$")
 
 RUN_PATH_FORMS = (
@@ -57,7 +59,7 @@ def parse_run_path(path: str) -> RunPath:
     >>> parse_run_path("https://wandb.ai/alice/mnist/runs/1a2b3c4d").run_id
     '1a2b3c4d'
     ```
-    Anything else raises `ValueError` naming the accepted forms.
+    Anything else raises `InvalidPathError` (a `ValueError`) naming the accepted forms.
     """
     if not isinstance(path, str):
         raise TypeError(f"run path must be a str, not {type(path).__name__}")
@@ -66,23 +68,23 @@ def parse_run_path(path: str) -> RunPath:
         parts = [p for p in urlsplit(text).path.split("/") if p]
         if len(parts) == 4 and parts[2] == "runs" and _valid(parts):
             return RunPath(parts[0], parts[1], parts[3])
-        raise ValueError(f"malformed run URL {path!r}: expected {RUN_PATH_FORMS}")
+        raise InvalidPathError(f"malformed run URL {path!r}: expected {RUN_PATH_FORMS}")
     parts = text.split("/")
     if len(parts) == 4 and parts[2] == "runs":
         parts = [parts[0], parts[1], parts[3]]
     if len(parts) == 3 and _valid(parts):
         return RunPath(parts[0], parts[1], parts[2])
-    raise ValueError(f"malformed run path {path!r}: expected {RUN_PATH_FORMS}")
+    raise InvalidPathError(f"malformed run path {path!r}: expected {RUN_PATH_FORMS}")
 
 
 def parse_project_path(path: str) -> tuple[str, str]:
-    """Parse `entity/project` into its two parts (`ValueError` otherwise)."""
+    """Parse `entity/project` into its two parts (`InvalidPathError` otherwise)."""
     if not isinstance(path, str):
         raise TypeError(f"project path must be a str, not {type(path).__name__}")
     parts = path.strip().strip("/").split("/")
     if len(parts) == 2 and _valid(parts):
         return parts[0], parts[1]
-    raise ValueError(f"malformed project path {path!r}: expected 'entity/project'")
+    raise InvalidPathError(f"malformed project path {path!r}: expected 'entity/project'")
 
 
 def parse_artifact_path(path: str) -> ArtifactPath:
@@ -95,7 +97,7 @@ def parse_artifact_path(path: str) -> ArtifactPath:
         version = version or "latest"
         if _valid([name]) and _valid([version]):
             return ArtifactPath(parts[0], parts[1], name, version)
-    raise ValueError(
+    raise InvalidPathError(
         f"malformed artifact path {path!r}: expected 'entity/project/name:version' "
         "(version such as 'v0' or an alias such as 'latest')"
     )

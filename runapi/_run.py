@@ -620,10 +620,12 @@ class Run:
     ) -> Paginator[File]:
         """The run's files, lazily paginated; `len()` from the server's file count.
 
-        `names` keeps only those names; `pattern` is SQL LIKE (`%.json`).
+        `names` keeps only those names; `pattern` is a glob (`*.json`, `media/*`; `*` and
+        `?` as in `fnmatch`, case-sensitive) or, without `*` and `?`, SQL LIKE as W&B
+        takes it (`%.json`).
 
         ```python
-        for f in run.files(pattern="%.png"):
+        for f in run.files(pattern="*.png"):
             f.download(root="images")
         ```
         """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import mimetypes
 from pathlib import Path
 
@@ -17,6 +18,19 @@ from ._pagination import Page, next_cursor
 from ._paths import RunPath
 
 
+def is_glob(pattern: str) -> bool:
+    """Whether ``pattern`` is a glob (``*.json``) rather than SQL LIKE (``%.json``)."""
+    return "*" in pattern or "?" in pattern
+
+
+def server_pattern(pattern: str | None) -> str | None:
+    """What the server is sent: LIKE as given; a glob as the LIKE pattern matching a
+    superset of it (``*`` -> ``%``, ``?`` -> ``_``), narrowed on the client."""
+    if pattern is None or not is_glob(pattern):
+        return pattern
+    return pattern.replace("*", "%").replace("?", "_")
+
+
 def files_page(
     ctx: Context,
     path: RunPath,
@@ -26,7 +40,11 @@ def files_page(
     names: list[str] | None,
     pattern: str | None,
 ) -> Page[File]:
-    """One page of the run's files; the total only when nothing filters the list."""
+    """One page of the run's files; the total only when nothing filters the list.
+
+    A glob ``pattern`` is sent as LIKE and each page keeps exactly the names the glob
+    matches (LIKE's ``_`` and ``%`` would also match other characters).
+    """
     run = require_run(
         ctx.gql.call(
             ctx.gql.client.list_run_files,
@@ -34,7 +52,7 @@ def files_page(
             path.project,
             path.run_id,
             names=list[str | None](names) if names is not None else None,
-            pattern=pattern,
+            pattern=server_pattern(pattern),
             first=first,
             after=after,
         ),
@@ -44,6 +62,8 @@ def files_page(
         return Page([], None, False, run.file_count)
     edges = run.files.edges
     items = [File(ctx, e.node) for e in edges if e.node is not None]
+    if pattern is not None and is_glob(pattern):
+        items = [f for f in items if fnmatch.fnmatchcase(f.name, pattern)]
     cursor = next_cursor(run.files.page_info.end_cursor, edges)
     total = run.file_count if names is None and pattern is None else None
     return Page(items, cursor, run.files.page_info.has_next_page, total)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import fnmatch
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -168,19 +167,8 @@ def _write_columns_jsonl(builder: ColumnBuilder, out: IO[str]) -> None:
 # --------------------------------------------------------------------------- files
 
 
-def _like(pattern: str | None) -> str | None:
-    """A glob (`*.json`) as the server's SQL LIKE pattern (`%.json`); LIKE passes through."""
-    if pattern is None:
-        return None
-    return pattern.replace("*", "%").replace("?", "_")
-
-
 def _matching_files(run: runapi.Run, pattern: str | None) -> list[runapi.File]:
-    files = list(run.files(pattern=_like(pattern), per_page=200))
-    if pattern is not None and ("*" in pattern or "?" in pattern):
-        # LIKE's `_` matches any character: keep exactly what the glob means.
-        files = [f for f in files if fnmatch.fnmatchcase(f.name, pattern)]
-    return files
+    return list(run.files(pattern=pattern, per_page=200))
 
 
 def cmd_files(args: argparse.Namespace) -> int:

@@ -51,7 +51,19 @@ def client_options() -> argparse.ArgumentParser:
 
 def make_api(args: argparse.Namespace) -> runapi.Api:
     """An `Api` from `--api-key` / `--base-url`, else the same settings as `runapi.Api()`."""
-    return runapi.Api(api_key=args.api_key, base_url=args.base_url)
+    try:
+        return runapi.Api(api_key=args.api_key, base_url=args.base_url)
+    except runapi.MissingAPIKeyError as exc:
+        raise no_key_error(exc) from exc
+
+
+def no_key_error(exc: runapi.MissingAPIKeyError) -> CommandError:
+    """The missing-key error in the command line's terms (options, not Python arguments)."""
+    return CommandError(
+        f"no W&B API key found: pass --api-key KEY, set WANDB_API_KEY, or add "
+        f"'machine {exc.host} login user password KEY' to ~/.netrc (for a local server, "
+        "`runapi users create NAME` prints a key)"
+    )
 
 
 def progress_flag(args: argparse.Namespace) -> bool | None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
+import signal
 import socket
 import sqlite3
 import sys
@@ -20,7 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runapi import RunapiError
+from runapi import InvalidPathError, RunapiError
 from runapi_cli import commands_runs, export, schema_check
 from runapi_cli.common import CommandError, UsageError, client_options
 from runapi_cli.extras import explain_import_error
@@ -276,6 +278,18 @@ def _fail(parser: argparse.ArgumentParser, exc: BaseException, debug: bool, code
     return code
 
 
+def _reader_went_away() -> int:
+    """stdout's reader closed the pipe (``runapi history ... | head``): stop quietly.
+
+    Later writes, including the interpreter's final flush, go to /dev/null so no second
+    error is printed; the exit code is a SIGPIPE death's, as other Unix tools give.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `runapi` command with `argv` (default: `sys.argv[1:]`); return the exit code.
 
@@ -289,6 +303,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     undo_log = _enable_debug_log() if debug else None
     try:
         code: int = args.handler(args)
+    except BrokenPipeError:
+        return _reader_went_away()
+    except InvalidPathError as exc:  # a RunapiError, but the user's typing: bad usage
+        return _fail(parser, exc, debug, 2)
     except (CommandError, RunapiError, OSError) as exc:
         return _fail(parser, exc, debug, 1)
     except (UsageError, ValueError) as exc:

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from runapi import MissingAPIKeyError
 from runapi._config import resolve_settings
-from runapi_cli.common import CommandError
+from runapi_cli.common import CommandError, no_key_error
 from runapi_cli.extras import explain_import_error
 
 if TYPE_CHECKING:
@@ -153,7 +154,10 @@ def check(live: GraphQLSchema, data: Traversable | None = None) -> Report:
 
 def cmd_schema_check(args: argparse.Namespace) -> int:
     _graphql()
-    settings = resolve_settings(args.api_key, args.url or args.base_url)
+    try:
+        settings = resolve_settings(args.api_key, args.url or args.base_url)
+    except MissingAPIKeyError as exc:
+        raise no_key_error(exc) from exc
     live = introspect(settings.base_url, settings.api_key)
     report = check(live)
     for line in report.lines(settings.base_url):

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -168,7 +170,14 @@ def test_credentials_come_from_the_environment(
     monkeypatch.delenv("WANDB_API_KEY")
     monkeypatch.setenv("HOME", "/nonexistent")
     assert main(["runs", f"{user.entity}/cli"]) == 1
-    assert "WANDB_API_KEY" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    host = user.server.url.split("//")[1].split(":")[0]
+    assert err == (
+        "runapi: error: no W&B API key found: pass --api-key KEY, set WANDB_API_KEY, or add "
+        f"'machine {host} login user password KEY' to ~/.netrc (for a local server, "
+        "`runapi users create NAME` prints a key)\n"
+    )
+    assert "runapi.Api(" not in err
 
 
 @pytest.mark.parametrize(
@@ -182,3 +191,23 @@ def test_every_command_has_help_with_examples(
         main(argv)
     assert exc.value.code == 0
     assert "example" in capsys.readouterr().out
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly(user: User) -> None:
+    # `runapi history ... | head -1`: the reader closes the pipe after one line.
+    api = make_api(user)
+    run = new_run(api, user, project="cli", run_id="pipe")
+    log_history(user, run, steps(3000))
+    command = [sys.executable, "-m", "runapi_cli", "history", f"{user.entity}/cli/pipe", "--all"]
+    proc = subprocess.Popen(
+        cli(user, *command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"_step")
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert err == b""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+import runapi
 from runapi._paths import (
     ArtifactPath,
     RunPath,
@@ -47,7 +48,7 @@ def test_run_path_forms(text: str, expected: RunPath) -> None:
     ],
 )
 def test_malformed_run_path_names_the_forms(text: str) -> None:
-    with pytest.raises(ValueError, match="entity/project/run_id") as info:
+    with pytest.raises(runapi.InvalidPathError, match="entity/project/run_id") as info:
         parse_run_path(text)
     assert "entity/project/runs/run_id" in str(info.value)
     assert "run URL" in str(info.value)
@@ -61,7 +62,7 @@ def test_run_path_must_be_str() -> None:
 def test_project_path() -> None:
     assert parse_project_path("alice/mnist") == ("alice", "mnist")
     for bad in ["alice", "alice/mnist/x", "/mnist", "alice/ mnist"]:
-        with pytest.raises(ValueError, match="entity/project"):
+        with pytest.raises(runapi.InvalidPathError, match="entity/project"):
             parse_project_path(bad)
 
 
@@ -73,5 +74,12 @@ def test_artifact_path() -> None:
         if bad == "a/p/data:":
             assert parse_artifact_path(bad).version == "latest"
             continue
-        with pytest.raises(ValueError, match="name:version"):
+        with pytest.raises(runapi.InvalidPathError, match="name:version"):
             parse_artifact_path(bad)
+
+
+def test_malformed_paths_are_in_the_error_tree_and_still_value_errors() -> None:
+    with pytest.raises(runapi.InvalidPathError) as info:
+        parse_run_path("alice/mnist")
+    assert isinstance(info.value, runapi.RunapiError)
+    assert isinstance(info.value, ValueError)

@@ -127,3 +127,20 @@ def test_md5_matches_content(user: User, tmp_path: Path) -> None:
     f = run.upload_file(tmp_path / "blob.bin", root=tmp_path)
     digest = hashlib.md5(data).digest()
     assert f.md5 in (base64.b64encode(digest).decode(), digest.hex())
+
+
+def test_glob_patterns_select_exactly_what_the_glob_means(user: User, tmp_path: Path) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="files")
+    src = tmp_path / "src"
+    (src / "media").mkdir(parents=True)
+    for name in ("a.json", "a_json", "media/x.png", "media/y.PNG", "b.jsonl"):
+        (src / name).write_text(name)
+        run.upload_file(src / name, root=src)
+    assert sorted(f.name for f in run.files(pattern="*.json")) == ["a.json"]
+    assert sorted(f.name for f in run.files(pattern="media/*.png")) == ["media/x.png"]
+    assert sorted(f.name for f in run.files(pattern="?.json*")) == ["a.json", "b.jsonl"]
+    # Without * or ?, the pattern is W&B's SQL LIKE, as before (`_` matches any character).
+    assert sorted(f.name for f in run.files(pattern="a_json")) == ["a.json", "a_json"]
+    # LIKE is case-insensitive on W&B (MySQL) and here (SQLite); a glob is not.
+    assert sorted(f.name for f in run.files(pattern="%.png")) == ["media/x.png", "media/y.PNG"]
