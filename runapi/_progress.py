@@ -167,6 +167,22 @@ class Progress:
         self._stream.flush()
         self._last_draw = now
 
+    def echo(self, text: str, stream: TextIO) -> None:
+        """Write the line ``text`` to ``stream`` without running it into the bar.
+
+        A drawn bar is wiped from its line first and redrawn below the text, so on a
+        terminal where both streams show, each printed line stands alone.
+        """
+        drawn = self._enabled and not self._closed and self._last_draw is not None
+        if drawn:
+            self._stream.write("\r" + " " * self._width + "\r")
+            self._stream.flush()
+        stream.write(text + "\n")
+        stream.flush()
+        if drawn:
+            self._width = 0
+            self._draw(self._clock())
+
     def close(self) -> None:
         """Draw the final state and end the line (nothing when disabled)."""
         if self._closed:

@@ -198,10 +198,9 @@ def cmd_download(args: argparse.Namespace) -> int:
                     path = item.download(root=root, replace=args.replace, progress=False)
                 except FileExistsError:
                     skipped += 1
-                    print(f"skipped {item.name}: exists (--replace overwrites)", file=sys.stderr)
+                    bar.echo(f"skipped {item.name}: exists (--replace overwrites)", sys.stderr)
                 else:
-                    out.write(f"{path}\n")
-                    out.flush()
+                    bar.echo(str(path), out)
                 bar.update(item.size)
     if skipped:
         print(f"{skipped} file(s) skipped", file=sys.stderr)

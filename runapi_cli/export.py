@@ -135,11 +135,11 @@ def cmd_export(args: argparse.Namespace) -> int:
             for run in runs:
                 if is_complete(out_dir / run.id, run):
                     skipped += 1
-                    print(f"skipped {run.id} (already exported)", file=sys.stderr)
+                    bar.echo(f"skipped {run.id} (already exported)", sys.stderr)
                 else:
                     rows = export_run(run, out_dir, progress=False)
                     exported += 1
-                    print(f"exported {run.id} ({rows} history rows)", file=sys.stderr)
+                    bar.echo(f"exported {run.id} ({rows} history rows)", sys.stderr)
                 bar.update(1)
     print(f"{exported} exported, {skipped} already complete, in {out_dir}")
     return 0

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import math
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -211,3 +213,48 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(user: User) -> None:
         err = proc.stderr.read()
     assert proc.wait(timeout=60) == 141
     assert err == b""
+
+
+def _screen(raw: bytes) -> list[str]:
+    """The lines a terminal shows for `raw`: `\\r` returns to column 0 and overwrites."""
+    lines = []
+    for chunk in raw.decode().replace("\r\n", "\n").split("\n"):
+        shown = ""
+        for part in chunk.split("\r"):
+            shown = part + shown[len(part) :]
+        lines.append(shown.rstrip())
+    return lines
+
+
+def test_progress_and_printed_lines_do_not_run_together_on_a_terminal(
+    user: User, tmp_path: Path
+) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="cli", run_id="tty")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(4):
+        (src / f"f{i}.txt").write_text("x" * 1000)
+        run.upload_file(src / f"f{i}.txt", root=src)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "runapi_cli", "download", f"{user.entity}/cli/tty"]
+    argv = [*command, "--dir", str(out), "--base-url", user.server.url, "--api-key", user.api_key]
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "RUNAPI_PROGRESS"}
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    raw = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        raw += chunk
+    os.close(master)
+    assert proc.wait(timeout=60) == 0
+    assert b"download" in raw and b"\r" in raw  # the bar was drawn
+    screen = _screen(raw)
+    for i in range(4):
+        assert str(out / f"f{i}.txt") in screen, screen
