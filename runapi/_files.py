@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -132,7 +132,9 @@ class File:
         url, with_auth = self._source()
         what = f"GET file {self.name!r}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".runapi-", dir=target.parent)
+        tmp_name = str(target.parent / f".runapi-{secrets.token_hex(6)}")
+        # 0o666 under the umask, as any file the user writes (mkstemp would give 0o600).
+        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "wb") as out:
                 stream = (

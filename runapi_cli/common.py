@@ -6,7 +6,7 @@ import argparse
 import json
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,9 +123,10 @@ def atomic_path(target: Path) -> Iterator[Path]:
     ```
     """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+    # Created with 0o666 so the umask decides the mode, as for any file the user writes
+    # (tempfile.mkstemp would leave it -rw------- after the rename).
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
     try:
         yield tmp
         os.replace(tmp, target)

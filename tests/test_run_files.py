@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,7 @@ from conftest import User
 from seeding import close_apis, make_api, new_run, stream
 
 import runapi
+from runapi_cli.main import main
 
 __all__ = ["close_apis"]
 
@@ -144,3 +147,24 @@ def test_glob_patterns_select_exactly_what_the_glob_means(user: User, tmp_path: 
     assert sorted(f.name for f in run.files(pattern="a_json")) == ["a.json", "a_json"]
     # LIKE is case-insensitive on W&B (MySQL) and here (SQLite); a glob is not.
     assert sorted(f.name for f in run.files(pattern="%.png")) == ["media/x.png", "media/y.PNG"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_downloaded_and_exported_files_follow_the_umask(
+    user: User, tmp_path: Path, umask: int
+) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="files")
+    (tmp_path / "m.txt").write_text("weights")
+    run.upload_file(tmp_path / "m.txt", root=tmp_path)
+    old = os.umask(umask)
+    try:
+        path = run.file("m.txt").download(root=tmp_path / "down")
+        csv_out = tmp_path / "h.csv"
+        server = ["--base-url", user.server.url, "--api-key", user.api_key, "--no-progress"]
+        code = main(["history", "/".join(run.path), "--all", "--out", str(csv_out), *server])
+    finally:
+        os.umask(old)
+    assert code == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+    assert stat.S_IMODE(csv_out.stat().st_mode) == 0o666 & ~umask
