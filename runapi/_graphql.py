@@ -46,10 +46,15 @@ def http_status_error(response: httpx.Response, what: str) -> APIStatusError:
 
 
 def transport_error(exc: httpx.TransportError, what: str) -> APIConnectionError:
-    """The runapi error for an httpx transport failure."""
+    """The runapi error for an httpx transport failure, naming the URL (without its query,
+    which may hold a signed URL's secret)."""
+    try:
+        where = f" to {exc.request.url.copy_with(query=None)}"
+    except RuntimeError:  # an exception raised without a request
+        where = ""
     if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"{what} timed out ({type(exc).__name__}: {exc})")
-    return APIConnectionError(f"{what} failed to connect ({type(exc).__name__}: {exc})")
+        return APITimeoutError(f"{what}{where} timed out ({type(exc).__name__}: {exc})")
+    return APIConnectionError(f"{what}{where} failed to connect ({type(exc).__name__}: {exc})")
 
 
 class GraphQL:

@@ -226,6 +226,7 @@ def test_connection_refused_raises_api_connection_error() -> None:
     with pytest.raises(runapi.APIConnectionError) as info:
         api.viewer()
     assert not isinstance(info.value, runapi.APITimeoutError)
+    assert str(info.value).startswith(f"GraphQL get_viewer to {url}/graphql failed to connect")
 
 
 def test_invalid_json_answer_is_response_validation_error(user: User) -> None:
