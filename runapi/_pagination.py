@@ -57,6 +57,7 @@ class Paginator(Generic[T]):
         *,
         per_page: int,
         count: Callable[[], int] | None = None,
+        description: str = "items",
     ) -> None:
         if isinstance(per_page, bool) or not isinstance(per_page, int) or per_page < 1:
             raise ValueError(f"per_page must be a positive int, not {per_page!r}")
@@ -67,6 +68,7 @@ class Paginator(Generic[T]):
         self._cursor: str | None = None
         self._done = False
         self._total: int | None = None
+        self._description = description
 
     @property
     def per_page(self) -> int:
@@ -143,4 +145,13 @@ class Paginator(Generic[T]):
             raise IndexError(f"index {index} out of range") from None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} loaded={len(self._items)} done={self._done}>"
+        """What it lists and how much is loaded, e.g. ``<Paginator: files of a/p/r, 3
+        loaded, all>`` (no request is made to show it)."""
+        if self._done:
+            state = "all"
+        elif self._total is not None:
+            state = f"of {self._total}"
+        else:
+            state = "more on iteration"
+        name = type(self).__name__
+        return f"<{name}: {self._description}, {len(self._items)} loaded, {state}>"

@@ -638,6 +638,7 @@ class Run:
                 self._ctx, self._path, first, after, names=names, pattern=pattern
             ),
             per_page=per_page,
+            description=f"files of {self._path}",
         )
 
     def file(self, name: str) -> File:
@@ -681,6 +682,7 @@ class Run:
                 self._ctx, self._path, "logged", first, after
             ),
             per_page=per_page,
+            description=f"artifacts logged by {self._path}",
         )
 
     def used_artifacts(self, per_page: int = 100) -> Paginator[Artifact]:
@@ -690,6 +692,7 @@ class Run:
                 self._ctx, self._path, "used", first, after
             ),
             per_page=per_page,
+            description=f"artifacts used by {self._path}",
         )
 
     def log_artifact(

@@ -33,3 +33,16 @@ def test_pages_that_advance_are_read_to_the_end() -> None:
         return Page(items=items, end_cursor=str(end), has_next_page=end < 5)
 
     assert list(Paginator(fetch, per_page=2)) == [0, 1, 2, 3, 4]
+
+
+def test_repr_says_what_is_listed_and_how_much_is_loaded() -> None:
+    def fetch(first: int, after: str | None) -> Page[int]:
+        start = 0 if after is None else int(after)
+        return Page(items=[start], end_cursor=str(start + 1), has_next_page=start < 2, total=3)
+
+    pages = Paginator(fetch, per_page=1, description="files of a/p/r")
+    assert repr(pages) == "<Paginator: files of a/p/r, 0 loaded, more on iteration>"
+    assert pages[0] == 0
+    assert repr(pages) == "<Paginator: files of a/p/r, 1 loaded, of 3>"
+    assert list(pages) == [0, 1, 2]
+    assert repr(pages) == "<Paginator: files of a/p/r, 3 loaded, all>"
