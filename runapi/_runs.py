@@ -13,6 +13,7 @@ from ._pagination import Page, Paginator, next_cursor
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import HIDDEN_CONFIG_KEYS, Run
+from .filters import Filter
 
 if TYPE_CHECKING:
     import pandas
@@ -35,7 +36,8 @@ def _flatten_into(record: dict[str, Any], name: str, value: Any) -> None:
 
 
 class Runs(Paginator[Run]):
-    """The runs of `entity/project` matching `filters`, in `order`.
+    """The runs of `entity/project` matching `filters` (a `runapi.filters` filter or W&B's
+    MongoDB-style dict), in `order`.
 
     Lazy: pages of `per_page` runs are fetched as iteration reaches them; `len()` asks
     the server's `runCount`.
@@ -53,12 +55,16 @@ class Runs(Paginator[Run]):
         entity: str,
         project: str,
         *,
-        filters: Mapping[str, Any] | None = None,
+        filters: Filter | Mapping[str, Any] | None = None,
         order: str = "+created_at",
         per_page: int = 50,
     ) -> None:
+        if isinstance(filters, Filter):
+            filters = filters.to_dict()
         if filters is not None and not isinstance(filters, Mapping):
-            raise ValueError(f"filters must be a dict (MongoDB-style), not {filters!r}")
+            raise ValueError(
+                f"filters must be a runapi.filters Filter or a MongoDB-style dict, not {filters!r}"
+            )
         if not isinstance(order, str) or not order:
             raise ValueError(f"order must be a str such as '-created_at', not {order!r}")
         self._ctx = ctx
