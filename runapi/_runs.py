@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from ._align import Align, check_align, long_frame
+from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames
 from ._context import Context
-from ._exceptions import ProjectNotFoundError
+from ._exceptions import GraphQLError, ProjectNotFoundError
+from ._history import check_keys
 from ._json import dumps, loads_object
 from ._pagination import Page, Paginator, next_cursor
 from ._paths import RunPath
@@ -19,10 +23,27 @@ if TYPE_CHECKING:
     import pandas
     import polars
     import pyarrow
+    from runapi_generated.list_run_names import ListRunNamesProject
     from runapi_generated.list_runs_table import ListRunsTableProject
+
+T = TypeVar("T")
 
 TABLE_PAGE_SIZE = 1000
 """Runs per request when building a table (`to_pandas`): 20 requests for 20,000 runs."""
+NAMES_PAGE_SIZE = 10_000
+"""Runs per request when only run ids (and cursors) are listed."""
+
+_PAGE_LIMIT = re.compile(r"page size limit of (\d+)")
+
+
+def page_limit(exc: GraphQLError) -> int | None:
+    """The largest page the server allows, when `exc` is its refusal of a larger one
+    (`'first' is 1000, over the page size limit of 500`), else None."""
+    for error in exc.errors:
+        match = _PAGE_LIMIT.search(str(error.get("message", "")))
+        if match:
+            return int(match.group(1))
+    return None
 
 
 def _flatten_into(record: dict[str, Any], name: str, value: Any) -> None:
@@ -72,6 +93,7 @@ class Runs(Paginator[Run]):
         self._project = project
         self._filters = dumps(dict(filters)) if filters else None
         self._order = order
+        self._page_limit: int | None = None
         super().__init__(self._page, per_page=per_page, count=self._count_runs)
 
     @property
@@ -96,17 +118,35 @@ class Runs(Paginator[Run]):
             raise self._not_found()
         return project.run_count
 
+    def _sized(self, call: Callable[[int], T], first: int) -> tuple[T, int]:
+        """`call(first)`, with `first` lowered to the server's page limit when it refuses a
+        larger page (the limit is kept for later pages); returns the answer and the size."""
+        if self._page_limit is not None:
+            first = min(first, self._page_limit)
+        try:
+            return call(first), first
+        except GraphQLError as exc:
+            limit = page_limit(exc)
+            if limit is None or limit < 1 or limit >= first:
+                raise
+        self._page_limit = limit
+        return call(limit), limit
+
     def _page(self, first: int, after: str | None) -> Page[Run]:
         client = self._ctx.gql.client
-        project = self._ctx.gql.call(
-            client.list_runs,
-            self._entity,
-            self._project,
-            filters=self._filters,
-            order=self._order,
-            first=first,
-            after=after,
-        )
+
+        def call(size: int) -> Any:
+            return self._ctx.gql.call(
+                client.list_runs,
+                self._entity,
+                self._project,
+                filters=self._filters,
+                order=self._order,
+                first=size,
+                after=after,
+            )
+
+        project, _ = self._sized(call, first)
         if project is None:
             raise self._not_found()
         if project.runs is None:
@@ -123,18 +163,65 @@ class Runs(Paginator[Run]):
 
     def _table_page(self, first: int, after: str | None) -> ListRunsTableProject:
         client = self._ctx.gql.client
-        project = self._ctx.gql.call(
-            client.list_runs_table,
-            self._entity,
-            self._project,
-            filters=self._filters,
-            order=self._order,
-            first=first,
-            after=after,
-        )
+
+        def call(size: int) -> ListRunsTableProject | None:
+            return self._ctx.gql.call(
+                client.list_runs_table,
+                self._entity,
+                self._project,
+                filters=self._filters,
+                order=self._order,
+                first=size,
+                after=after,
+            )
+
+        project, _ = self._sized(call, first)
         if project is None:
             raise self._not_found()
         return project
+
+    def _names_page(self, after: str | None) -> ListRunNamesProject:
+        client = self._ctx.gql.client
+
+        def call(size: int) -> ListRunNamesProject | None:
+            return self._ctx.gql.call(
+                client.list_run_names,
+                self._entity,
+                self._project,
+                filters=self._filters,
+                order=self._order,
+                first=size,
+                after=after,
+            )
+
+        project, _ = self._sized(call, NAMES_PAGE_SIZE)
+        if project is None:
+            raise self._not_found()
+        return project
+
+    def _edges(self, after: str | None = None) -> Iterator[tuple[str, str]]:
+        """(run id, cursor) of every run after `after`, in order: ids and cursors only."""
+        while True:
+            runs = self._names_page(after).runs
+            if runs is None:
+                return
+            for edge in runs.edges:
+                yield edge.node.name, edge.cursor
+            after = next_cursor(runs.page_info.end_cursor, runs.edges)
+            if not runs.page_info.has_next_page or after is None or not runs.edges:
+                return
+
+    def run_ids(self) -> list[str]:
+        """The ids of the matching runs, in order: the loaded runs', else one lean listing
+        (ids only, up to 10,000 per request).
+
+        ```python
+        api.runs("alice/mnist", filters=State == "finished").run_ids()
+        ```
+        """
+        if self._done:
+            return [run.id for run in self._items]
+        return [name for name, _ in self._edges()]
 
     def _table_records(self) -> Iterator[list[dict[str, Any]]]:
         """Pages of runs-table records from `ListRunsTable` (only the table's fields), the
@@ -176,6 +263,93 @@ class Runs(Paginator[Run]):
                         _flatten_into(record, "summary." + key, value)
                     records.append(record)
                 yield records
+
+    @overload
+    def histories(
+        self,
+        samples: int | None = ...,
+        keys: list[str] | None = ...,
+        x_axis: str = ...,
+        format: Literal["pandas"] = ...,
+        *,
+        align: Align = ...,
+        max_workers: int = ...,
+    ) -> pandas.DataFrame: ...
+    @overload
+    def histories(
+        self,
+        samples: int | None = ...,
+        keys: list[str] | None = ...,
+        x_axis: str = ...,
+        *,
+        format: Literal["polars"],
+        align: Align = ...,
+        max_workers: int = ...,
+    ) -> polars.DataFrame: ...
+    @overload
+    def histories(
+        self,
+        samples: int | None = ...,
+        keys: list[str] | None = ...,
+        x_axis: str = ...,
+        *,
+        format: Literal["arrow"],
+        align: Align = ...,
+        max_workers: int = ...,
+    ) -> pyarrow.Table: ...
+    def histories(
+        self,
+        samples: int | None = 500,
+        keys: list[str] | None = None,
+        x_axis: str = "_step",
+        format: Literal["pandas", "polars", "arrow"] = "pandas",
+        *,
+        align: Align = None,
+        max_workers: int = DEFAULT_WORKERS,
+    ) -> pandas.DataFrame | polars.DataFrame | pyarrow.Table:
+        """The histories of all matching runs as one long frame with a `run_id` column, as
+        wandb's `Runs.histories` (runs without rows are left out).
+
+        - `samples`: rows per run, sampled by the server as `run.history(samples, keys,
+          x_axis)` does; the runs are read up to 25 per request, `max_workers` requests at
+          a time. `samples=None` reads every row of every run through the fast full-scan
+          path (parquet exports where the server has them, else 10,000-step pages).
+        - `align`: put every run on one grid of `x_axis` values (`"_step"`, or a time such
+          as `"_runtime"`), linearly interpolating each numeric column, as Comet's
+          `get_metrics_df` does: an int for that many evenly spaced points from the smallest
+          to the largest x of all runs, or the x values themselves. A run is NaN outside its
+          own x range; non-numeric columns are dropped.
+        - `format`: `"pandas"`, `"polars"` or `"arrow"` (a `pyarrow.Table`).
+
+        ```python
+        df = api.runs("alice/mnist", filters=State == "finished").histories(keys=["loss"])
+        full = runs.histories(samples=None, format="polars")
+        grid = runs.histories(samples=None, keys=["loss"], align=100)  # 100 shared steps
+        ```
+        """
+        check_bulk_args(samples, max_workers, x_axis)
+        checked = check_keys(keys)
+        check_align(align)
+        if format not in ("pandas", "polars", "arrow"):
+            raise ValueError(f"format must be 'pandas', 'polars' or 'arrow', not {format!r}")
+        if format != "pandas":
+            from ._frames import require
+
+            require("pyarrow", "arrow")
+            if format == "polars":
+                require("polars", "polars")
+        ids = self.run_ids()
+        refs = [RunRef(self._ctx, self._entity, self._project, name) for name in ids]
+        frames = ref_frames(
+            refs, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
+        )
+        frame = long_frame(ids, frames, x_axis=x_axis, align=align)
+        if format == "pandas":
+            return frame
+        from ._frames import arrow_to_polars, pandas_to_arrow
+
+        table = pandas_to_arrow(frame)
+        return table if format == "arrow" else arrow_to_polars(table)
 
     def to_pandas(self, progress: bool | None = None) -> pandas.DataFrame:
         """One row per run: id, name, state, created_at, tags, `config.*`, `summary.*`.

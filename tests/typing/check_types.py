@@ -104,3 +104,18 @@ def check_filters(api: runapi.Api, when: datetime) -> None:
     _ = (State == 5) & (Config("lr") > 0.01)  # type: ignore[operator]
     and_(State == "bogus")  # type: ignore[arg-type]
     api.runs("e/p", filters="state=finished")  # type: ignore[arg-type]
+
+
+def check_histories(runs: runapi.Runs) -> None:
+    import polars
+    import pyarrow
+
+    assert_type(runs.histories(), pandas.DataFrame)
+    assert_type(runs.histories(200, ["loss"], "_step", "pandas"), pandas.DataFrame)
+    assert_type(runs.histories(samples=None, align=100), pandas.DataFrame)
+    assert_type(runs.histories(keys=["loss"], align=[0.0, 10.0]), pandas.DataFrame)
+    assert_type(runs.histories(format="polars"), polars.DataFrame)
+    assert_type(runs.histories(samples=None, format="arrow"), pyarrow.Table)
+    assert_type(runs.run_ids(), list[str])
+    runs.histories(format="csv")  # type: ignore[call-overload]
+    runs.histories(align="steps")  # type: ignore[arg-type]
