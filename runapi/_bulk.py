@@ -12,9 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._exceptions import ResponseValidationError, RunNotFoundError
+from ._exceptions import GraphQLError, ResponseValidationError, RunNotFoundError
 from ._history import HistoryScan, check_keys, rows_to_dataframe
 from ._json import decode_rows, dumps, row_objects
+from ._pagination import page_limit
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -82,7 +83,25 @@ def _nodes(data: dict[str, Any], what: str) -> list[dict[str, Any]]:
 def _fetch_chunk(
     chunk: _Chunk, samples: int, keys: list[str] | None, x_axis: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows by run name for the runs of `chunk` (runs the server did not return are absent)."""
+    """Rows by run name for the runs of `chunk` (runs the server did not return are absent);
+    a server whose page limit is below the chunk is asked in chunks it allows."""
+    try:
+        return _fetch_names(chunk, samples, keys, x_axis)
+    except GraphQLError as exc:
+        limit = page_limit(exc)
+        if limit is None or limit < 1 or limit >= len(chunk.names):
+            raise
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for i in range(0, len(chunk.names), limit):
+        part = _Chunk(chunk.ctx, chunk.entity, chunk.project, chunk.names[i : i + limit])
+        rows.update(_fetch_names(part, samples, keys, x_axis))
+    return rows
+
+
+def _fetch_names(
+    chunk: _Chunk, samples: int, keys: list[str] | None, x_axis: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows by run name for the runs of `chunk`, in one request."""
     from runapi_generated.operations import (
         LIST_RUNS_HISTORY_GQL,
         LIST_RUNS_SAMPLED_HISTORY_GQL,

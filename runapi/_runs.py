@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
@@ -13,7 +12,7 @@ from ._context import Context
 from ._exceptions import GraphQLError, ProjectNotFoundError
 from ._history import check_keys
 from ._json import dumps, loads_object
-from ._pagination import Page, Paginator, next_cursor
+from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import HIDDEN_CONFIG_KEYS, Run
@@ -24,26 +23,19 @@ if TYPE_CHECKING:
     import polars
     import pyarrow
     from runapi_generated.list_run_names import ListRunNamesProject
-    from runapi_generated.list_runs_table import ListRunsTableProject
+    from runapi_generated.list_runs_table import (
+        ListRunsTableProject,
+        ListRunsTableProjectRuns,
+    )
 
 T = TypeVar("T")
 
 TABLE_PAGE_SIZE = 1000
 """Runs per request when building a table (`to_pandas`): 20 requests for 20,000 runs."""
+TABLE_WORKERS = 3
+"""Runs-table pages in flight at once (after the first page)."""
 NAMES_PAGE_SIZE = 10_000
 """Runs per request when only run ids (and cursors) are listed."""
-
-_PAGE_LIMIT = re.compile(r"page size limit of (\d+)")
-
-
-def page_limit(exc: GraphQLError) -> int | None:
-    """The largest page the server allows, when `exc` is its refusal of a larger one
-    (`'first' is 1000, over the page size limit of 500`), else None."""
-    for error in exc.errors:
-        match = _PAGE_LIMIT.search(str(error.get("message", "")))
-        if match:
-            return int(match.group(1))
-    return None
 
 
 def _flatten_into(record: dict[str, Any], name: str, value: Any) -> None:
@@ -223,46 +215,86 @@ class Runs(Paginator[Run]):
             return [run.id for run in self._items]
         return [name for name, _ in self._edges()]
 
+    @staticmethod
+    def _records(runs: ListRunsTableProjectRuns) -> list[dict[str, Any]]:
+        """The runs-table records of one `ListRunsTable` page."""
+        records = []
+        for edge in runs.edges:
+            node = edge.node
+            display = node.display_name
+            record: dict[str, Any] = {
+                "id": node.name,
+                "name": display if isinstance(display, str) and display else node.name,
+                "state": node.state or "unknown",
+                "created_at": node.created_at,
+                "tags": list(node.tags or []),
+            }
+            config = loads_object(node.config, "run config")
+            for key, entry in config.items():
+                if key in HIDDEN_CONFIG_KEYS:
+                    continue
+                if type(entry) is dict and "value" in entry:
+                    entry = entry["value"]
+                _flatten_into(record, "config." + key, entry)
+            summary = loads_object(node.summary_metrics, "run summary")
+            for key, value in summary.items():
+                _flatten_into(record, "summary." + key, value)
+            records.append(record)
+        return records
+
     def _table_records(self) -> Iterator[list[dict[str, Any]]]:
-        """Pages of runs-table records from `ListRunsTable` (only the table's fields), the
-        next page requested while this one is decoded. No `Run` objects are made."""
-        first = max(self.per_page, TABLE_PAGE_SIZE)
-        with ThreadPoolExecutor(1) as pool:
-            pending: Future[ListRunsTableProject] | None = pool.submit(
-                self._table_page, first, None
-            )
-            while pending is not None:
-                project = pending.result()
-                pending = None
-                runs = project.runs
-                if runs is None:
-                    return
-                cursor = runs.page_info.end_cursor
-                if runs.page_info.has_next_page and cursor is not None and runs.edges:
-                    pending = pool.submit(self._table_page, first, cursor)
-                records = []
-                for edge in runs.edges:
-                    node = edge.node
-                    display = node.display_name
-                    record: dict[str, Any] = {
-                        "id": node.name,
-                        "name": display if isinstance(display, str) and display else node.name,
-                        "state": node.state or "unknown",
-                        "created_at": node.created_at,
-                        "tags": list(node.tags or []),
-                    }
-                    config = loads_object(node.config, "run config")
-                    for key, entry in config.items():
-                        if key in HIDDEN_CONFIG_KEYS:
-                            continue
-                        if type(entry) is dict and "value" in entry:
-                            entry = entry["value"]
-                        _flatten_into(record, "config." + key, entry)
-                    summary = loads_object(node.summary_metrics, "run summary")
-                    for key, value in summary.items():
-                        _flatten_into(record, "summary." + key, value)
-                    records.append(record)
-                yield records
+        """Pages of runs-table records from `ListRunsTable` (only the table's fields; no
+        `Run` objects), in order.
+
+        The first page comes alone (most projects fit in it). After it, one lean
+        `ListRunNames` listing gives the cursor of every remaining run, and the pages that
+        start after every N-th cursor are fetched `TABLE_WORKERS` at a time, while earlier
+        pages are decoded: plain Relay `after` cursors, so W&B's servers allow it too. Runs
+        created after the listing are read by following the last page's cursor; a run seen
+        twice (runs deleted meanwhile shift later pages) is kept once.
+        """
+        size = max(self.per_page, TABLE_PAGE_SIZE)
+        head = self._table_page(size, None).runs
+        if head is None:
+            return
+        size = min(size, self._page_limit or size)
+        after = head.page_info.end_cursor
+        if not head.page_info.has_next_page or after is None or not head.edges:
+            yield self._records(head)
+            return
+        seen = {edge.node.name for edge in head.edges}
+        with ThreadPoolExecutor(TABLE_WORKERS) as pool:
+            start = after
+            listing = pool.submit(lambda: [cursor for _, cursor in self._edges(start)])
+            yield self._records(head)
+            cursors = listing.result()
+            starts = [after, *(cursors[i - 1] for i in range(size, len(cursors), size))]
+            pending = [pool.submit(self._table_page, size, cursor) for cursor in starts]
+            try:
+                yield from self._in_order(pending, pool, size, seen)
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _in_order(
+        self,
+        pending: list[Future[ListRunsTableProject]],
+        pool: ThreadPoolExecutor,
+        size: int,
+        seen: set[str],
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The records of the `pending` pages in order (see `_table_records`)."""
+        while pending:
+            runs = pending.pop(0).result().runs
+            if runs is None:
+                break
+            if not pending:  # runs created since the listing: follow the cursor chain
+                after = runs.page_info.end_cursor
+                if runs.page_info.has_next_page and after is not None and runs.edges:
+                    pending.append(pool.submit(self._table_page, size, after))
+            fresh = [r for r in self._records(runs) if r["id"] not in seen]
+            seen.update(r["id"] for r in fresh)
+            yield fresh
 
     @overload
     def histories(
