@@ -18,6 +18,7 @@ from ._http import build_client
 from ._paths import parse_project_path, parse_run_path
 from ._run import Run
 from ._runs import Runs
+from .filters import Filter
 
 
 @dataclass(frozen=True)
@@ -120,17 +121,19 @@ class Api:
     def runs(
         self,
         path: str,
-        filters: Mapping[str, Any] | None = None,
+        filters: Filter | Mapping[str, Any] | None = None,
         order: str = "+created_at",
         per_page: int = 50,
     ) -> Runs:
         """The runs of project `entity/project` (lazy; no request until used).
 
-        `filters` are MongoDB-style (`{"config.lr": {"$gt": 0.01}}`), `order` is
-        `+field` / `-field`.
+        `filters` is a typed filter from `runapi.filters` (`Config("lr") > 0.01`) or W&B's
+        MongoDB-style dict (`{"config.lr": {"$gt": 0.01}}`); `order` is `+field` / `-field`.
 
         ```python
-        for run in api.runs("alice/mnist", filters={"state": "finished"}):
+        from runapi.filters import Config, State
+
+        for run in api.runs("alice/mnist", filters=(State == "finished") & (Config("lr") > 0.01)):
             print(run.id)
         ```
         """

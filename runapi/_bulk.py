@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._exceptions import ResponseValidationError, RunNotFoundError
-from ._history import check_keys, rows_to_dataframe
+from ._exceptions import GraphQLError, ResponseValidationError, RunNotFoundError
+from ._history import HistoryScan, check_keys, rows_to_dataframe
 from ._json import decode_rows, dumps, row_objects
+from ._pagination import page_limit
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -28,6 +29,15 @@ CHUNK_SIZE = 25
 """Most runs per batched request; fewer when that keeps all `max_workers` busy."""
 
 
+class RunRef(NamedTuple):
+    """A run as the bulk fetches need it: the `Api` context it is read through, and its path."""
+
+    ctx: Context
+    entity: str
+    project: str
+    name: str
+
+
 @dataclass
 class _Chunk:
     """Runs of one project (and one `Api`) fetched by one request."""
@@ -38,17 +48,16 @@ class _Chunk:
     names: list[str] = field(default_factory=list)
 
 
-def _chunks(targets: list[Run], size: int) -> list[_Chunk]:
+def _chunks(targets: list[RunRef], size: int) -> list[_Chunk]:
     """The distinct runs of `targets`, grouped by (api, entity, project), `size` per chunk."""
     groups: dict[tuple[int, str, str], _Chunk] = {}
     seen: set[tuple[int, str, str, str]] = set()
-    for run in targets:
-        ctx = run._ctx
-        key = (id(ctx), run.entity, run.project)
-        if (*key, run.id) in seen:
+    for ref in targets:
+        key = (id(ref.ctx), ref.entity, ref.project)
+        if (*key, ref.name) in seen:
             continue
-        seen.add((*key, run.id))
-        groups.setdefault(key, _Chunk(ctx, run.entity, run.project)).names.append(run.id)
+        seen.add((*key, ref.name))
+        groups.setdefault(key, _Chunk(ref.ctx, ref.entity, ref.project)).names.append(ref.name)
     chunks: list[_Chunk] = []
     for group in groups.values():
         for i in range(0, len(group.names), size):
@@ -72,9 +81,27 @@ def _nodes(data: dict[str, Any], what: str) -> list[dict[str, Any]]:
 
 
 def _fetch_chunk(
-    chunk: _Chunk, samples: int, keys: list[str] | None
+    chunk: _Chunk, samples: int, keys: list[str] | None, x_axis: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """Rows by run name for the runs of `chunk` (runs the server did not return are absent)."""
+    """Rows by run name for the runs of `chunk` (runs the server did not return are absent);
+    a server whose page limit is below the chunk is asked in chunks it allows."""
+    try:
+        return _fetch_names(chunk, samples, keys, x_axis)
+    except GraphQLError as exc:
+        limit = page_limit(exc)
+        if limit is None or limit < 1 or limit >= len(chunk.names):
+            raise
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for i in range(0, len(chunk.names), limit):
+        part = _Chunk(chunk.ctx, chunk.entity, chunk.project, chunk.names[i : i + limit])
+        rows.update(_fetch_names(part, samples, keys, x_axis))
+    return rows
+
+
+def _fetch_names(
+    chunk: _Chunk, samples: int, keys: list[str] | None, x_axis: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Rows by run name for the runs of `chunk`, in one request."""
     from runapi_generated.operations import (
         LIST_RUNS_HISTORY_GQL,
         LIST_RUNS_SAMPLED_HISTORY_GQL,
@@ -97,7 +124,7 @@ def _fetch_chunk(
                 raise ResponseValidationError(f"GraphQL {what}: history is not a list of str")
             rows[node["name"]] = decode_rows(texts)
         return rows
-    spec_keys = keys if "_step" in keys else [*keys, "_step"]
+    spec_keys = keys if x_axis in keys else [*keys, x_axis]
     variables["specs"] = [dumps({"keys": spec_keys, "samples": samples})]
     what = "ListRunsSampledHistory"
     data = chunk.ctx.gql.data(LIST_RUNS_SAMPLED_HISTORY_GQL, what, variables)
@@ -109,51 +136,81 @@ def _fetch_chunk(
     return rows
 
 
-def history_frames(
-    runs: Iterable[Run],
-    *,
-    samples: int | None = 500,
-    keys: list[str] | None = None,
-    max_workers: int = DEFAULT_WORKERS,
-) -> list[pandas.DataFrame]:
-    """One history DataFrame per run, in the order given, fetched `max_workers` at a time.
-
-    `samples=None` reads each run's full history (`run.scan_history(keys).to_pandas()`);
-    otherwise each frame equals `run.history(samples, keys)`, but the runs of a project are
-    read up to `CHUNK_SIZE` per request. Requests share the runs' HTTP client, so 429 /
-    `Retry-After` and retries are handled in one place (its `RetryTransport`); the first
-    error raises (a run that does not exist: `RunNotFoundError`).
-
-    ```python
-    frames = runapi.history_frames(api.runs("alice/mnist"), samples=500, keys=["loss"])
-    ```
-    """
+def check_bulk_args(samples: object, max_workers: object, x_axis: object) -> None:
+    """`ValueError` for a bad `samples`, `max_workers` or `x_axis` of a bulk fetch."""
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise ValueError(f"max_workers must be an int >= 1, not {max_workers!r}")
     if samples is not None and (
         isinstance(samples, bool) or not isinstance(samples, int) or samples < 1
     ):
         raise ValueError(f"samples must be None or an int >= 1, not {samples!r}")
-    checked = check_keys(keys)
-    targets = list(runs)
+    if not isinstance(x_axis, str) or not x_axis:
+        raise ValueError(f"x_axis must be a non-empty str, not {x_axis!r}")
+
+
+def ref_frames(
+    targets: list[RunRef],
+    *,
+    samples: int | None,
+    keys: list[str] | None,
+    x_axis: str = "_step",
+    max_workers: int = DEFAULT_WORKERS,
+) -> list[pandas.DataFrame]:
+    """One history frame per run of `targets` (checked arguments; see `history_frames`)."""
     if not targets:
         return []
     if samples is None:
+        scan_keys = keys if keys is None or x_axis in keys else [*keys, x_axis]
+
+        def full(ref: RunRef) -> pandas.DataFrame:
+            path = RunPath(ref.entity, ref.project, ref.name)
+            return HistoryScan(ref.ctx, path, keys=scan_keys).to_pandas()
+
         with ThreadPoolExecutor(min(max_workers, len(targets))) as pool:
-            return list(pool.map(lambda run: run.scan_history(keys=checked).to_pandas(), targets))
+            return list(pool.map(full, targets))
     sampled = samples
     size = max(1, min(CHUNK_SIZE, -(-len(targets) // max_workers)))
     chunks = _chunks(targets, size)
     with ThreadPoolExecutor(min(max_workers, len(chunks))) as pool:
-        answers = list(pool.map(lambda chunk: _fetch_chunk(chunk, sampled, checked), chunks))
+        answers = list(pool.map(lambda chunk: _fetch_chunk(chunk, sampled, keys, x_axis), chunks))
     found: dict[tuple[int, str, str, str], list[dict[str, Any]]] = {}
     for chunk, answer in zip(chunks, answers, strict=True):
         for name, rows in answer.items():
             found[(id(chunk.ctx), chunk.entity, chunk.project, name)] = rows
     frames: list[pandas.DataFrame] = []
-    for run in targets:
-        run_rows = found.get((id(run._ctx), run.entity, run.project, run.id))
+    for ref in targets:
+        run_rows = found.get((id(ref.ctx), ref.entity, ref.project, ref.name))
         if run_rows is None:
-            raise RunNotFoundError(f"run {RunPath(run.entity, run.project, run.id)} not found")
+            raise RunNotFoundError(f"run {RunPath(ref.entity, ref.project, ref.name)} not found")
         frames.append(rows_to_dataframe(run_rows))
     return frames
+
+
+def history_frames(
+    runs: Iterable[Run],
+    *,
+    samples: int | None = 500,
+    keys: list[str] | None = None,
+    x_axis: str = "_step",
+    max_workers: int = DEFAULT_WORKERS,
+) -> list[pandas.DataFrame]:
+    """One history DataFrame per run, in the order given, fetched `max_workers` at a time.
+
+    `samples=None` reads each run's full history (`run.scan_history(keys).to_pandas()`,
+    parquet exports where the server has them); otherwise each frame equals
+    `run.history(samples, keys, x_axis)`, but the runs of a project are read up to
+    `CHUNK_SIZE` per request. Requests share the runs' HTTP client, so 429 /
+    `Retry-After` and retries are handled in one place (its `RetryTransport`); the first
+    error raises (a run that does not exist: `RunNotFoundError`). For one long frame of
+    many runs use `Runs.histories`.
+
+    ```python
+    frames = runapi.history_frames(api.runs("alice/mnist"), samples=500, keys=["loss"])
+    ```
+    """
+    check_bulk_args(samples, max_workers, x_axis)
+    checked = check_keys(keys)
+    targets = [RunRef(run._ctx, run.entity, run.project, run.id) for run in runs]
+    return ref_frames(
+        targets, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
+    )

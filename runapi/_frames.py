@@ -21,6 +21,7 @@ from ._json import dumps, flatten
 from ._progress import Progress
 
 if TYPE_CHECKING:
+    import pandas
     import polars
     import pyarrow
 
@@ -111,6 +112,21 @@ def rows_to_arrow(
             builder.add(page)
             bar.update(len(page))
     return builder.to_arrow()
+
+
+def pandas_to_arrow(frame: pandas.DataFrame) -> pyarrow.Table:
+    """A pyarrow Table of a DataFrame, column by column (NaN kept as NaN); a column of
+    mixed types becomes JSON text, as in every other table here."""
+    pa = require("pyarrow", "arrow")
+    arrays = {}
+    for name in frame.columns:
+        values = frame[name].to_numpy()
+        try:
+            arrays[str(name)] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            arrays[str(name)] = _arrow_column(pa, values.tolist())
+    table: pyarrow.Table = pa.table(arrays) if arrays else pa.table({})
+    return table
 
 
 def arrow_to_polars(table: pyarrow.Table) -> polars.DataFrame:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar, overload
 
-from ._exceptions import PaginationError
+from ._exceptions import GraphQLError, PaginationError
 
 T = TypeVar("T")
 
@@ -30,6 +31,19 @@ def next_cursor(end_cursor: str | None, edges: Sequence[HasCursor]) -> str | Non
     """The cursor to continue after a page: `pageInfo.endCursor`, else the last edge's
     cursor (what wandb's client uses), None for an empty page."""
     return end_cursor or (edges[-1].cursor if edges else None)
+
+
+_PAGE_LIMIT = re.compile(r"page size limit of (\d+)")
+
+
+def page_limit(exc: GraphQLError) -> int | None:
+    """The largest page the server allows, when `exc` is its refusal of a larger one
+    (`'first' is 1000, over the page size limit of 500`), else None."""
+    for error in exc.errors:
+        match = _PAGE_LIMIT.search(str(error.get("message", "")))
+        if match:
+            return int(match.group(1))
+    return None
 
 
 PageFetcher = Callable[[int, "str | None"], Page[T]]

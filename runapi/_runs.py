@@ -2,26 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
+from ._align import Align, check_align, long_frame
+from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames
 from ._context import Context
-from ._exceptions import ProjectNotFoundError
+from ._exceptions import GraphQLError, ProjectNotFoundError
+from ._history import check_keys
 from ._json import dumps, loads_object
-from ._pagination import Page, Paginator, next_cursor
+from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import HIDDEN_CONFIG_KEYS, Run
+from .filters import Filter
 
 if TYPE_CHECKING:
     import pandas
     import polars
     import pyarrow
-    from runapi_generated.list_runs_table import ListRunsTableProject
+    from runapi_generated.list_run_names import ListRunNamesProject
+    from runapi_generated.list_runs_table import (
+        ListRunsTableProject,
+        ListRunsTableProjectRuns,
+    )
+
+T = TypeVar("T")
 
 TABLE_PAGE_SIZE = 1000
 """Runs per request when building a table (`to_pandas`): 20 requests for 20,000 runs."""
+TABLE_WORKERS = 3
+"""Runs-table pages in flight at once (after the first page)."""
+NAMES_PAGE_SIZE = 10_000
+"""Runs per request when only run ids (and cursors) are listed."""
 
 
 def _flatten_into(record: dict[str, Any], name: str, value: Any) -> None:
@@ -35,7 +49,8 @@ def _flatten_into(record: dict[str, Any], name: str, value: Any) -> None:
 
 
 class Runs(Paginator[Run]):
-    """The runs of `entity/project` matching `filters`, in `order`.
+    """The runs of `entity/project` matching `filters` (a `runapi.filters` filter or W&B's
+    MongoDB-style dict), in `order`.
 
     Lazy: pages of `per_page` runs are fetched as iteration reaches them; `len()` asks
     the server's `runCount`.
@@ -53,12 +68,16 @@ class Runs(Paginator[Run]):
         entity: str,
         project: str,
         *,
-        filters: Mapping[str, Any] | None = None,
+        filters: Filter | Mapping[str, Any] | None = None,
         order: str = "+created_at",
         per_page: int = 50,
     ) -> None:
+        if isinstance(filters, Filter):
+            filters = filters.to_dict()
         if filters is not None and not isinstance(filters, Mapping):
-            raise ValueError(f"filters must be a dict (MongoDB-style), not {filters!r}")
+            raise ValueError(
+                f"filters must be a runapi.filters Filter or a MongoDB-style dict, not {filters!r}"
+            )
         if not isinstance(order, str) or not order:
             raise ValueError(f"order must be a str such as '-created_at', not {order!r}")
         self._ctx = ctx
@@ -66,6 +85,7 @@ class Runs(Paginator[Run]):
         self._project = project
         self._filters = dumps(dict(filters)) if filters else None
         self._order = order
+        self._page_limit: int | None = None
         super().__init__(self._page, per_page=per_page, count=self._count_runs)
 
     @property
@@ -90,17 +110,35 @@ class Runs(Paginator[Run]):
             raise self._not_found()
         return project.run_count
 
+    def _sized(self, call: Callable[[int], T], first: int) -> tuple[T, int]:
+        """`call(first)`, with `first` lowered to the server's page limit when it refuses a
+        larger page (the limit is kept for later pages); returns the answer and the size."""
+        if self._page_limit is not None:
+            first = min(first, self._page_limit)
+        try:
+            return call(first), first
+        except GraphQLError as exc:
+            limit = page_limit(exc)
+            if limit is None or limit < 1 or limit >= first:
+                raise
+        self._page_limit = limit
+        return call(limit), limit
+
     def _page(self, first: int, after: str | None) -> Page[Run]:
         client = self._ctx.gql.client
-        project = self._ctx.gql.call(
-            client.list_runs,
-            self._entity,
-            self._project,
-            filters=self._filters,
-            order=self._order,
-            first=first,
-            after=after,
-        )
+
+        def call(size: int) -> Any:
+            return self._ctx.gql.call(
+                client.list_runs,
+                self._entity,
+                self._project,
+                filters=self._filters,
+                order=self._order,
+                first=size,
+                after=after,
+            )
+
+        project, _ = self._sized(call, first)
         if project is None:
             raise self._not_found()
         if project.runs is None:
@@ -117,59 +155,233 @@ class Runs(Paginator[Run]):
 
     def _table_page(self, first: int, after: str | None) -> ListRunsTableProject:
         client = self._ctx.gql.client
-        project = self._ctx.gql.call(
-            client.list_runs_table,
-            self._entity,
-            self._project,
-            filters=self._filters,
-            order=self._order,
-            first=first,
-            after=after,
-        )
+
+        def call(size: int) -> ListRunsTableProject | None:
+            return self._ctx.gql.call(
+                client.list_runs_table,
+                self._entity,
+                self._project,
+                filters=self._filters,
+                order=self._order,
+                first=size,
+                after=after,
+            )
+
+        project, _ = self._sized(call, first)
         if project is None:
             raise self._not_found()
         return project
 
-    def _table_records(self) -> Iterator[list[dict[str, Any]]]:
-        """Pages of runs-table records from `ListRunsTable` (only the table's fields), the
-        next page requested while this one is decoded. No `Run` objects are made."""
-        first = max(self.per_page, TABLE_PAGE_SIZE)
-        with ThreadPoolExecutor(1) as pool:
-            pending: Future[ListRunsTableProject] | None = pool.submit(
-                self._table_page, first, None
+    def _names_page(self, after: str | None) -> ListRunNamesProject:
+        client = self._ctx.gql.client
+
+        def call(size: int) -> ListRunNamesProject | None:
+            return self._ctx.gql.call(
+                client.list_run_names,
+                self._entity,
+                self._project,
+                filters=self._filters,
+                order=self._order,
+                first=size,
+                after=after,
             )
-            while pending is not None:
-                project = pending.result()
-                pending = None
-                runs = project.runs
-                if runs is None:
-                    return
-                cursor = runs.page_info.end_cursor
-                if runs.page_info.has_next_page and cursor is not None and runs.edges:
-                    pending = pool.submit(self._table_page, first, cursor)
-                records = []
-                for edge in runs.edges:
-                    node = edge.node
-                    display = node.display_name
-                    record: dict[str, Any] = {
-                        "id": node.name,
-                        "name": display if isinstance(display, str) and display else node.name,
-                        "state": node.state or "unknown",
-                        "created_at": node.created_at,
-                        "tags": list(node.tags or []),
-                    }
-                    config = loads_object(node.config, "run config")
-                    for key, entry in config.items():
-                        if key in HIDDEN_CONFIG_KEYS:
-                            continue
-                        if type(entry) is dict and "value" in entry:
-                            entry = entry["value"]
-                        _flatten_into(record, "config." + key, entry)
-                    summary = loads_object(node.summary_metrics, "run summary")
-                    for key, value in summary.items():
-                        _flatten_into(record, "summary." + key, value)
-                    records.append(record)
-                yield records
+
+        project, _ = self._sized(call, NAMES_PAGE_SIZE)
+        if project is None:
+            raise self._not_found()
+        return project
+
+    def _edges(self, after: str | None = None) -> Iterator[tuple[str, str]]:
+        """(run id, cursor) of every run after `after`, in order: ids and cursors only."""
+        while True:
+            runs = self._names_page(after).runs
+            if runs is None:
+                return
+            for edge in runs.edges:
+                yield edge.node.name, edge.cursor
+            after = next_cursor(runs.page_info.end_cursor, runs.edges)
+            if not runs.page_info.has_next_page or after is None or not runs.edges:
+                return
+
+    def run_ids(self) -> list[str]:
+        """The ids of the matching runs, in order: the loaded runs', else one lean listing
+        (ids only, up to 10,000 per request).
+
+        ```python
+        api.runs("alice/mnist", filters=State == "finished").run_ids()
+        ```
+        """
+        if self._done:
+            return [run.id for run in self._items]
+        return [name for name, _ in self._edges()]
+
+    @staticmethod
+    def _records(runs: ListRunsTableProjectRuns) -> list[dict[str, Any]]:
+        """The runs-table records of one `ListRunsTable` page."""
+        records = []
+        for edge in runs.edges:
+            node = edge.node
+            display = node.display_name
+            record: dict[str, Any] = {
+                "id": node.name,
+                "name": display if isinstance(display, str) and display else node.name,
+                "state": node.state or "unknown",
+                "created_at": node.created_at,
+                "tags": list(node.tags or []),
+            }
+            config = loads_object(node.config, "run config")
+            for key, entry in config.items():
+                if key in HIDDEN_CONFIG_KEYS:
+                    continue
+                if type(entry) is dict and "value" in entry:
+                    entry = entry["value"]
+                _flatten_into(record, "config." + key, entry)
+            summary = loads_object(node.summary_metrics, "run summary")
+            for key, value in summary.items():
+                _flatten_into(record, "summary." + key, value)
+            records.append(record)
+        return records
+
+    def _table_records(self) -> Iterator[list[dict[str, Any]]]:
+        """Pages of runs-table records from `ListRunsTable` (only the table's fields; no
+        `Run` objects), in order.
+
+        The first page comes alone (most projects fit in it). After it, one lean
+        `ListRunNames` listing gives the cursor of every remaining run, and the pages that
+        start after every N-th cursor are fetched `TABLE_WORKERS` at a time, while earlier
+        pages are decoded: plain Relay `after` cursors, so W&B's servers allow it too. Runs
+        created after the listing are read by following the last page's cursor; a run seen
+        twice (runs deleted meanwhile shift later pages) is kept once.
+        """
+        size = max(self.per_page, TABLE_PAGE_SIZE)
+        head = self._table_page(size, None).runs
+        if head is None:
+            return
+        size = min(size, self._page_limit or size)
+        after = head.page_info.end_cursor
+        if not head.page_info.has_next_page or after is None or not head.edges:
+            yield self._records(head)
+            return
+        seen = {edge.node.name for edge in head.edges}
+        with ThreadPoolExecutor(TABLE_WORKERS) as pool:
+            start = after
+            listing = pool.submit(lambda: [cursor for _, cursor in self._edges(start)])
+            yield self._records(head)
+            cursors = listing.result()
+            starts = [after, *(cursors[i - 1] for i in range(size, len(cursors), size))]
+            pending = [pool.submit(self._table_page, size, cursor) for cursor in starts]
+            try:
+                yield from self._in_order(pending, pool, size, seen)
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _in_order(
+        self,
+        pending: list[Future[ListRunsTableProject]],
+        pool: ThreadPoolExecutor,
+        size: int,
+        seen: set[str],
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The records of the `pending` pages in order (see `_table_records`)."""
+        while pending:
+            runs = pending.pop(0).result().runs
+            if runs is None:
+                break
+            if not pending:  # runs created since the listing: follow the cursor chain
+                after = runs.page_info.end_cursor
+                if runs.page_info.has_next_page and after is not None and runs.edges:
+                    pending.append(pool.submit(self._table_page, size, after))
+            fresh = [r for r in self._records(runs) if r["id"] not in seen]
+            seen.update(r["id"] for r in fresh)
+            yield fresh
+
+    @overload
+    def histories(
+        self,
+        samples: int | None = ...,
+        keys: list[str] | None = ...,
+        x_axis: str = ...,
+        format: Literal["pandas"] = ...,
+        *,
+        align: Align = ...,
+        max_workers: int = ...,
+    ) -> pandas.DataFrame: ...
+    @overload
+    def histories(
+        self,
+        samples: int | None = ...,
+        keys: list[str] | None = ...,
+        x_axis: str = ...,
+        *,
+        format: Literal["polars"],
+        align: Align = ...,
+        max_workers: int = ...,
+    ) -> polars.DataFrame: ...
+    @overload
+    def histories(
+        self,
+        samples: int | None = ...,
+        keys: list[str] | None = ...,
+        x_axis: str = ...,
+        *,
+        format: Literal["arrow"],
+        align: Align = ...,
+        max_workers: int = ...,
+    ) -> pyarrow.Table: ...
+    def histories(
+        self,
+        samples: int | None = 500,
+        keys: list[str] | None = None,
+        x_axis: str = "_step",
+        format: Literal["pandas", "polars", "arrow"] = "pandas",
+        *,
+        align: Align = None,
+        max_workers: int = DEFAULT_WORKERS,
+    ) -> pandas.DataFrame | polars.DataFrame | pyarrow.Table:
+        """The histories of all matching runs as one long frame with a `run_id` column, as
+        wandb's `Runs.histories` (runs without rows are left out).
+
+        - `samples`: rows per run, sampled by the server as `run.history(samples, keys,
+          x_axis)` does; the runs are read up to 25 per request, `max_workers` requests at
+          a time. `samples=None` reads every row of every run through the fast full-scan
+          path (parquet exports where the server has them, else 10,000-step pages).
+        - `align`: put every run on one grid of `x_axis` values (`"_step"`, or a time such
+          as `"_runtime"`), linearly interpolating each numeric column, as Comet's
+          `get_metrics_df` does: an int for that many evenly spaced points from the smallest
+          to the largest x of all runs, or the x values themselves. A run is NaN outside its
+          own x range; non-numeric columns are dropped.
+        - `format`: `"pandas"`, `"polars"` or `"arrow"` (a `pyarrow.Table`).
+
+        ```python
+        df = api.runs("alice/mnist", filters=State == "finished").histories(keys=["loss"])
+        full = runs.histories(samples=None, format="polars")
+        grid = runs.histories(samples=None, keys=["loss"], align=100)  # 100 shared steps
+        ```
+        """
+        check_bulk_args(samples, max_workers, x_axis)
+        checked = check_keys(keys)
+        check_align(align)
+        if format not in ("pandas", "polars", "arrow"):
+            raise ValueError(f"format must be 'pandas', 'polars' or 'arrow', not {format!r}")
+        if format != "pandas":
+            from ._frames import require
+
+            require("pyarrow", "arrow")
+            if format == "polars":
+                require("polars", "polars")
+        ids = self.run_ids()
+        refs = [RunRef(self._ctx, self._entity, self._project, name) for name in ids]
+        frames = ref_frames(
+            refs, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
+        )
+        frame = long_frame(ids, frames, x_axis=x_axis, align=align)
+        if format == "pandas":
+            return frame
+        from ._frames import arrow_to_polars, pandas_to_arrow
+
+        table = pandas_to_arrow(frame)
+        return table if format == "arrow" else arrow_to_polars(table)
 
     def to_pandas(self, progress: bool | None = None) -> pandas.DataFrame:
         """One row per run: id, name, state, created_at, tags, `config.*`, `summary.*`.

@@ -93,6 +93,14 @@ from .list_run_files import (
     ListRunFilesProjectRunFilesEdgesNode,
     ListRunFilesProjectRunFilesPageInfo,
 )
+from .list_run_names import (
+    ListRunNames,
+    ListRunNamesProject,
+    ListRunNamesProjectRuns,
+    ListRunNamesProjectRunsEdges,
+    ListRunNamesProjectRunsEdgesNode,
+    ListRunNamesProjectRunsPageInfo,
+)
 from .list_runs import (
     ListRuns,
     ListRunsProject,
@@ -148,6 +156,7 @@ from .operations import (
     GET_VIEWER_GQL,
     LIST_LOGGED_ARTIFACTS_GQL,
     LIST_RUN_FILES_GQL,
+    LIST_RUN_NAMES_GQL,
     LIST_RUNS_GQL,
     LIST_RUNS_HISTORY_GQL,
     LIST_RUNS_SAMPLED_HISTORY_GQL,
@@ -242,6 +251,7 @@ __all__ = [
     "LIST_RUNS_SAMPLED_HISTORY_GQL",
     "LIST_RUNS_TABLE_GQL",
     "LIST_RUN_FILES_GQL",
+    "LIST_RUN_NAMES_GQL",
     "LIST_USED_ARTIFACTS_GQL",
     "ListLoggedArtifacts",
     "ListLoggedArtifactsProject",
@@ -257,6 +267,12 @@ __all__ = [
     "ListRunFilesProjectRunFilesEdges",
     "ListRunFilesProjectRunFilesEdgesNode",
     "ListRunFilesProjectRunFilesPageInfo",
+    "ListRunNames",
+    "ListRunNamesProject",
+    "ListRunNamesProjectRuns",
+    "ListRunNamesProjectRunsEdges",
+    "ListRunNamesProjectRunsEdgesNode",
+    "ListRunNamesProjectRunsPageInfo",
     "ListRuns",
     "ListRunsHistory",
     "ListRunsHistoryProject",

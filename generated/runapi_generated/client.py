@@ -27,6 +27,7 @@ from .input_types import (
 )
 from .list_logged_artifacts import ListLoggedArtifacts, ListLoggedArtifactsProject
 from .list_run_files import ListRunFiles, ListRunFilesProject
+from .list_run_names import ListRunNames, ListRunNamesProject
 from .list_runs import ListRuns, ListRunsProject
 from .list_runs_history import ListRunsHistory, ListRunsHistoryProject
 from .list_runs_sampled_history import (
@@ -51,6 +52,7 @@ from .operations import (
     GET_VIEWER_GQL,
     LIST_LOGGED_ARTIFACTS_GQL,
     LIST_RUN_FILES_GQL,
+    LIST_RUN_NAMES_GQL,
     LIST_RUNS_GQL,
     LIST_RUNS_HISTORY_GQL,
     LIST_RUNS_SAMPLED_HISTORY_GQL,
@@ -343,6 +345,33 @@ class GraphQLClient(BaseClient):
         )
         data = self.get_data(response)
         return ListRunFiles.model_validate(data).project
+
+    def list_run_names(
+        self,
+        entity: str,
+        project: str,
+        filters: Union[Optional[str], UnsetType] = UNSET,
+        order: Union[Optional[str], UnsetType] = UNSET,
+        first: Union[Optional[int], UnsetType] = UNSET,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Optional[ListRunNamesProject]:
+        variables: dict[str, object] = {
+            "entity": entity,
+            "project": project,
+            "filters": filters,
+            "order": order,
+            "first": first,
+            "after": after,
+        }
+        response = self.execute(
+            query=LIST_RUN_NAMES_GQL,
+            operation_name="ListRunNames",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ListRunNames.model_validate(data).project
 
     def list_runs(
         self,

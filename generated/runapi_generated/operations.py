@@ -21,6 +21,7 @@ __all__ = [
     "LIST_RUNS_SAMPLED_HISTORY_GQL",
     "LIST_RUNS_TABLE_GQL",
     "LIST_RUN_FILES_GQL",
+    "LIST_RUN_NAMES_GQL",
     "LIST_USED_ARTIFACTS_GQL",
     "UPSERT_RUN_GQL",
     "USE_ARTIFACT_GQL",
@@ -345,6 +346,29 @@ fragment FileFields on File {
   mimetype
   updatedAt
   md5
+}
+
+fragment PageInfoFields on PageInfo {
+  endCursor
+  hasNextPage
+}
+"""
+
+LIST_RUN_NAMES_GQL = """
+query ListRunNames($entity: String!, $project: String!, $filters: JSONString, $order: String, $first: Int, $after: String) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, order: $order, first: $first, after: $after) {
+      edges {
+        node {
+          name
+        }
+        cursor
+      }
+      pageInfo {
+        ...PageInfoFields
+      }
+    }
+  }
 }
 
 fragment PageInfoFields on PageInfo {

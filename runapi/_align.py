@@ -1,0 +1,123 @@
+"""Many runs' histories as one long frame, optionally aligned on a common x grid.
+
+Alignment is linear interpolation of each run's numeric columns at shared x values (a step
+or time grid), as Comet's `get_metrics_df(interpolate=True)` does: a run contributes NaN
+outside its own x range (no extrapolation), and rows whose x is missing are left out.
+
+```python
+long = long_frame(["a", "b"], [frame_a, frame_b], x_axis="_step", align=5)
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy
+    import pandas
+
+RUN_ID = "run_id"
+"""The column naming each row's run (wandb's `Runs.histories` uses the same name)."""
+
+Align = int | Sequence[float] | None
+"""No alignment, a number of evenly spaced grid points, or the grid's x values."""
+
+
+def check_align(align: object) -> None:
+    """`ValueError` unless `align` is None, an int >= 2 or a non-empty list of numbers."""
+    if align is None:
+        return
+    if isinstance(align, bool | str | bytes):
+        raise ValueError(f"align must be None, an int >= 2 or a list of x values, not {align!r}")
+    if isinstance(align, int):
+        if align < 2:
+            raise ValueError(f"align must be an int >= 2 (grid points), not {align!r}")
+        return
+    if not isinstance(align, Sequence) or not align:
+        raise ValueError(f"align must be None, an int >= 2 or a list of x values, not {align!r}")
+    for value in align:
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise ValueError(f"align's x values must be numbers, not {value!r}")
+
+
+def _grid(frames: list[pandas.DataFrame], x_axis: str, align: int | Sequence[float]) -> Any:
+    import numpy
+
+    if not isinstance(align, int):
+        return numpy.sort(numpy.asarray(align, dtype="float64"))
+    lows, highs = [], []
+    for frame in frames:
+        if x_axis in frame.columns:
+            x = frame[x_axis].to_numpy(dtype="float64", na_value=numpy.nan)
+            x = x[~numpy.isnan(x)]
+            if len(x):
+                lows.append(x.min())
+                highs.append(x.max())
+    if not lows:
+        return numpy.array([], dtype="float64")
+    return numpy.linspace(min(lows), max(highs), align)
+
+
+def _interpolated(frame: pandas.DataFrame, x_axis: str, grid: numpy.ndarray) -> pandas.DataFrame:
+    """`frame`'s numeric columns at the `grid` x values (NaN outside each column's range)."""
+    import numpy
+    import pandas
+
+    columns: dict[str, numpy.ndarray] = {x_axis: grid}
+    if x_axis not in frame.columns or not len(grid):
+        return pandas.DataFrame(columns)
+    x_all = frame[x_axis].to_numpy(dtype="float64", na_value=numpy.nan)
+    for name in frame.columns:
+        if name == x_axis or not pandas.api.types.is_numeric_dtype(frame[name].dtype):
+            continue
+        if pandas.api.types.is_bool_dtype(frame[name].dtype):
+            continue
+        y_all = frame[name].to_numpy(dtype="float64", na_value=numpy.nan)
+        keep = ~(numpy.isnan(x_all) | numpy.isnan(y_all))
+        x, y = x_all[keep], y_all[keep]
+        values = numpy.full(len(grid), numpy.nan)
+        if len(x):
+            order = numpy.argsort(x, kind="stable")
+            x, y = x[order], y[order]
+            inside = (grid >= x[0]) & (grid <= x[-1])
+            values[inside] = numpy.interp(grid[inside], x, y)
+        columns[name] = values
+    return pandas.DataFrame(columns)
+
+
+def long_frame(
+    run_ids: list[str],
+    frames: list[pandas.DataFrame],
+    *,
+    x_axis: str = "_step",
+    align: Align = None,
+) -> pandas.DataFrame:
+    """One frame of every run's rows with a leading `run_id` column; runs without rows are
+    left out. With `align`, each run is interpolated at a common grid of `x_axis` values:
+    `align` evenly spaced points from the smallest to the largest x of all runs, or the
+    given x values; only numeric columns are kept.
+
+    ```python
+    long_frame(["a"], [pandas.DataFrame({"_step": [0, 10], "loss": [1.0, 0.0]})], align=3)
+    # run_id _step loss: a 0.0 1.0 / a 5.0 0.5 / a 10.0 0.0
+    ```
+    """
+    import pandas
+
+    parts = []
+    if align is not None:
+        grid = _grid(frames, x_axis, align)
+        frames = [_interpolated(frame, x_axis, grid) for frame in frames]
+    for run_id, frame in zip(run_ids, frames, strict=True):
+        if not len(frame):
+            continue
+        frame = frame.reset_index(drop=True)
+        frame.insert(0, RUN_ID, run_id)
+        parts.append(frame)
+    if not parts:
+        return pandas.DataFrame({RUN_ID: pandas.Series([], dtype="object")})
+    if len(parts) == 1:
+        return parts[0]
+    return pandas.concat(parts, ignore_index=True, sort=False)
