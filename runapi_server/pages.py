@@ -175,7 +175,27 @@ def _number(value: Any) -> float | None:
 
 
 def _tick(value: float) -> str:
+    """An axis label a person reads at a glance: ``2,000``, ``0.125``, ``1.5e-07``.
+
+    Whole numbers get thousands separators (a step axis never reads ``2e+03``); other
+    values keep 3 significant digits, in exponent form only when very large or small.
+    """
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if 1e-3 <= abs(value) < 1e6:
+        text = f"{value:,.{max(0, 2 - math.floor(math.log10(abs(value))))}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
     return f"{value:.3g}"
+
+
+def human_size(size: int) -> str:
+    """A byte count as people read it: ``512 B``, ``1.5 KiB``, ``20.0 MiB``."""
+    amount = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if amount < 1024 or unit == "TiB":
+            return f"{size} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    raise AssertionError("unreachable")
 
 
 def chart_svg(name: str, points: Sequence[tuple[float, float]]) -> str:
@@ -274,7 +294,8 @@ def _files(state: ServerState, base: str, run: sqlite3.Row) -> str:
         )
         items.append(
             f'<tr><td><a href="{esc(url)}">{esc(row["name"])}</a></td>'
-            f'<td class="num">{esc(row["size"])} B</td><td>{esc(row["updated_at"])}</td></tr>'
+            f'<td class="num">{esc(human_size(row["size"]))}</td>'
+            f'<td>{esc(row["updated_at"])}</td></tr>'
         )
     return f'<table class="files">{"".join(items)}</table>'
 
@@ -288,7 +309,7 @@ background:#eee;font-size:12px} .state-finished{background:#d7f0d7}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(320px,1fr));gap:16px}
 table{border-collapse:collapse;font-size:13px} th,td{padding:2px 8px;text-align:left;
 border-bottom:1px solid #eee;vertical-align:top} th{font-weight:600;color:#444}
-td.num{text-align:right} .charts{display:flex;flex-wrap:wrap;gap:12px}
+td.num{text-align:right;white-space:nowrap} .charts{display:flex;flex-wrap:wrap;gap:12px}
 svg.chart{border:1px solid #eee;background:#fff} svg .frame{fill:none;stroke:#ccc}
 svg .title{font-size:12px;font-weight:600;fill:#333} svg .tick{font-size:10px;fill:#666}
 """

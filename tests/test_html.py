@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import base64
 import logging
+from pathlib import Path
 
 import httpx
 import pytest
 from conftest import User
-from seeding import close_apis, make_api, new_run
+from seeding import close_apis, log_history, make_api, new_run
 
 __all__ = ["close_apis"]
 
@@ -90,3 +91,17 @@ def test_logger_is_silent_by_default(user: User, capsys: pytest.CaptureFixture[s
     new_run(api, user, project="html", run_id="html5")
     captured = capsys.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+def test_run_page_axes_and_file_sizes_read_as_people_write_them(user: User, tmp_path: Path) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="html", run_id="html3")
+    log_history(user, run, [{"_step": s, "loss": 0.5 / (s + 1)} for s in range(2001)])
+    (tmp_path / "model.bin").write_bytes(b"x" * 1536)
+    run.upload_file(tmp_path / "model.bin", root=tmp_path)
+    page = httpx.get(f"{user.server.url}/{user.entity}/html/runs/html3", auth=user.auth)
+    assert page.status_code == 200
+    text = page.text
+    assert ">2,000 _step</text>" in text and ">0.5</text>" in text
+    assert "e+0" not in text
+    assert '<td class="num">1.5 KiB</td>' in text and "white-space:nowrap" in text
