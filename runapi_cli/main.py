@@ -92,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from runapi_server.app import create_app
+        from runapi_server.migrations import SchemaTooNew
     except ImportError as exc:
         raise _server_import_error(exc) from exc
     limits = _parse_limits(args.limit)
@@ -101,7 +102,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = url_for(sock, args.host)
     try:
         app = create_app(data_dir, public_url=url, limits=limits)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
         sock.close()
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
     config = uvicorn.Config(
@@ -114,6 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_users_create(args: argparse.Namespace) -> int:
     try:
+        from runapi_server.migrations import SchemaTooNew
         from runapi_server.users import create_user
     except ImportError as exc:
         raise _server_import_error(exc) from exc
@@ -122,7 +124,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         key = create_user(data_dir, args.name)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
     print(key, flush=True)
     return 0

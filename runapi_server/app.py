@@ -149,5 +149,8 @@ def create_app(
         *pages.ROUTES,  # last: its /{entity}/{project}/runs/{run} is a catch-all shape
     ]
     app = Starlette(routes=routes)
+    # No "try again with a trailing slash" redirects: a signed URL whose name does not
+    # match its route is an error, not a 307 to another route.
+    app.router.redirect_slashes = False
     app.state.server = state
     return app

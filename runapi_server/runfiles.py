@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from runapi_server.signing import RunGrant
+
 MAX_NAME_LENGTH = 1024
 
 _MIME_TYPES = {
@@ -97,6 +99,12 @@ class FileRecord:
     updated_at: str | None = None
     streamed: bool = False
     storage: str | None = None
+    run_key: str = ""
+    """The run's ``url_key``, named in the file's signed URLs."""
+
+    @property
+    def grant(self) -> RunGrant:
+        return RunGrant(self.entity, self.project, self.run_name, self.run_key)
 
     @property
     def id(self) -> str:
@@ -120,13 +128,14 @@ def record_of(run: sqlite3.Row, row: sqlite3.Row) -> FileRecord:
         updated_at=row["updated_at"],
         streamed=bool(row["streamed"]),
         storage=row["storage"],
+        run_key=run["url_key"],
     )
 
 
 def pending_record(run: sqlite3.Row, name: str) -> FileRecord:
     return FileRecord(
         run_db_id=run["id"], entity=run["entity"], project=run["project_name"],
-        run_name=run["name"], name=name,
+        run_name=run["name"], name=name, run_key=run["url_key"],
     )  # fmt: skip
 
 

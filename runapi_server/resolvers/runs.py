@@ -21,6 +21,7 @@ from ariadne import MutationType, ObjectType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
+from runapi_server import signing
 from runapi_server.auth import AuthUser
 from runapi_server.connections import window, window_page
 from runapi_server.context import context_of
@@ -462,8 +463,17 @@ def _select_or_create(
         name = _new_run_id(conn, project_db_id)
     cursor = conn.execute(
         "INSERT INTO runs (project_id, name, user_id, display_name, created_at, updated_at,"
-        " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (project_db_id, name, user.id, _new_display_name(conn, project_db_id), now, now, now),
+        " heartbeat_at, url_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            project_db_id,
+            name,
+            user.id,
+            _new_display_name(conn, project_db_id),
+            now,
+            now,
+            now,
+            signing.new_run_key(),
+        ),
     )
     run = run_by_id(conn, int(cursor.lastrowid or 0))
     assert run is not None
