@@ -116,7 +116,6 @@ _COLUMN_FIELDS: Final = {
     "createdAt": "created_at",
     "updatedAt": "updated_at",
     "heartbeatAt": "heartbeat_at",
-    "systemMetrics": "system_metrics",
     "projectId": "project_id",
 }
 
@@ -170,28 +169,39 @@ def resolve_run_sweep(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> None:
 
 @run_type.field("config")
 def resolve_run_config(
-    obj: sqlite3.Row, _info: GraphQLResolveInfo, keys: list[str] | None = None
+    obj: sqlite3.Row, info: GraphQLResolveInfo, keys: list[str] | None = None
 ) -> str:
-    return _keyed_json(obj["config"], keys)
+    return _charged(info, _keyed_json(obj["config"], keys), "config")
+
+
+def _charged(info: GraphQLResolveInfo, text: str, what: str) -> str:
+    context_of(info).budget.charge(len(text), what)
+    return text
 
 
 @run_type.field("summaryMetrics")
 def resolve_run_summary(
     obj: sqlite3.Row,
-    _info: GraphQLResolveInfo,
+    info: GraphQLResolveInfo,
     keys: list[str] | None = None,
     packVersion: int | None = None,
 ) -> str:
-    return _keyed_json(obj["summary"], keys)
+    return _charged(info, _keyed_json(obj["summary"], keys), "summaryMetrics")
+
+
+@run_type.field("systemMetrics")
+def resolve_run_system_metrics(obj: sqlite3.Row, info: GraphQLResolveInfo) -> str:
+    return _charged(info, obj["system_metrics"], "systemMetrics")
 
 
 @run_type.field("wandbConfig")
 def resolve_run_wandb_config(
-    obj: sqlite3.Row, _info: GraphQLResolveInfo, keys: list[str] | None = None
+    obj: sqlite3.Row, info: GraphQLResolveInfo, keys: list[str] | None = None
 ) -> str:
     entry = _decoded_object(obj["config"]).get("_wandb")
     value = entry.get("value") if isinstance(entry, dict) and "value" in entry else entry
-    return json.dumps(_only_keys(value if isinstance(value, dict) else {}, keys))
+    text = json.dumps(_only_keys(value if isinstance(value, dict) else {}, keys))
+    return _charged(info, text, "wandbConfig")
 
 
 # --------------------------------------------------------------------------- Project.runs
