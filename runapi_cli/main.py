@@ -92,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from runapi_server.app import create_app
+        from runapi_server.http_protocol import header_timeout_protocol
         from runapi_server.migrations import SchemaTooNew
     except ImportError as exc:
         raise _server_import_error(exc) from exc
@@ -106,7 +107,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         sock.close()
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
     config = uvicorn.Config(
-        app, log_level=args.log_level, access_log=args.access_log, timeout_graceful_shutdown=5
+        app,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=5,
+        http=header_timeout_protocol(limits.max_header_seconds),
+        h11_max_incomplete_event_size=64 * 1024,
     )
     print(f"runapi server listening on {url} (data: {data_dir.resolve()})", flush=True)
     uvicorn.Server(config).run(sockets=[sock])

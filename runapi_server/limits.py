@@ -59,6 +59,9 @@ class Limits:
     """Most fields of :data:`COSTLY_FIELDS` (a run's history, events and their tails) one
     GraphQL operation may select, aliases and fragments expanded: each can return a whole
     run's history, so they are counted apart from ``max_query_fields``."""
+    max_header_seconds: int = 30
+    """Longest a client may take to send a request's headers, counted from the connection
+    opening or the previous response (``runapi serve``: a slower connection is closed)."""
     max_response_bytes: int = 128 * MIB
     """Most bytes of history rows, events and run JSON (config, summary, system metrics)
     one GraphQL request may return, across all its fields, aliases and list items (see

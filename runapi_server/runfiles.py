@@ -17,6 +17,7 @@ import base64
 import hashlib
 import json
 import mimetypes
+import re
 import shutil
 import sqlite3
 from collections.abc import Sequence
@@ -26,6 +27,8 @@ from pathlib import Path, PurePosixPath
 from runapi_server.signing import RunGrant
 
 MAX_NAME_LENGTH = 1024
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""Characters a file name must not hold: C0/C1 controls and line separators."""
 
 _MIME_TYPES = {
     ".log": "text/plain",
@@ -56,6 +59,8 @@ def check_file_name(name: str) -> str | None:
         return f"file name longer than {MAX_NAME_LENGTH} characters"
     if "\x00" in name:
         return f"file name must not contain NUL bytes: {name!r}"
+    if _CONTROL.search(name):
+        return f"file name must not contain control characters (newline, tab ...): {name!r}"
     if "\\" in name:
         return f"file name must not contain backslashes: {name!r}"
     if name.startswith("/"):

@@ -18,7 +18,8 @@ from test_server_files import create_files, grant_of, names, nodes, secret, uplo
 from runapi_server import signing
 
 BAD_NAMES = ["../escape.txt", "a/../../escape.txt", "/abs/escape.txt", "a\\..\\escape.txt",
-             "a\x00b.txt", "", "./a.txt", "a//b.txt"]  # fmt: skip
+             "a\x00b.txt", "", "./a.txt", "a//b.txt", "a\nb.txt", "tab\there.txt", "cr\r.txt",
+             "del\x7f.txt", "nel\x85.txt", "ls\u2028.txt"]  # fmt: skip
 
 
 def _outside_files(data_dir: Path) -> set[str]:

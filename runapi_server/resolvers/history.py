@@ -28,6 +28,8 @@ def _samples(value: Any, where: str) -> int | None:
         raise BadInput(f"{where}: samples must be an integer, got {value!r}")
     if value < 0:
         raise BadInput(f"{where}: samples must not be negative, got {value}")
+    if value > history.INT64_MAX:
+        raise BadInput(f"{where}: samples out of range: {value} is over {history.INT64_MAX}")
     return value
 
 
@@ -38,6 +40,8 @@ def _step(value: Any, where: str) -> int | None:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadInput(f"{where} must be an integer, got {value!r}")
+    if not history.INT64_MIN <= value <= history.INT64_MAX:
+        raise BadInput(f"{where} out of range: {value} is not a 64-bit integer")
     return value
 
 
