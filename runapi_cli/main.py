@@ -90,6 +90,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from runapi_server.app import create_app
+        from runapi_server.http_protocol import header_timeout_protocol
+        from runapi_server.migrations import SchemaTooNew
     except ImportError as exc:
         raise _server_import_error(exc) from exc
     limits = _parse_limits(args.limit)
@@ -99,11 +101,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     url = url_for(sock, args.host)
     try:
         app = create_app(data_dir, public_url=url, limits=limits)
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
         sock.close()
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
     config = uvicorn.Config(
-        app, log_level=args.log_level, access_log=args.access_log, timeout_graceful_shutdown=5
+        app,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=5,
+        http=header_timeout_protocol(limits.max_header_seconds),
+        h11_max_incomplete_event_size=64 * 1024,
     )
     print(f"runapi server listening on {url} (data: {data_dir.resolve()})", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
@@ -112,6 +120,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_users_create(args: argparse.Namespace) -> int:
     try:
+        from runapi_server.migrations import SchemaTooNew
         from runapi_server.users import create_user
     except ImportError as exc:
         raise _server_import_error(exc) from exc
@@ -120,7 +129,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         key = create_user(data_dir, args.name)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
-    except (OSError, sqlite3.Error) as exc:
+    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
     print(key, flush=True)
     return 0

@@ -21,7 +21,7 @@ from runapi_server.errors import BadInput
 from runapi_server.execution import FastListExecutionContext
 from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
-from runapi_server.limits import Limits
+from runapi_server.limits import Limits, ResponseBudget
 from runapi_server.querycache import DocumentCache
 from runapi_server.resolvers import BINDABLES
 from runapi_server.state import ServerState
@@ -109,7 +109,12 @@ def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type:
             del data["operationName"]
         if log.isEnabledFor(logging.DEBUG):
             log.debug("graphql request: %.2000s", body.decode("utf-8", "replace"))
-        context = Context(state=state, user=user, base_url=base_url(request))
+        context = Context(
+            state=state,
+            user=user,
+            base_url=base_url(request),
+            budget=ResponseBudget(limits.max_response_bytes),
+        )
         _ok, result = await run_in_threadpool(
             graphql_sync,
             schema,
@@ -149,5 +154,8 @@ def create_app(
         *pages.ROUTES,  # last: its /{entity}/{project}/runs/{run} is a catch-all shape
     ]
     app = Starlette(routes=routes)
+    # No "try again with a trailing slash" redirects: a signed URL whose name does not
+    # match its route is an error, not a 307 to another route.
+    app.router.redirect_slashes = False
     app.state.server = state
     return app

@@ -65,10 +65,22 @@ class StreamPost:
     exitcode: int | None = None
 
 
-def _int_field(value: Any, what: str) -> int:
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _int_field(
+    value: Any, what: str, lo: int = history.INT64_MIN, hi: int = history.INT64_MAX
+) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise StreamError(f"{what} must be an integer, got {json.dumps(value)}")
+        raise StreamError(f"{what} must be an integer, got {_short_json(value)}")
+    if not lo <= value <= hi:
+        raise StreamError(f"{what} out of range: {value} is not between {lo} and {hi}")
     return value
+
+
+def _short_json(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 100 else text[:100] + "..."
 
 
 def _file_chunk(name: str, chunk: Any) -> tuple[int, list[str]]:
@@ -116,7 +128,9 @@ def parse_post(body: Any) -> StreamPost:
         raise StreamError(f"'complete' must be a boolean, got {json.dumps(complete)}")
     post.complete = complete
     exitcode = body.get("exitcode")
-    post.exitcode = None if exitcode is None else _int_field(exitcode, "'exitcode'")
+    post.exitcode = (
+        None if exitcode is None else _int_field(exitcode, "'exitcode'", INT32_MIN, INT32_MAX)
+    )
     dropped = body.get("dropped", 0)
     if _int_field(dropped, "'dropped'") < 0:
         raise StreamError("'dropped' must not be negative")

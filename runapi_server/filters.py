@@ -4,8 +4,9 @@ Fields (WIRE.md): ``state``, ``tags``, ``name``, ``display_name``, ``group``, ``
 ``created_at``, ``updated_at``, ``heartbeat_at`` (camelCase accepted too),
 ``config.<key>`` (nested keys dotted; ``config.<key>.value`` is the same value) and
 ``summary_metrics.<key>``. Operators: ``$and $or $nor $eq $ne $gt $gte $lt $lte $in $nin
-$exists $regex`` (with optional ``$options``); a bare value means ``$eq``. On a list value
-(``tags``) operators apply element-wise. Anything else is :class:`BadInput`.
+$exists $regex`` (RE2 syntax, optional ``$options`` from ``ims``); a bare value means
+``$eq``. On a list value (``tags``) operators apply element-wise. ``$and $or $nor`` nest at
+most :data:`MAX_FILTER_DEPTH` deep. Anything else is :class:`BadInput`.
 
 ```python
 matches = compile_filter({"$and": [{"config.lr": {"$gt": 0.01}}, {"state": "finished"}]})
@@ -18,12 +19,13 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+
+import re2
 
 from runapi_server.errors import BadInput
 
@@ -243,7 +245,14 @@ _COMPARISONS: Final[dict[str, Callable[[Any, Any], bool]]] = {
     "$lt": lambda a, b: bool(a < b),
     "$lte": lambda a, b: bool(a <= b),
 }
-_REGEX_FLAGS: Final = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
+_REGEX_FLAGS: Final = "ims"
+"""``$options`` letters, passed to RE2 as inline flags (RE2 has no verbose mode ``x``)."""
+MAX_FILTER_DEPTH: Final = 32
+"""Deepest nesting of ``$and`` / ``$or`` / ``$nor`` in a filter."""
+MAX_REGEX_LENGTH: Final = 4096
+"""Longest ``$regex`` pattern."""
+_REGEX_MEMORY: Final = 8 << 20
+"""RE2's memory budget for one compiled pattern (its automata), in bytes."""
 
 
 def _compare_test(op: str, constant: Any) -> Test:
@@ -258,18 +267,28 @@ def _compare_test(op: str, constant: Any) -> Test:
 
 
 def _regex_test(pattern: Any, options: Any, field: str) -> Test:
+    """A ``$regex`` test run by RE2: matching is linear in the text, whatever the pattern
+    (no backtracking), so no filter can hold the server. RE2 has no backreferences or
+    lookaround; such patterns are refused as invalid."""
     if not isinstance(pattern, str):
         raise BadInput(f"$regex on {field!r} needs a string pattern, got {pattern!r}")
-    flags = 0
+    if len(pattern) > MAX_REGEX_LENGTH:
+        raise BadInput(f"$regex on {field!r} is over {MAX_REGEX_LENGTH} characters")
     if options is not None:
         if not isinstance(options, str) or any(c not in _REGEX_FLAGS for c in options):
-            raise BadInput(f"$options on {field!r} must be letters from 'imsx', got {options!r}")
-        for c in options:
-            flags |= _REGEX_FLAGS[c]
+            raise BadInput(f"$options on {field!r} must be letters from 'ims', got {options!r}")
+        pattern = f"(?{''.join(sorted(set(options)))}){pattern}" if options else pattern
+    settings = re2.Options()
+    settings.log_errors = False
+    settings.max_mem = _REGEX_MEMORY
     try:
-        compiled = re.compile(pattern, flags)
-    except re.error as exc:
-        raise BadInput(f"invalid $regex {pattern!r} on {field!r}: {exc}") from None
+        compiled = re2.compile(pattern, settings)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise BadInput(
+            f"invalid $regex {pattern!r} on {field!r}: {reason} (RE2 syntax: no backreferences"
+            " or lookaround)"
+        ) from None
 
     def test(value: Any) -> bool:
         if value is MISSING:
@@ -336,10 +355,19 @@ def _field_predicate(name: str, condition: Any) -> Predicate:
     return predicate
 
 
-def _clauses(op: str, arg: Any) -> list[Predicate]:
+def _clauses(op: str, arg: Any, depth: int) -> list[Predicate]:
     if not isinstance(arg, list) or not arg:
-        raise BadInput(f"{op} needs a non-empty list of filter objects, got {arg!r}")
-    return [_document_predicate(item) for item in arg]
+        raise BadInput(f"{op} needs a non-empty list of filter objects, got {_short(arg)}")
+    if depth >= MAX_FILTER_DEPTH:
+        raise BadInput(
+            f"filter nests $and/$or/$nor more than {MAX_FILTER_DEPTH} levels deep: flatten it"
+        )
+    return [_document_predicate(item, depth + 1) for item in arg]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _all_of(clauses: list[Predicate]) -> Predicate:
@@ -361,13 +389,13 @@ _COMBINERS: Final[dict[str, Callable[[list[Predicate]], Predicate]]] = {
 }
 
 
-def _document_predicate(document: Any) -> Predicate:
+def _document_predicate(document: Any, depth: int = 0) -> Predicate:
     if not isinstance(document, dict):
-        raise BadInput(f"a filter must be a JSON object, got {document!r}")
+        raise BadInput(f"a filter must be a JSON object, got {_short(document)}")
     parts: list[Predicate] = []
     for key, value in document.items():
         if key in _COMBINERS:
-            parts.append(_COMBINERS[key](_clauses(key, value)))
+            parts.append(_COMBINERS[key](_clauses(key, value, depth)))
         elif key.startswith("$"):
             raise BadInput(
                 f"unknown filter operator {key!r} at the top of a filter; use $and, $or, $nor"

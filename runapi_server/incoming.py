@@ -24,7 +24,11 @@ class Refused(Exception):
 
 
 async def authenticated_body(
-    request: Request, state: ServerState, limit: int, what: str
+    request: Request,
+    state: ServerState,
+    limit: int,
+    what: str,
+    unauthorized: str = UNAUTHORIZED,
 ) -> tuple[AuthUser, bytes]:
     """The caller and the whole body; raises `Refused` without reading a body it refuses.
 
@@ -37,7 +41,7 @@ async def authenticated_body(
     """
     user = await run_in_threadpool(authenticate, state.db, request.headers.get("authorization"))
     if user is None:
-        raise Refused(401, UNAUTHORIZED)
+        raise Refused(401, unauthorized)
     try:
         body = await read_limited(
             request.stream(), request.headers.get("content-length"), limit, what

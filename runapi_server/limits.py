@@ -55,6 +55,17 @@ class Limits:
     """Largest line of a streamed file (a history row, an events row, a log line)."""
     max_sampled_specs: int = 100
     """Most specs in one ``sampledHistory`` call."""
+    max_costly_fields: int = 20
+    """Most fields of :data:`COSTLY_FIELDS` (a run's history, events and their tails) one
+    GraphQL operation may select, aliases and fragments expanded: each can return a whole
+    run's history, so they are counted apart from ``max_query_fields``."""
+    max_header_seconds: int = 30
+    """Longest a client may take to send a request's headers, counted from the connection
+    opening or the previous response (``runapi serve``: a slower connection is closed)."""
+    max_response_bytes: int = 128 * MIB
+    """Most bytes of history rows, events and run JSON (config, summary, system metrics)
+    one GraphQL request may return, across all its fields, aliases and list items (see
+    :class:`ResponseBudget`). Past it the request gets one GraphQL error, no data."""
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -92,7 +103,9 @@ class Limits:
                 f"query nested too deeply: at most {self.max_query_depth} levels"
             ) from None
         try:
-            _check_document(document, self.max_query_depth, self.max_query_fields)
+            _check_document(
+                document, self.max_query_depth, self.max_query_fields, self.max_costly_fields
+            )
         except RecursionError:
             raise GraphQLError(
                 "query too complex: its fragments nest too deeply to be checked"
@@ -161,21 +174,63 @@ async def read_limited(
     return b"".join(chunks)
 
 
+# --------------------------------------------------------------------------- response budget
+
+
+class ResponseBudget:
+    """What one GraphQL request may still return (``max_response_bytes``).
+
+    Resolvers of big fields :meth:`charge` the size of what they return; past the limit
+    the field fails with :class:`BadInput` (a GraphQL error naming the limit). One request
+    runs its resolvers in one thread, so no lock.
+
+    ```python
+    budget = ResponseBudget(1 << 20)
+    budget.charge(4096, "history")  # raises BadInput once the total passes 1 MiB
+    ```
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def charge(self, size: int, what: str) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise BadInput(
+                f"response too large: with {what} this request would return over"
+                f" {self.limit} bytes (the max_response_bytes limit); ask for fewer rows"
+                " (samples, minStep/maxStep, smaller pages) or fewer aliases per request"
+            )
+
+    def charge_texts(self, texts: list[str], what: str) -> list[str]:
+        """Charge the length of each text (history rows); returns ``texts``."""
+        self.charge(sum(map(len, texts)), what)
+        return texts
+
+
 # --------------------------------------------------------------------------- depth and size
 
+COSTLY_FIELDS = frozenset(
+    {"history", "events", "sampledHistory", "parquetHistory", "historyTail", "eventsTail"}
+)
+"""Run fields that can return a whole run's history: limited by ``max_costly_fields``."""
 
-def _check_document(document: DocumentNode, max_depth: int, max_fields: int) -> None:
+
+def _check_document(
+    document: DocumentNode, max_depth: int, max_fields: int, max_costly: int
+) -> None:
     fragments = {
         d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
-    costs: dict[str, tuple[int, int]] = {}
+    costs: dict[str, tuple[int, int, int]] = {}
 
-    def fragment_cost(name: str, visiting: set[str]) -> tuple[int, int]:
+    def fragment_cost(name: str, visiting: set[str]) -> tuple[int, int, int]:
         if name in costs:
             return costs[name]
         definition = fragments.get(name)
         if definition is None or name in visiting:
-            return 0, 0  # unknown or cyclic: validation reports it
+            return 0, 0, 0  # unknown or cyclic: validation reports it
         visiting.add(name)
         cost = selection_cost(definition.selection_set, visiting)
         visiting.discard(name)
@@ -184,28 +239,35 @@ def _check_document(document: DocumentNode, max_depth: int, max_fields: int) -> 
 
     def selection_cost(
         selection_set: SelectionSetNode | None, visiting: set[str]
-    ) -> tuple[int, int]:
-        """(depth, field count) of a selection set."""
+    ) -> tuple[int, int, int]:
+        """(depth, field count, costly field count) of a selection set."""
         if selection_set is None:
-            return 0, 0
-        depth = count = 0
+            return 0, 0, 0
+        depth = count = costly = 0
         for selection in selection_set.selections:
             if isinstance(selection, FieldNode):
-                sub_depth, sub_count = selection_cost(selection.selection_set, visiting)
+                sub_depth, sub_count, sub_costly = selection_cost(selection.selection_set, visiting)
                 depth, count = max(depth, sub_depth + 1), count + sub_count + 1
+                costly += sub_costly + (selection.name.value in COSTLY_FIELDS)
             elif isinstance(selection, InlineFragmentNode):
-                sub_depth, sub_count = selection_cost(selection.selection_set, visiting)
-                depth, count = max(depth, sub_depth), count + sub_count
+                sub_depth, sub_count, sub_costly = selection_cost(selection.selection_set, visiting)
+                depth, count, costly = max(depth, sub_depth), count + sub_count, costly + sub_costly
             elif isinstance(selection, FragmentSpreadNode):
-                sub_depth, sub_count = fragment_cost(selection.name.value, visiting)
-                depth, count = max(depth, sub_depth), count + sub_count
+                sub_depth, sub_count, sub_costly = fragment_cost(selection.name.value, visiting)
+                depth, count, costly = max(depth, sub_depth), count + sub_count, costly + sub_costly
+            if costly > max_costly:
+                raise GraphQLError(
+                    f"query selects run history fields ({', '.join(sorted(COSTLY_FIELDS))})"
+                    f" more than {max_costly} times (the max_costly_fields limit): each may"
+                    " return a whole history; send fewer aliases per request"
+                )
             if depth > max_depth:
                 raise GraphQLError(
                     f"query is nested more than {max_depth} fields deep (the depth limit)"
                 )
             if count > max_fields:
                 raise GraphQLError(f"query selects more than {max_fields} fields (the size limit)")
-        return depth, count
+        return depth, count, costly
 
     for definition in document.definitions:
         if isinstance(definition, OperationDefinitionNode):

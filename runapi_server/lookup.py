@@ -12,6 +12,7 @@ import base64
 import sqlite3
 
 from runapi_server.auth import AuthUser
+from runapi_server.signing import RunGrant
 
 RUN_SELECT = (
     "SELECT runs.*, projects.name AS project_name, projects.entity AS entity"
@@ -58,6 +59,15 @@ def find_run(
         (entity, project, run_name),
     ).fetchone()
     return row
+
+
+def run_for_grant(conn: sqlite3.Connection, grant: RunGrant) -> sqlite3.Row | None:
+    """The run a signed URL names, or None when it was deleted since the URL was signed."""
+    row: sqlite3.Row | None = conn.execute(
+        RUN_SELECT + " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
+        (grant.entity, grant.project, grant.run),
+    ).fetchone()
+    return row if grant.matches(row) else None
 
 
 def run_by_id(conn: sqlite3.Connection, run_db_id: int) -> sqlite3.Row | None:

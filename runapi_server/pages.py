@@ -8,15 +8,14 @@ forbids scripts and outside resources.
 Who may see it:
 - the run's owner with HTTP Basic auth (user `api`, password = API key); a browser
   without credentials gets a 401 with `WWW-Authenticate: Basic`, so it asks for them;
-- anyone holding `?token=T`, a short-lived token signed with the server's secret for this
-  one run. `POST /pages/token` with Basic auth and `{"entity", "project", "run"}` returns
+- anyone holding `?token=T`, a short-lived token for this one run, signed like file URLs
+  (:func:`runapi_server.signing.page_token`; dead once the run is deleted).
+  `POST /pages/token` with Basic auth and `{"entity", "project", "run"}` returns
   `{"token": T, "expires": unix_seconds}` (this is what `runapi.Run.to_html()` asks for).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import html
 import json
 import math
@@ -31,12 +30,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from runapi_server import history, runfiles, signing
-from runapi_server.auth import authenticate
+from runapi_server.auth import AuthUser, authenticate
+from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import error_response
-from runapi_server.lookup import RUN_SELECT, find_run
+from runapi_server.lookup import find_run, run_for_grant
 from runapi_server.state import ServerState
 
-TOKEN_TTL_S = 3600
+TOKEN_BODY_BYTES = 64 * 1024
 CHART_POINTS = 500
 MAX_CHARTS = 60
 MAX_FILES = 200
@@ -50,49 +50,13 @@ UNAUTHORIZED = (
 # --------------------------------------------------------------------------- tokens
 
 
-def _token_signature(secret: bytes, entity: str, project: str, run: str, expires: int) -> str:
-    message = f"page\n{entity}\n{project}\n{run}\n{expires}".encode()
-    return hmac.new(secret, message, hashlib.sha256).hexdigest()
-
-
-def make_token(
-    secret: bytes, entity: str, project: str, run: str, *, expires: int | None = None
-) -> str:
-    """A page token `EXPIRES.SIGNATURE` for one run.
-
-    ```python
-    token = make_token(secret, "alice", "mnist", "1a2b3c4d")
-    check_token(secret, "alice", "mnist", "1a2b3c4d", token)  # -> None (valid)
-    ```
-    """
-    expires = int(time.time()) + TOKEN_TTL_S if expires is None else expires
-    return f"{expires}.{_token_signature(secret, entity, project, run, expires)}"
-
-
-def check_token(secret: bytes, entity: str, project: str, run: str, token: str) -> str | None:
-    """None when `token` is valid and unexpired for this run, else why it is refused."""
-    expires_text, sep, signature = token.partition(".")
-    if not sep or not expires_text.isdigit():
-        return "malformed page token"
-    expires = int(expires_text)
-    expected = _token_signature(secret, entity, project, run, expires)
-    if not hmac.compare_digest(expected, signature):
-        return "invalid page token: it is not for this run"
-    if expires < time.time():
-        return "the page token has expired: ask for a new one (run Run.to_html() again)"
-    return None
-
-
 def _state(request: Request) -> ServerState:
     state = request.app.state.server
     assert isinstance(state, ServerState)
     return state
 
 
-def _issue_token(state: ServerState, authorization: str | None, body: bytes) -> Response:
-    user = authenticate(state.db, authorization)
-    if user is None:
-        return error_response(UNAUTHORIZED, 401)
+def _issue_token(state: ServerState, user: AuthUser, body: bytes) -> Response:
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
@@ -102,21 +66,24 @@ def _issue_token(state: ServerState, authorization: str | None, body: bytes) -> 
         isinstance(data.get(f), str) and data[f] for f in fields
     ):
         return error_response("send a JSON object with string 'entity', 'project', 'run'", 400)
-    entity, project, run = (str(data[f]) for f in fields)
-    if find_run(state.db.read(), user, entity, project, run) is None:
-        return error_response(f"run {entity}/{project}/{run} not found", 404)
-    expires = int(time.time()) + TOKEN_TTL_S
-    token = make_token(state.secret, entity, project, run, expires=expires)
+    entity, project, run_name = (str(data[f]) for f in fields)
+    run = find_run(state.db.read(), user, entity, project, run_name)
+    if run is None:
+        return error_response(f"run {entity}/{project}/{run_name} not found", 404)
+    expires = int(time.time()) + signing.PAGE_TTL_S
+    token = signing.page_token(state.secret, signing.RunGrant.of(run), expires=expires)
     return JSONResponse({"token": token, "expires": expires})
 
 
 async def issue_token(request: Request) -> Response:
     state = _state(request)
-    body = await request.body()
-    if len(body) > 64 * 1024:
-        return error_response("request body too large", 413)
-    authorization = request.headers.get("authorization")
-    response: Response = await run_in_threadpool(_issue_token, state, authorization, body)
+    try:
+        user, body = await authenticated_body(
+            request, state, TOKEN_BODY_BYTES, "page token request body", UNAUTHORIZED
+        )
+    except Refused as exc:
+        return exc.response()
+    response: Response = await run_in_threadpool(_issue_token, state, user, body)
     return response
 
 
@@ -283,15 +250,7 @@ def _files(state: ServerState, base: str, run: sqlite3.Row) -> str:
         return '<p class="muted">No files.</p>'
     items = []
     for row in rows:
-        url = signing.direct_url(
-            state.secret,
-            base,
-            run["id"],
-            run["entity"],
-            run["project_name"],
-            run["name"],
-            row["name"],
-        )
+        url = signing.direct_url(state.secret, base, signing.RunGrant.of(run), row["name"])
         items.append(
             f'<tr><td><a href="{esc(url)}">{esc(row["name"])}</a></td>'
             f'<td class="num">{esc(human_size(row["size"]))}</td>'
@@ -373,13 +332,10 @@ def _run_page(
             return _html_error(UNAUTHORIZED, 401, {"WWW-Authenticate": 'Basic realm="runapi"'})
         run = find_run(conn, user, entity, project, run_name)
     elif token:
-        refused = check_token(state.secret, entity, project, run_name, token)
+        grant, refused = signing.check_page_token(state.secret, entity, project, run_name, token)
         if refused:
             return _html_error(refused, 401, {"WWW-Authenticate": 'Basic realm="runapi"'})
-        run = conn.execute(
-            RUN_SELECT + " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
-            (entity, project, run_name),
-        ).fetchone()
+        run = run_for_grant(conn, grant)
     else:
         return _html_error(UNAUTHORIZED, 401, {"WWW-Authenticate": 'Basic realm="runapi"'})
     if run is None:

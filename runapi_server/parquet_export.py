@@ -39,7 +39,8 @@ Exports written by an older server (JSON-text columns, files without the
 in the server's environment to switch exports off.
 
 Files live under ``<data_dir>/files/history-exports/<run db id>/`` and are downloaded with
-signed URLs, ``GET {base}/storage/history/{run db id}/{file}?expires=T&signature=S``.
+signed URLs (:func:`runapi_server.signing.export_url`):
+``GET {base}/storage/history/E/P/R/{file}?grant=K&expires=T&signature=S``.
 
 ```python
 urls, live = parquet_history(state, "http://127.0.0.1:8080", run_row, ["_step"])
@@ -56,7 +57,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -65,11 +65,11 @@ from starlette.routing import BaseRoute, Route
 
 from runapi_server import history, runfiles, signing
 from runapi_server.jsonresponse import error_response
+from runapi_server.lookup import run_for_grant
 from runapi_server.state import ServerState
 
 PART_ROWS = 100_000
 EXPORT_DIR = runfiles.HISTORY_EXPORTS_DIR
-SIGN_METHOD = "GET-HISTORY-EXPORT"
 ORPHAN_AGE_S = 60.0
 FILE_SUFFIX = ".native.parquet"  # exports of older servers (JSON-text columns) lack it
 STOP_PATH = ""  # the path of the stop marker record (see the module docstring)
@@ -391,11 +391,9 @@ def ensure_exports(state: ServerState, run_id: int, run_state: str) -> list[Expo
     return exports
 
 
-def export_url(state: ServerState, base: str, run_id: int, export: Export) -> str:
-    name = Path(export.path).name
-    expires = int(time.time()) + signing.DOWNLOAD_TTL_S
-    sig = signing.signature(state.secret, SIGN_METHOD, run_id, name, expires)
-    return f"{base}/storage/history/{run_id}/{quote(name)}?expires={expires}&signature={sig}"
+def export_url(state: ServerState, base: str, run: Any, export: Export) -> str:
+    grant = signing.RunGrant.of(run)
+    return signing.export_url(state.secret, base, grant, Path(export.path).name)
 
 
 def parquet_history(
@@ -407,7 +405,7 @@ def parquet_history(
     after = exports[-1].last_line if exports else None
     rows = history.live_rows(state.db.read(), run_id, live_keys, after_line=after)
     return {
-        "parquetUrls": [export_url(state, base, run_id, e) for e in exports],
+        "parquetUrls": [export_url(state, base, run, e) for e in exports],
         "liveData": rows,
     }
 
@@ -424,27 +422,30 @@ def _find_export(state: ServerState, run_id: int, name: str) -> Path | None:
     return None
 
 
-async def download_export(request: Request) -> Response:
-    state = request.app.state.server
-    assert isinstance(state, ServerState)
-    run_id = int(request.path_params["run_db_id"])
-    name = str(request.path_params["name"])
-    refused = signing.verify(
-        state.secret,
-        SIGN_METHOD,
-        run_id,
-        name,
-        request.query_params.get("expires"),
-        request.query_params.get("signature"),
-    )
-    if refused:
-        return error_response(refused, 403)
-    path = await run_in_threadpool(_find_export, state, run_id, name)
+def _export_of_grant(state: ServerState, grant: signing.RunGrant, name: str) -> Response:
+    run = run_for_grant(state.db.read(), grant)
+    if run is None:
+        return error_response(signing.RUN_GONE, 403)
+    path = _find_export(state, int(run["id"]), name)
     if path is None:
         return error_response(f"history export {name!r} not found (exports changed?)", 404)
     return FileResponse(path, media_type="application/vnd.apache.parquet")
 
 
+async def download_export(request: Request) -> Response:
+    state = request.app.state.server
+    assert isinstance(state, ServerState)
+    params = {key: str(value) for key, value in request.path_params.items()}
+    query = dict(request.query_params)
+    grant = signing.RunGrant.from_request(params, query)
+    name = params["name"]
+    refused = signing.check_run_url(state.secret, signing.HISTORY_EXPORT, grant, name, query)
+    if refused:
+        return error_response(refused, 403)
+    response: Response = await run_in_threadpool(_export_of_grant, state, grant, name)
+    return response
+
+
 ROUTES: list[BaseRoute] = [
-    Route("/storage/history/{run_db_id:int}/{name}", download_export, methods=["GET"]),
+    Route("/storage/history/{entity}/{project}/{run}/{name}", download_export, methods=["GET"]),
 ]

@@ -17,13 +17,18 @@ import base64
 import hashlib
 import json
 import mimetypes
+import re
 import shutil
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from runapi_server.signing import RunGrant
+
 MAX_NAME_LENGTH = 1024
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+"""Characters a file name must not hold: C0/C1 controls and line separators."""
 
 _MIME_TYPES = {
     ".log": "text/plain",
@@ -54,6 +59,8 @@ def check_file_name(name: str) -> str | None:
         return f"file name longer than {MAX_NAME_LENGTH} characters"
     if "\x00" in name:
         return f"file name must not contain NUL bytes: {name!r}"
+    if _CONTROL.search(name):
+        return f"file name must not contain control characters (newline, tab ...): {name!r}"
     if "\\" in name:
         return f"file name must not contain backslashes: {name!r}"
     if name.startswith("/"):
@@ -97,6 +104,12 @@ class FileRecord:
     updated_at: str | None = None
     streamed: bool = False
     storage: str | None = None
+    run_key: str = ""
+    """The run's ``url_key``, named in the file's signed URLs."""
+
+    @property
+    def grant(self) -> RunGrant:
+        return RunGrant(self.entity, self.project, self.run_name, self.run_key)
 
     @property
     def id(self) -> str:
@@ -120,13 +133,14 @@ def record_of(run: sqlite3.Row, row: sqlite3.Row) -> FileRecord:
         updated_at=row["updated_at"],
         streamed=bool(row["streamed"]),
         storage=row["storage"],
+        run_key=run["url_key"],
     )
 
 
 def pending_record(run: sqlite3.Row, name: str) -> FileRecord:
     return FileRecord(
         run_db_id=run["id"], entity=run["entity"], project=run["project_name"],
-        run_name=run["name"], name=name,
+        run_name=run["name"], name=name, run_key=run["url_key"],
     )  # fmt: skip
 
 

@@ -1,11 +1,12 @@
 """File upload and download over HTTP (URL shapes in :mod:`runapi_server.signing`).
 
-- ``PUT /storage/upload/{run_db_id}/{name}?expires=&signature=``: no auth header; the
-  signature grants the upload. The body is streamed to a temporary file under
+- ``PUT /storage/upload/{entity}/{project}/{run}/{name}?grant=&expires=&signature=``: no
+  auth header; the signature grants the upload (checked before the body is read, then
+  the run's key). The body is streamed to a temporary file under
   ``<data_dir>/files/<run_db_id>/``, fsynced, renamed into place under an opaque name, and
   recorded (size, md5, time) in one transaction.
 - ``GET /storage/files/{entity}/{project}/{run}/{name}``: the owner's Basic auth, or a
-  signed ``?expires=&signature=`` (``File.directUrl``) without auth.
+  signed ``?grant=&expires=&signature=`` (``File.directUrl``) without auth.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ from runapi_server import runfiles, signing
 from runapi_server.auth import UNAUTHORIZED, authenticate
 from runapi_server.jsonresponse import error_response
 from runapi_server.limits import BodyTooLarge
-from runapi_server.lookup import RUN_SELECT, find_run, run_by_id
+from runapi_server.lookup import find_run, run_for_grant
+from runapi_server.signing import RunGrant
 from runapi_server.state import ServerState
 from runapi_server.timeutil import now_iso
 
@@ -81,12 +83,15 @@ def _finish_blob(handle: BinaryIO, tmp: Path, final: Path) -> None:
     _fsync_dir(final.parent)
 
 
-def _record(state: ServerState, run_db_id: int, name: str, size: int, md5: str, blob: Path) -> bool:
+def _record(
+    state: ServerState, grant: RunGrant, run_db_id: int, name: str, size: int, md5: str, blob: Path
+) -> bool:
     """Record the upload; False (and the blob removed) when the run is gone."""
     storage = blob.relative_to(state.data_dir).as_posix()
     try:
         with state.db.transaction() as conn:
-            if run_by_id(conn, run_db_id) is None:
+            run = run_for_grant(conn, grant)
+            if run is None or run["id"] != run_db_id:
                 blob.unlink(missing_ok=True)
                 return False
             old = runfiles.record_upload(
@@ -106,18 +111,17 @@ def _remove_blob(state: ServerState, storage: str) -> None:
         path.unlink(missing_ok=True)
 
 
+def _params(request: Request) -> dict[str, str]:
+    return {key: str(value) for key, value in request.path_params.items()}
+
+
 async def upload(request: Request) -> Response:
     state = _state(request)
-    run_db_id = int(request.path_params["run_db_id"])
-    name = str(request.path_params["name"])
-    refused = signing.verify(
-        state.secret,
-        "PUT",
-        run_db_id,
-        name,
-        request.query_params.get("expires"),
-        request.query_params.get("signature"),
-    )
+    params = _params(request)
+    name = params["name"]
+    query = dict(request.query_params)
+    grant = RunGrant.from_request(params, query)
+    refused = signing.check_run_url(state.secret, signing.UPLOAD, grant, name, query)
     if refused:
         return error_response(refused, 403)
     problem = runfiles.check_file_name(name)
@@ -128,9 +132,10 @@ async def upload(request: Request) -> Response:
     declared = request.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > limit:
         return too_large
-    run = await run_in_threadpool(lambda: run_by_id(state.db.read(), run_db_id))
+    run = await run_in_threadpool(lambda: run_for_grant(state.db.read(), grant))
     if run is None:
-        return error_response("the run of this upload URL no longer exists", 404)
+        return error_response(signing.RUN_GONE, 403)
+    run_db_id: int = run["id"]
     directory = runfiles.run_dir(state.files_dir, run_db_id)
     await run_in_threadpool(directory.mkdir, parents=True, exist_ok=True)
     blob_name = secrets.token_hex(16)
@@ -157,9 +162,9 @@ async def upload(request: Request) -> Response:
         tmp.unlink(missing_ok=True)
         raise
     md5 = base64.b64encode(digest.digest()).decode()
-    recorded = await run_in_threadpool(_record, state, run_db_id, name, size, md5, final)
+    recorded = await run_in_threadpool(_record, state, grant, run_db_id, name, size, md5, final)
     if not recorded:
-        return error_response("the run of this upload URL no longer exists", 404)
+        return error_response(signing.RUN_GONE, 403)
     return Response(status_code=200)
 
 
@@ -201,22 +206,14 @@ def _download(
 ) -> Response:
     entity, project, run_name = params["entity"], params["project"], params["run"]
     name = params["name"]
-    if "signature" in query or "expires" in query:
-        run = (
-            state.db.read()
-            .execute(
-                RUN_SELECT + " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
-                (entity, project, run_name),
-            )
-            .fetchone()
-        )
-        if run is None:
-            return error_response(f"run {entity}/{project}/{run_name} not found", 404)
-        refused = signing.verify(
-            state.secret, "GET", run["id"], name, query.get("expires"), query.get("signature")
-        )
+    if "signature" in query or "expires" in query or "grant" in query:
+        grant = RunGrant.from_request(params, query)
+        refused = signing.check_run_url(state.secret, signing.DOWNLOAD, grant, name, query)
         if refused:
             return error_response(refused, 403)
+        run = run_for_grant(state.db.read(), grant)
+        if run is None:
+            return error_response(signing.RUN_GONE, 403)
     else:
         user = authenticate(state.db, authorization)
         if user is None:
@@ -229,7 +226,7 @@ def _download(
 
 async def download(request: Request) -> Response:
     state = _state(request)
-    params = {key: str(value) for key, value in request.path_params.items()}
+    params = _params(request)
     query = dict(request.query_params)
     authorization = request.headers.get("authorization")
     response: Response = await run_in_threadpool(_download, state, authorization, params, query)
@@ -237,6 +234,6 @@ async def download(request: Request) -> Response:
 
 
 ROUTES: list[BaseRoute] = [
-    Route("/storage/upload/{run_db_id:int}/{name:path}", upload, methods=["PUT"]),
+    Route("/storage/upload/{entity}/{project}/{run}/{name:path}", upload, methods=["PUT"]),
     Route("/storage/files/{entity}/{project}/{run}/{name:path}", download, methods=["GET"]),
 ]

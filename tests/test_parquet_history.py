@@ -10,7 +10,6 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pandas as pd
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, User, load_operation
 from seeding import close_apis, finish, log_history, make_api, new_run
+from test_server_files import run_db_id_of
 
 import runapi
 
@@ -292,12 +292,14 @@ def test_deleting_a_run_removes_its_exports(user: User) -> None:
     log_history(user, run, tricky_rows(20))
     finish(user, run)
     (url,) = parquet_urls(user, run)
-    run_db_id = urlsplit(url).path.split("/")[3]  # /storage/history/<run db id>/<file>
-    folder = user.server.data_dir / "files" / "history-exports" / run_db_id
+    run_db_id = run_db_id_of(user, run.id, project="pq")
+    folder = user.server.data_dir / "files" / "history-exports" / str(run_db_id)
     assert any(folder.iterdir())
     run.delete()
     assert not folder.exists()
-    assert httpx.get(url).status_code == 404
+    gone = httpx.get(url)  # the signed URL died with its run
+    assert gone.status_code == 403
+    assert "its run was deleted" in gone.text
 
 
 def test_exports_switched_off(user: User, monkeypatch: pytest.MonkeyPatch) -> None:

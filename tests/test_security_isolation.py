@@ -20,7 +20,7 @@ from conftest import User, load_operation
 from hardening import db_digest, graphql, test_operation
 from server_gql import data, upsert
 from server_stream import PROJECT, create_run, stream
-from test_server_files import create_files, nodes, run_db_id_of, upload
+from test_server_files import create_files, nodes, upload
 
 GHOST = "ghostentity"
 
@@ -282,12 +282,11 @@ def test_signed_urls_cannot_be_retargeted_to_victim(victim: Victim, other_user: 
     response = httpx.get(forged, timeout=10)
     assert response.status_code == 403
     assert b"top secret" not in response.content
-    # A's valid upload signature on B's run database id: refused, nothing written.
+    # A's valid upload signature on B's run (same run name): refused, nothing written.
     before = db_digest(a.server.data_dir)
     my_upload = create_files(a, victim.run, ["secret.txt"])["files"][0]["uploadUrl"]
-    victim_db_id = run_db_id_of(victim.upload_url)
-    mine_db_id = run_db_id_of(my_upload)
-    retargeted = my_upload.replace(f"/upload/{mine_db_id}/", f"/upload/{victim_db_id}/")
+    retargeted = my_upload.replace(f"/upload/{a.entity}/", f"/upload/{victim.user.entity}/")
+    assert retargeted != my_upload
     assert httpx.put(retargeted, content=b"overwrite", timeout=10).status_code == 403
     assert db_digest(a.server.data_dir) == before
     # B's own links still serve B's bytes.

@@ -13,12 +13,13 @@ import pytest
 from conftest import User
 from hardening import db_digest
 from server_stream import create_run, stream
-from test_server_files import create_files, names, nodes, run_db_id_of, secret, upload
+from test_server_files import create_files, grant_of, names, nodes, secret, upload
 
 from runapi_server import signing
 
 BAD_NAMES = ["../escape.txt", "a/../../escape.txt", "/abs/escape.txt", "a\\..\\escape.txt",
-             "a\x00b.txt", "", "./a.txt", "a//b.txt"]  # fmt: skip
+             "a\x00b.txt", "", "./a.txt", "a//b.txt", "a\nb.txt", "tab\there.txt", "cr\r.txt",
+             "del\x7f.txt", "nel\x85.txt", "ls\u2028.txt"]  # fmt: skip
 
 
 def _outside_files(data_dir: Path) -> set[str]:
@@ -34,9 +35,8 @@ def _outside_files(data_dir: Path) -> set[str]:
 def test_upload_signature_is_bound_to_its_run(user: User) -> None:
     run_a, run_b = create_run(user), create_run(user)
     url_a = create_files(user, run_a, ["same.txt"])["files"][0]["uploadUrl"]
-    url_b = create_files(user, run_b, ["same.txt"])["files"][0]["uploadUrl"]
-    db_a, db_b = run_db_id_of(url_a), run_db_id_of(url_b)
-    reused = url_a.replace(f"/upload/{db_a}/", f"/upload/{db_b}/")
+    create_files(user, run_b, ["same.txt"])
+    reused = url_a.replace(f"/{run_a}/", f"/{run_b}/")
     response = httpx.put(reused, content=b"x", timeout=10)
     assert response.status_code == 403
     assert "invalid signature" in response.json()["errors"][0]["message"]
@@ -73,8 +73,8 @@ def test_bad_or_expired_expiry_is_refused(user: User, expires: str) -> None:
 
 def test_signatures_from_another_secret_are_refused(user: User) -> None:
     run = create_run(user)
-    db_id = run_db_id_of(create_files(user, run, ["a.txt"])["files"][0]["uploadUrl"])
-    forged = signing.upload_url(b"not the server secret", user.server.url, db_id, "a.txt")
+    grant = grant_of(create_files(user, run, ["a.txt"])["files"][0]["uploadUrl"])
+    forged = signing.upload_url(b"not the server secret", user.server.url, grant, "a.txt")
     assert httpx.put(forged, content=b"x", timeout=10).status_code == 403
     assert names(user, run) == []
 
@@ -92,11 +92,11 @@ def test_file_stream_refuses_unsafe_names(user: User, name: str) -> None:
 @pytest.mark.parametrize("name", [n for n in BAD_NAMES if n])
 def test_signed_uploads_with_unsafe_names_write_nothing(user: User, name: str) -> None:
     run = create_run(user)
-    db_id = run_db_id_of(create_files(user, run, ["ok.txt"])["files"][0]["uploadUrl"])
+    grant = grant_of(create_files(user, run, ["ok.txt"])["files"][0]["uploadUrl"])
     outside = _outside_files(user.server.data_dir)
     before = db_digest(user.server.data_dir)
     # Signed with the real secret: only the name check stands between it and the disk.
-    url = signing.upload_url(secret(user), user.server.url, db_id, name)
+    url = signing.upload_url(secret(user), user.server.url, grant, name)
     response = httpx.put(url, content=b"escaped", timeout=10)
     assert response.status_code in (400, 403, 404)
     assert db_digest(user.server.data_dir) == before

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
@@ -57,8 +58,25 @@ def secret(user: User) -> bytes:
     return (user.server.data_dir / SECRET_FILE).read_bytes()
 
 
-def run_db_id_of(upload_url: str) -> int:
-    return int(urlsplit(upload_url).path.split("/")[3])
+def grant_of(url: str) -> signing.RunGrant:
+    """The run grant a signed ``/storage/...`` URL names (path and ``grant`` parameter)."""
+    parts = urlsplit(url)
+    entity, project, run = (unquote(p) for p in parts.path.split("/")[3:6])
+    return signing.RunGrant(entity, project, run, parse_qs(parts.query)["grant"][0])
+
+
+def run_db_id_of(user: User, run: str, project: str = PROJECT) -> int:
+    db = sqlite3.connect(user.server.data_dir / "runapi.sqlite3")
+    try:
+        row = db.execute(
+            "SELECT runs.id FROM runs JOIN projects ON projects.id = runs.project_id"
+            " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
+            (user.entity, project, run),
+        ).fetchone()
+    finally:
+        db.close()
+    run_id: int = row[0]
+    return run_id
 
 
 def test_upload_then_download_with_auth_and_direct_url(user: User) -> None:
@@ -99,7 +117,7 @@ def test_reupload_replaces_content_and_old_blob(user: User) -> None:
     assert node["sizeBytes"] == len(b"second version")
     assert node["mimetype"] == "text/plain"
     assert httpx.get(node["directUrl"]).content == b"second version"
-    run_dir = user.server.data_dir / "files" / str(run_db_id_of(node["uploadUrl"]))
+    run_dir = user.server.data_dir / "files" / str(run_db_id_of(user, run))
     assert len([p for p in run_dir.iterdir() if p.is_file()]) == 1
 
 
@@ -128,9 +146,8 @@ def test_tampered_expired_and_other_file_signatures_are_refused(user: User) -> N
     assert put(later, b"x").status_code == 403
     unsigned = url_a.split("?")[0]
     assert put(unsigned, b"x").status_code == 403
-    run_db_id = run_db_id_of(url_a)
     expired = signing.upload_url(
-        secret(user), user.server.url, run_db_id, "a.txt", expires=int(time.time()) - 5
+        secret(user), user.server.url, grant_of(url_a), "a.txt", expires=int(time.time()) - 5
     )
     response = put(expired, b"x")
     assert response.status_code == 403
@@ -148,9 +165,8 @@ def test_direct_url_signatures_are_checked(user: User) -> None:
     assert httpx.get(other_file).status_code == 403
     sig = parse_qs(query_a)["signature"][0]
     assert httpx.get(node_a["directUrl"].replace(sig, sig[::-1])).status_code == 403
-    run_db_id = run_db_id_of(node_a["uploadUrl"])
     expired = signing.direct_url(
-        secret(user), user.server.url, run_db_id, user.entity, PROJECT, run, "a.txt",
+        secret(user), user.server.url, grant_of(node_a["uploadUrl"]), "a.txt",
         expires=int(time.time()) - 1,
     )  # fmt: skip
     assert httpx.get(expired).status_code == 403
@@ -177,8 +193,8 @@ def test_traversal_names_are_rejected(user: User, name: str) -> None:
 
 def test_signed_traversal_path_cannot_escape(user: User) -> None:
     run = create_run(user)
-    run_db_id = run_db_id_of(create_files(user, run, ["ok.txt"])["files"][0]["uploadUrl"])
-    evil = signing.upload_url(secret(user), user.server.url, run_db_id, "x/../../../../evil")
+    grant = grant_of(create_files(user, run, ["ok.txt"])["files"][0]["uploadUrl"])
+    evil = signing.upload_url(secret(user), user.server.url, grant, "x/../../../../evil")
     response = httpx.put(evil, content=b"x")
     assert response.status_code in (400, 403, 404)
     assert not (user.server.data_dir.parent / "evil").exists()

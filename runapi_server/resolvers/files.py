@@ -116,7 +116,7 @@ def resolve_file_name(record: FileRecord, info: GraphQLResolveInfo) -> str:
 
 def _upload_url(record: FileRecord, info: GraphQLResolveInfo) -> str:
     ctx = context_of(info)
-    return signing.upload_url(ctx.state.secret, ctx.base_url, record.run_db_id, record.name)
+    return signing.upload_url(ctx.state.secret, ctx.base_url, record.grant, record.name)
 
 
 @file.field("url")
@@ -133,15 +133,7 @@ def resolve_file_url(
 @file.field("directUrl")
 def resolve_file_direct_url(record: FileRecord, info: GraphQLResolveInfo) -> str:
     ctx = context_of(info)
-    return signing.direct_url(
-        ctx.state.secret,
-        ctx.base_url,
-        record.run_db_id,
-        record.entity,
-        record.project,
-        record.run_name,
-        record.name,
-    )
+    return signing.direct_url(ctx.state.secret, ctx.base_url, record.grant, record.name)
 
 
 @file.field("uploadUrl")

@@ -3,8 +3,10 @@ line counts, tails and parquetHistory (storage and sampling in :mod:`runapi_serv
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import orjson
 from ariadne import ObjectType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
@@ -26,6 +28,8 @@ def _samples(value: Any, where: str) -> int | None:
         raise BadInput(f"{where}: samples must be an integer, got {value!r}")
     if value < 0:
         raise BadInput(f"{where}: samples must not be negative, got {value}")
+    if value > history.INT64_MAX:
+        raise BadInput(f"{where}: samples out of range: {value} is over {history.INT64_MAX}")
     return value
 
 
@@ -36,6 +40,8 @@ def _step(value: Any, where: str) -> int | None:
         value = int(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadInput(f"{where} must be an integer, got {value!r}")
+    if not history.INT64_MIN <= value <= history.INT64_MAX:
+        raise BadInput(f"{where} out of range: {value} is not a 64-bit integer")
     return value
 
 
@@ -47,20 +53,22 @@ def resolve_history(
     minStep: int | None = None,
     maxStep: int | None = None,
 ) -> list[str]:
-    return history.history_rows(
+    rows = history.history_rows(
         context_of(info).state.db.read(),
         parent["id"],
         samples=_samples(samples, "history"),
         min_step=minStep,
         max_step=maxStep,
     )
+    return context_of(info).budget.charge_texts(rows, "history")
 
 
 @run.field("events")
 def resolve_events(parent: Any, info: GraphQLResolveInfo, samples: int | None = None) -> list[str]:
-    return history.event_rows(
+    rows = history.event_rows(
         context_of(info).state.db.read(), parent["id"], _samples(samples, "events")
     )
+    return context_of(info).budget.charge_texts(rows, "events")
 
 
 def _parse_spec(spec: Any, index: int) -> tuple[list[str], int | None, int | None, int | None]:
@@ -84,11 +92,23 @@ def resolve_sampled_history(
 ) -> list[list[dict[str, Any]]]:
     context_of(info).state.limits.check_spec_count(len(specs))
     parsed = [_parse_spec(spec, i) for i, spec in enumerate(specs)]
-    conn = context_of(info).state.db.read()
-    return [
-        history.sampled_history(conn, parent["id"], keys, samples=samples, min_step=lo, max_step=hi)
-        for keys, samples, lo, hi in parsed
-    ]
+    ctx = context_of(info)
+    conn = ctx.state.db.read()
+    result = []
+    for keys, samples, lo, hi in parsed:
+        rows = history.sampled_history(
+            conn, parent["id"], keys, samples=samples, min_step=lo, max_step=hi
+        )
+        ctx.budget.charge(_json_size(rows), "sampledHistory")
+        result.append(rows)
+    return result
+
+
+def _json_size(value: Any) -> int:
+    try:
+        return len(orjson.dumps(value))
+    except TypeError:  # NaN is fine for orjson; a lone surrogate is not: estimate
+        return len(json.dumps(value))
 
 
 @run.field("historyKeys")
@@ -115,12 +135,16 @@ def resolve_log_line_count(parent: Any, info: GraphQLResolveInfo) -> int:
 
 @run.field("historyTail")
 def resolve_history_tail(parent: Any, info: GraphQLResolveInfo) -> str:
-    return history.history_tail(context_of(info).state.db.read(), parent["id"])
+    text = history.history_tail(context_of(info).state.db.read(), parent["id"])
+    context_of(info).budget.charge(len(text), "historyTail")
+    return text
 
 
 @run.field("eventsTail")
 def resolve_events_tail(parent: Any, info: GraphQLResolveInfo) -> str:
-    return history.events_tail(context_of(info).state.db.read(), parent["id"])
+    text = history.events_tail(context_of(info).state.db.read(), parent["id"])
+    context_of(info).budget.charge(len(text), "eventsTail")
+    return text
 
 
 @run.field("parquetHistory")
@@ -128,7 +152,9 @@ def resolve_parquet_history(
     parent: Any, info: GraphQLResolveInfo, liveKeys: list[str]
 ) -> dict[str, Any]:
     ctx = context_of(info)
-    return parquet_export.parquet_history(ctx.state, ctx.base_url, parent, liveKeys)
+    result = parquet_export.parquet_history(ctx.state, ctx.base_url, parent, liveKeys)
+    ctx.budget.charge(_json_size(result["liveData"]), "parquetHistory.liveData")
+    return result
 
 
 BINDABLES: list[SchemaBindable] = [run]

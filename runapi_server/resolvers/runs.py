@@ -21,6 +21,7 @@ from ariadne import MutationType, ObjectType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
+from runapi_server import signing
 from runapi_server.auth import AuthUser
 from runapi_server.connections import window, window_page
 from runapi_server.context import context_of
@@ -115,7 +116,6 @@ _COLUMN_FIELDS: Final = {
     "createdAt": "created_at",
     "updatedAt": "updated_at",
     "heartbeatAt": "heartbeat_at",
-    "systemMetrics": "system_metrics",
     "projectId": "project_id",
 }
 
@@ -169,28 +169,39 @@ def resolve_run_sweep(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> None:
 
 @run_type.field("config")
 def resolve_run_config(
-    obj: sqlite3.Row, _info: GraphQLResolveInfo, keys: list[str] | None = None
+    obj: sqlite3.Row, info: GraphQLResolveInfo, keys: list[str] | None = None
 ) -> str:
-    return _keyed_json(obj["config"], keys)
+    return _charged(info, _keyed_json(obj["config"], keys), "config")
+
+
+def _charged(info: GraphQLResolveInfo, text: str, what: str) -> str:
+    context_of(info).budget.charge(len(text), what)
+    return text
 
 
 @run_type.field("summaryMetrics")
 def resolve_run_summary(
     obj: sqlite3.Row,
-    _info: GraphQLResolveInfo,
+    info: GraphQLResolveInfo,
     keys: list[str] | None = None,
     packVersion: int | None = None,
 ) -> str:
-    return _keyed_json(obj["summary"], keys)
+    return _charged(info, _keyed_json(obj["summary"], keys), "summaryMetrics")
+
+
+@run_type.field("systemMetrics")
+def resolve_run_system_metrics(obj: sqlite3.Row, info: GraphQLResolveInfo) -> str:
+    return _charged(info, obj["system_metrics"], "systemMetrics")
 
 
 @run_type.field("wandbConfig")
 def resolve_run_wandb_config(
-    obj: sqlite3.Row, _info: GraphQLResolveInfo, keys: list[str] | None = None
+    obj: sqlite3.Row, info: GraphQLResolveInfo, keys: list[str] | None = None
 ) -> str:
     entry = _decoded_object(obj["config"]).get("_wandb")
     value = entry.get("value") if isinstance(entry, dict) and "value" in entry else entry
-    return json.dumps(_only_keys(value if isinstance(value, dict) else {}, keys))
+    text = json.dumps(_only_keys(value if isinstance(value, dict) else {}, keys))
+    return _charged(info, text, "wandbConfig")
 
 
 # --------------------------------------------------------------------------- Project.runs
@@ -376,11 +387,8 @@ def _summary_text(summary: Any) -> str:
 
 
 def _tags_text(tags: Any) -> str:
-    unique: list[str] = []
-    for tag in tags:
-        if tag not in unique:
-            unique.append(tag)
-    return json.dumps(unique)
+    """The tags as a JSON list, duplicates dropped (first kept), in linear time."""
+    return json.dumps(list(dict.fromkeys(tags)))
 
 
 def _state(value: Any) -> str:
@@ -462,8 +470,17 @@ def _select_or_create(
         name = _new_run_id(conn, project_db_id)
     cursor = conn.execute(
         "INSERT INTO runs (project_id, name, user_id, display_name, created_at, updated_at,"
-        " heartbeat_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (project_db_id, name, user.id, _new_display_name(conn, project_db_id), now, now, now),
+        " heartbeat_at, url_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            project_db_id,
+            name,
+            user.id,
+            _new_display_name(conn, project_db_id),
+            now,
+            now,
+            now,
+            signing.new_run_key(),
+        ),
     )
     run = run_by_id(conn, int(cursor.lastrowid or 0))
     assert run is not None

@@ -9,6 +9,7 @@ from ariadne import ScalarType
 from ariadne.types import SchemaBindable
 
 from runapi_server.errors import BadInput
+from runapi_server.history import INT64_MAX, INT64_MIN
 
 json_string = ScalarType("JSONString")
 json_value = ScalarType("JSON")
@@ -38,7 +39,10 @@ def parse_int64(value: Any) -> int:
         raise BadInput(f"Int64 must be an integer, got {value!r}")
     if isinstance(value, float) and not value.is_integer():
         raise BadInput(f"Int64 must be an integer, got {value!r}")
-    return int(value)
+    number = int(value)
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise BadInput(f"Int64 out of range: {number} is not between {INT64_MIN} and {INT64_MAX}")
+    return number
 
 
 BINDABLES: list[SchemaBindable] = [json_string, json_value, date_time, int64]

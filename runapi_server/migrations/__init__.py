@@ -1,0 +1,129 @@
+"""Versioned schema migrations of the server's database.
+
+The schema is built by numbered steps, run in order at start-up, each in its own
+transaction together with the row that records it in ``schema_migrations`` (version,
+name, time applied). A database holds the steps up to ``max(version)``; opening it runs
+the steps above that and nothing else, so an upgrade never silently misses a column.
+
+A step is a SQL file beside this module, ``vNNNN_<what>.sql``, listed in :data:`STEPS`.
+Step 1 is the schema as it was before versions were recorded (``CREATE ... IF NOT
+EXISTS``), so a data dir made then is adopted unchanged and upgraded from there.
+
+A database from a newer runapi (a version above :data:`LATEST`) is refused with
+:class:`SchemaTooNew` and left untouched.
+
+```python
+conn = sqlite3.connect("runapi.sqlite3", isolation_level=None)
+upgrade(conn)            # -> [1, 2] on a new file, [] when already current
+schema_version(conn)     # -> LATEST
+```
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    applied_at  TEXT NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One upgrade step: the SQL in ``file`` takes the schema from ``version - 1``."""
+
+    version: int
+    file: str
+
+    @property
+    def name(self) -> str:
+        return self.file.removesuffix(".sql").partition("_")[2]
+
+    def statements(self) -> list[str]:
+        return split_statements((HERE / self.file).read_text())
+
+
+STEPS: tuple[Step, ...] = (
+    Step(1, "v0001_base.sql"),
+    Step(2, "v0002_run_url_keys.sql"),
+)
+LATEST = STEPS[-1].version
+
+
+class SchemaTooNew(RuntimeError):
+    """The database was written by a newer runapi: its schema version is above LATEST."""
+
+
+def split_statements(script: str) -> list[str]:
+    """The SQL statements of ``script``, one string each (comments kept inside them)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending.strip())
+            pending = ""
+    if pending.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+    ):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending!r}")
+    return statements
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The version recorded in the database (0: no step applied yet)."""
+    conn.execute(VERSION_TABLE)
+    (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(version)
+
+
+def _too_new(version: int, where: str) -> SchemaTooNew:
+    return SchemaTooNew(
+        f"{where} has schema version {version}, newer than this runapi knows (up to"
+        f" {LATEST}): it was written by a newer runapi. Upgrade runapi"
+        " (pip install -U 'runapi[server]') or use another data dir; nothing was changed"
+    )
+
+
+def upgrade(conn: sqlite3.Connection, where: str = "the database") -> list[int]:
+    """Run every step above the recorded version, in order; return the versions applied.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). Each step and its
+    record commit together (``BEGIN IMMEDIATE``), so a crash mid-upgrade leaves the
+    database at the last whole step, and two processes opening it at once apply each
+    step once. Raises :class:`SchemaTooNew` for a database from a newer runapi.
+    """
+    applied: list[int] = []
+    for step in STEPS:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = schema_version(conn)
+            if current > LATEST:
+                raise _too_new(current, where)
+            if current >= step.version:
+                conn.execute("COMMIT")
+                continue
+            if current != step.version - 1:
+                raise RuntimeError(f"{where}: schema version {current} cannot take {step.file}")
+            for statement in step.statements():
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                (step.version, step.name, datetime.now(UTC).isoformat(timespec="seconds")),
+            )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        applied.append(step.version)
+    return applied
