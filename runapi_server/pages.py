@@ -254,7 +254,7 @@ def _files(state: ServerState, base: str, run: sqlite3.Row) -> str:
         items.append(
             f'<tr><td><a href="{esc(url)}">{esc(row["name"])}</a></td>'
             f'<td class="num">{esc(human_size(row["size"]))}</td>'
-            f'<td>{esc(row["updated_at"])}</td></tr>'
+            f"<td>{esc(row['updated_at'])}</td></tr>"
         )
     return f'<table class="files">{"".join(items)}</table>'
 
