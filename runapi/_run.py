@@ -765,7 +765,8 @@ class Run:
             ipy = importlib.import_module("IPython.display")
         except ImportError:
             return False
-        ipy.display(ipy.HTML(self.to_html(height, hidden)))
+        # In a <div>: IPython warns about HTML that is a bare <iframe>, though it shows it.
+        ipy.display(ipy.HTML(f"<div>{self.to_html(height, hidden)}</div>"))
         return True
 
     def __repr__(self) -> str:

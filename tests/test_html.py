@@ -105,3 +105,17 @@ def test_run_page_axes_and_file_sizes_read_as_people_write_them(user: User, tmp_
     assert ">2,000 _step</text>" in text and ">0.5</text>" in text
     assert "e+0" not in text
     assert '<td class="num">1.5 KiB</td>' in text and "white-space:nowrap" in text
+
+
+def test_display_shows_the_page_in_ipython_without_warnings(user: User) -> None:
+    from IPython.core.interactiveshell import InteractiveShell
+    from IPython.utils.capture import capture_output
+
+    InteractiveShell.instance()
+    api = make_api(user)
+    run = new_run(api, user, project="html", run_id="html4")
+    with capture_output() as captured:  # warnings are errors in this suite
+        assert run.display(height=250) is True
+    (shown,) = captured.outputs
+    html = shown.data["text/html"]
+    assert html.startswith("<div><iframe ") and "height:250px" in html and "/runs/html4?" in html
