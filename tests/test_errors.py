@@ -114,8 +114,8 @@ def test_graphql_error_keeps_errors_and_data(user: User) -> None:
     with pytest.raises(runapi.GraphQLError) as info:
         run.use_artifact(_fake_artifact())
     error = info.value
-    assert error.errors and isinstance(error.errors[0]["message"], str)
-    assert error.data is None or isinstance(error.data, dict)
+    assert [e["message"] for e in error.errors] == ["artifact 'QXJ0aWZhY3Q6OTk5OTk5' not found"]
+    assert error.data == {"useArtifact": None}  # the partial data, kept
 
 
 def _fake_artifact() -> runapi.Artifact:

@@ -32,12 +32,12 @@ def test_create_and_attributes(user: User) -> None:
     assert run.tags == []
     assert isinstance(run.name, str) and run.name  # server may generate one
     assert isinstance(run.created_at, datetime)
-    assert run.heartbeat_at is None or isinstance(run.heartbeat_at, datetime)
+    assert run.heartbeat_at == run.created_at  # a new run's heartbeat is its creation
     assert run.lastHistoryStep == -1
     assert run.system_metrics == {}
     assert run.metadata is None
     assert run.notes is None and run.group is None and run.job_type is None
-    assert run.description is None or isinstance(run.description, str)
+    assert run.description is None
     assert json.loads(run.json_config) == {}
     with pytest.warns(DeprecationWarning, match="entity"):
         assert run.username == user.entity

@@ -32,7 +32,7 @@ def test_history_sampled_dataframe(seeded: runapi.Run) -> None:
     assert seeded.lastHistoryStep == 2499
     df = seeded.history()
     assert isinstance(df, pd.DataFrame)
-    assert 0 < len(df) <= 500
+    assert len(df) == 500  # exactly `samples` rows from 2,500, first and last kept
     assert {"_step", "loss", "acc"} <= set(df.columns)
     assert df["_step"].iloc[0] == 0 and df["_step"].iloc[-1] == 2499
     assert df["_step"].is_monotonic_increasing
@@ -40,10 +40,10 @@ def test_history_sampled_dataframe(seeded: runapi.Run) -> None:
 
 def test_history_list_and_keys(seeded: runapi.Run) -> None:
     rows = seeded.history(samples=20, pandas=False)
-    assert isinstance(rows, list) and 0 < len(rows) <= 20
+    assert isinstance(rows, list) and len(rows) == 20
     assert isinstance(rows[0], dict)
     keyed = seeded.history(samples=50, keys=["loss"], pandas=False)
-    assert 0 < len(keyed) <= 50
+    assert len(keyed) == 50
     assert set(keyed[0]) == {"loss", "_step"}
     df = seeded.history(samples=10, keys=["acc"], x_axis="_runtime")
     assert set(df.columns) == {"acc", "_runtime"}
@@ -53,7 +53,7 @@ def test_history_system_stream(seeded: runapi.Run) -> None:
     rows = seeded.history(stream="system", pandas=False)
     assert [r["system.cpu"] for r in rows] == [10 + i for i in range(10)]
     df = seeded.history(stream="system", samples=5)
-    assert 0 < len(df) <= 5
+    assert len(df) == 5
 
 
 @pytest.mark.parametrize(
