@@ -36,7 +36,7 @@ class Server:
         self._log = log
         self._proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, env: dict[str, str] | None = None) -> None:
+    def start(self, env: dict[str, str] | None = None, workers: int = 1) -> None:
         out = self._log.open("ab")
         self._proc = subprocess.Popen(
             [
@@ -44,6 +44,7 @@ class Server:
                 str(Path(__file__).with_name("serve.py")),
                 str(self.data_dir),
                 str(self.port),
+                str(workers),
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -184,6 +185,16 @@ def fill_bulk(filler: Filler, project: str, runs: int, rows: int, metrics: int =
         name = f"b{i:04d}"
         filler.create_run(project, name)
         filler.stream(project, name, history_lines(0, rows, metrics, seed=i), 0, complete=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, range(runs)))
+
+
+def fill_many(filler: Filler, project: str, runs: int, rows: int, metrics: int = 5) -> None:
+    """`runs` finished runs with `rows` history rows each, posted in 20,000-row chunks."""
+
+    def one(i: int) -> None:
+        fill_history(filler, project, f"m{i:04d}", rows, metrics)
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(one, range(runs)))

@@ -40,6 +40,7 @@ from benchmarks.fill import (  # noqa: E402
     Server,
     fill_bulk,
     fill_history,
+    fill_many,
     fill_runs_table,
 )
 
@@ -57,10 +58,13 @@ class Sizes:
     prefix_rows: int  # wandb 0.21.4 full-history timing is on this prefix, extrapolated
     reps: int
     anchor_reps: int
+    many_runs: int  # full histories of many runs to one long frame
+    many_rows: int
+    many_anchor_runs: int  # the anchors read this many of them, extrapolated
 
 
-FULL = Sizes(1_000_000, 10_000_000, 10_000, 200, 2_000, 20_000, 3, 2)
-QUICK = Sizes(20_000, 200_000, 200, 20, 500, 2_000, 2, 1)
+FULL = Sizes(1_000_000, 10_000_000, 10_000, 200, 2_000, 20_000, 3, 2, 100, 100_000, 10)
+QUICK = Sizes(20_000, 200_000, 200, 20, 500, 2_000, 2, 1, 4, 2_000, 2)
 
 
 @dataclass
@@ -187,8 +191,14 @@ def main() -> int:
     parser.add_argument("--huge-rows", type=int, help="rows of the long run (default by mode)")
     parser.add_argument(
         "--only",
-        default="full,sampled,table,bulk,import,scan",
+        default="full,sampled,table,bulk,many,import,scan",
         help="comma-separated scenario groups to run",
+    )
+    parser.add_argument(
+        "--server-workers",
+        type=int,
+        default=2,
+        help="worker processes of the benchmark server (`runapi serve --workers N`; default 2)",
     )
     parser.add_argument("--output", type=Path, help="where to write the table (RESULTS.md)")
     opts = parser.parse_args()
@@ -213,7 +223,7 @@ def main() -> int:
 
     key = create_user(data_dir, ENTITY)
     server = Server(data_dir, data_dir / "server.log")
-    server.start()
+    server.start(workers=opts.server_workers)
     results: list[Result] = []
     ingest: dict[str, float] = {}
     try:
@@ -242,6 +252,9 @@ def main() -> int:
         if "bulk" in only:
             log(f"filling: {sizes.bulk_runs} runs x {sizes.bulk_rows} rows")
             fill_bulk(filler, "bulk", sizes.bulk_runs, sizes.bulk_rows)
+        if "many" in only:
+            log(f"filling: {sizes.many_runs} runs x {sizes.many_rows:,} rows")
+            fill_many(filler, "many", sizes.many_runs, sizes.many_rows)
 
         big = f"{ENTITY}/hist/big"
         huge = f"{ENTITY}/hist/huge"
@@ -357,9 +370,33 @@ def main() -> int:
                 results.append(res4)
             if "bulk" in only:
                 results[-1].notes.append(
-                    "runapi: `runapi.history_frames(runs, samples=500)`, 8 workers;"
-                    " wandb: `[run.history(samples=500) for run in api.runs(...)]`"
+                    "one long frame with a run_id column; runapi: `runs.histories(samples=500)`"
+                    " (25 runs per request, 8 requests in flight); wandb: a loop of"
+                    " `run.history(samples=500)` concatenated as its `Runs.histories` does"
                 )
+
+        # 5b. full histories of many runs to one long frame
+        if "many" in only:
+            label = "full histories of many runs -> one long frame"
+            res5 = Result(label, f"{sizes.many_runs} runs x {sizes.many_rows:,} rows")
+            project = {"project": f"{ENTITY}/many"}
+            limited = {**project, "max_runs": sizes.many_anchor_runs}
+            for rep in range(sizes.anchor_reps):
+                log(f"full_many rep {rep + 1}")
+                res = run_scenario(ours, "runapi", "full_many", project, env)
+                if res:
+                    res5.times.setdefault("runapi", []).append(res["seconds"])
+                for version, python in anchors.items():
+                    res = run_scenario(python, "wandb", "full_many", limited, env)
+                    if res:
+                        scale = sizes.many_runs / sizes.many_anchor_runs
+                        res5.times.setdefault(version, []).append(res["seconds"] * scale)
+            res5.notes.append(
+                "runapi: `runs.histories(samples=None)` (parquet exports, 8 runs at a time);"
+                " wandb: `pandas.DataFrame(list(run.scan_history()))` per run, concatenated,"
+                f" timed on the first {sizes.many_anchor_runs} runs and extrapolated linearly"
+            )
+            results.append(res5)
 
         # 6. import
         if "import" in only:
@@ -391,7 +428,8 @@ def main() -> int:
         "",
         f"Machine: {machine()}.",
         f"Mode: {'quick' if opts.quick else 'full'}; anchors: wandb {versions};"
-        f" total {time.perf_counter() - started:.0f} s; {time.strftime('%Y-%m-%d %H:%M')}.",
+        f" total {time.perf_counter() - started:.0f} s; {time.strftime('%Y-%m-%d %H:%M')};"
+        f" server: `runapi serve --workers {opts.server_workers}`.",
         f"Versions: {_versions()}.",
         "Reproduce: `python benchmarks/run.py` (full) or `--quick` (scaled down, as in CI).",
         "Times: median (min-max) of fresh-process repetitions; ratio = anchor / runapi.",

@@ -73,15 +73,43 @@ def runs_table(impl: str, api: Any, args: dict[str, Any]) -> int:
     return len(pandas.DataFrame.from_records(records))
 
 
-def bulk(impl: str, api: Any, args: dict[str, Any]) -> int:
-    runs = list(api.runs(args["project"], per_page=1000 if impl == "runapi" else 50))
-    if impl == "runapi":
-        import runapi
+def _wandb_long(frames: list[tuple[str, Any]]) -> Any:
+    """wandb side: per-run frames to one long frame with a run_id column (as
+    wandb's `Runs.histories(format="pandas")` builds it)."""
+    import pandas
 
-        frames = runapi.history_frames(runs, samples=500)
-    else:
-        frames = [run.history(samples=500) for run in runs]
-    return sum(len(f) for f in frames)
+    parts = []
+    for run_id, frame in frames:
+        if len(frame):
+            frame["run_id"] = run_id
+            parts.append(frame)
+    return pandas.concat(parts, ignore_index=True) if parts else pandas.DataFrame()
+
+
+def bulk(impl: str, api: Any, args: dict[str, Any]) -> int:
+    """Sampled histories (500 rows) of every run of a project, to one long frame."""
+    runs = api.runs(args["project"])
+    if impl == "runapi":
+        return len(runs.histories(samples=500))
+    import pandas
+
+    frames = [(run.id, pandas.DataFrame(run.history(samples=500, pandas=False))) for run in runs]
+    return len(_wandb_long(frames))
+
+
+def full_many(impl: str, api: Any, args: dict[str, Any]) -> int:
+    """Every row of every run of a project (wandb: of the first `max_runs`), one long frame."""
+    runs = api.runs(args["project"])
+    if impl == "runapi":
+        return len(runs.histories(samples=None))
+    import pandas
+
+    frames = []
+    for index, run in enumerate(runs):
+        if args.get("max_runs") is not None and index >= args["max_runs"]:
+            break
+        frames.append((run.id, pandas.DataFrame(list(run.scan_history()))))
+    return len(_wandb_long(frames))
 
 
 def scan_iter(impl: str, api: Any, args: dict[str, Any]) -> int:
@@ -119,6 +147,7 @@ def main() -> None:
             "full_history": full_history,
             "runs_table": runs_table,
             "bulk": bulk,
+            "full_many": full_many,
             "scan_iter": scan_iter,
         }[scenario](impl, api, args)
         result = {"seconds": time.perf_counter() - t0, "rows": rows}

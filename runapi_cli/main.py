@@ -20,14 +20,14 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from runapi import InvalidPathError, RunapiError
 from runapi_cli import commands_runs, export, schema_check
 from runapi_cli.common import CommandError, UsageError, client_options
 from runapi_cli.extras import explain_import_error
 from runapi_cli.paths import default_data_dir
-from runapi_cli.serving import listen, url_for
+from runapi_cli.serving import WORKER_APP, WORKER_SETTINGS, listen, url_for, worker_settings
 
 if TYPE_CHECKING:
     from runapi_server.limits import Limits
@@ -104,18 +104,46 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except (OSError, sqlite3.Error, SchemaTooNew) as exc:
         sock.close()
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
-    config = uvicorn.Config(
-        app,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        timeout_graceful_shutdown=5,
-        timeout_keep_alive=5,
-        http=header_timeout_protocol(limits.max_header_seconds),
-        h11_max_incomplete_event_size=64 * 1024,
-    )
     print(f"runapi server listening on {url} (data: {data_dir.resolve()})", flush=True)
-    uvicorn.Server(config).run(sockets=[sock])
+    if args.workers > 1:
+        del app  # the parent only prepared the data dir; each worker builds its own app
+        _serve_workers(args, sock, worker_settings(data_dir, url, limits))
+        return 0
+    options = _uvicorn_options(args, header_timeout_protocol(limits.max_header_seconds))
+    uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
     return 0
+
+
+def _uvicorn_options(args: argparse.Namespace, http: type | str) -> dict[str, Any]:
+    """What one process or every worker serves with: logging, shutdown and keep-alive
+    times, the header deadline protocol (`http`) and a 64 KiB cap on request headers."""
+    return {
+        "log_level": args.log_level,
+        "access_log": args.access_log,
+        "timeout_graceful_shutdown": 5,
+        "timeout_keep_alive": 5,
+        "http": http,
+        "h11_max_incomplete_event_size": 64 * 1024,
+    }
+
+
+def _serve_workers(args: argparse.Namespace, sock: socket.socket, settings: str) -> None:
+    """Serve `sock` from `args.workers` uvicorn worker processes (SQLite WAL lets them read
+    at once; writes take the database's write lock in turn)."""
+    import inspect
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[WORKER_SETTINGS] = settings
+    protocol = "runapi_server.http_protocol:HeaderTimeoutProtocol"  # limit set by worker_app
+    config = uvicorn.Config(
+        WORKER_APP, factory=True, workers=args.workers, **_uvicorn_options(args, protocol)
+    )
+    if "target" in inspect.signature(Multiprocess).parameters:  # uvicorn before 0.36
+        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()  # type: ignore[call-arg]
+    else:
+        Multiprocess(config, sockets=[sock]).run()
 
 
 def cmd_users_create(args: argparse.Namespace) -> int:
@@ -156,6 +184,16 @@ def _port(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"port must be 0-65535, not {value}")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of workers: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError(f"workers must be 1-64, not {value}")
     return value
 
 
@@ -220,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="override a request limit, e.g. --limit max_page_size=500 (repeatable; names and "
         "defaults in runapi_server/limits.py)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="worker processes serving requests (default: 1); more lets bulk reads use"
+        " several cores",
     )
     serve.set_defaults(handler=cmd_serve)
 

@@ -1,8 +1,52 @@
-"""Listening sockets for the local server (shared by `runapi serve` and `runapi demo`)."""
+"""Listening sockets for the local server (shared by `runapi serve` and `runapi demo`), and
+the app factory the worker processes of `runapi serve --workers N` import."""
 
 from __future__ import annotations
 
+import json
+import os
 import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from runapi_server.limits import Limits
+
+WORKER_SETTINGS = "RUNAPI_SERVE_WORKER"
+"""Environment variable carrying the parent's settings (JSON) to its worker processes."""
+WORKER_APP = "runapi_cli.serving:worker_app"
+"""What uvicorn imports in each worker (a factory: `factory=True`)."""
+
+
+def worker_settings(data_dir: Path, public_url: str, limits: Limits) -> str:
+    """The JSON `worker_app` reads from `WORKER_SETTINGS`."""
+    import dataclasses
+
+    return json.dumps(
+        {"data_dir": str(data_dir), "public_url": public_url, "limits": dataclasses.asdict(limits)}
+    )
+
+
+def worker_app() -> Starlette:
+    """The server app of one worker process, from the settings its parent put in
+    `WORKER_SETTINGS` (no startup cleanup: the parent did it)."""
+    from runapi_server.app import create_app
+    from runapi_server.http_protocol import HeaderTimeoutProtocol
+    from runapi_server.limits import Limits
+
+    settings: dict[str, Any] = json.loads(os.environ[WORKER_SETTINGS])
+    limits = Limits(**settings["limits"])
+    # The worker's connections use HeaderTimeoutProtocol (named by import path, as a
+    # class made at run time cannot cross to a spawned worker): give it the limit here.
+    HeaderTimeoutProtocol.header_timeout_s = limits.max_header_seconds
+    return create_app(
+        Path(settings["data_dir"]),
+        public_url=settings["public_url"],
+        limits=limits,
+        cleanup=False,
+    )
 
 
 def listen(host: str, port: int) -> socket.socket:

@@ -131,10 +131,17 @@ def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type:
 
 
 def create_app(
-    data_dir: Path, *, public_url: str | None = None, limits: Limits | None = None
+    data_dir: Path,
+    *,
+    public_url: str | None = None,
+    limits: Limits | None = None,
+    cleanup: bool = True,
 ) -> Starlette:
     """The server app on ``data_dir`` (created if missing), with ``limits`` (default:
-    :class:`runapi_server.limits.Limits()`).
+    :class:`runapi_server.limits.Limits()`). ``cleanup`` removes temp files of uploads a
+    killed server left behind; worker processes of ``runapi serve --workers N`` pass False
+    (the parent cleaned up before starting them, and a worker starting late must not
+    remove another worker's upload in progress).
 
     ```python
     import uvicorn
@@ -143,7 +150,8 @@ def create_app(
     """
     state = ServerState.open(data_dir, public_url, limits)
     state.db.connect()
-    storage_routes.remove_partial_uploads(state.files_dir)
+    if cleanup:
+        storage_routes.remove_partial_uploads(state.files_dir)
     schema = build_schema()
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
