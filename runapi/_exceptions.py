@@ -18,6 +18,7 @@ RunapiError                      root: catch this to catch everything runapi rai
 │   └── APITimeoutError          ... because a timeout passed
 ├── GraphQLError                 HTTP 200 with GraphQL `errors` (keeps errors, data, extensions)
 ├── ResponseValidationError      the answer does not have the expected shape
+├── DownloadIntegrityError       a download's size or MD5 is not what the server reported
 ├── ConfigurationError           no API key / unusable base URL (also a ValueError)
 ├── MissingDependencyError       an optional extra is not installed (also an ImportError)
 └── WaitTimeoutError             `Run.wait_until_finished(timeout=...)` ran out of time
@@ -41,6 +42,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "DownloadIntegrityError",
     "GraphQLError",
     "MissingDependencyError",
     "NotFoundError",
@@ -161,6 +163,17 @@ class GraphQLError(RunapiError):
 
 class ResponseValidationError(RunapiError):
     """The server's answer is not JSON or lacks fields the client needs."""
+
+
+class DownloadIntegrityError(RunapiError):
+    """A downloaded file's size or MD5 differs from what the server reported for it (a
+    truncated or altered transfer). Nothing is left at the download's target."""
+
+    def __init__(self, message: str, *, name: str, expected: str, received: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.expected = expected
+        self.received = received
 
 
 class ConfigurationError(RunapiError, ValueError):
