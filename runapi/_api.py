@@ -38,6 +38,9 @@ class Api:
     Settings come from the arguments, else `WANDB_API_KEY` / `WANDB_BASE_URL`, else
     `~/.netrc` for the host (key only), else `https://api.wandb.ai`. The constructor does
     no I/O; a missing key raises `ConfigurationError` saying how to set one.
+    `timeout` bounds each read (seconds); `deadline` bounds a whole call: connecting,
+    retries and reading the answer together (None: no total deadline; file downloads
+    have none, only `timeout`). Past it the call raises `APITimeoutError`.
     `transport` replaces the HTTP transport (the one I/O seam; retries wrap it).
 
     ```python
@@ -56,15 +59,24 @@ class Api:
         *,
         timeout: float = 30.0,
         max_retries: int = 2,
+        deadline: float | None = 120.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, not {max_retries!r}")
         if not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if deadline is not None and (not isinstance(deadline, int | float) or deadline <= 0):
+            raise ValueError(
+                f"deadline must be a positive number of seconds or None, not {deadline!r}"
+            )
         settings = resolve_settings(api_key, base_url)
         http = build_client(
-            settings, timeout=float(timeout), max_retries=max_retries, transport=transport
+            settings,
+            timeout=float(timeout),
+            max_retries=max_retries,
+            deadline=None if deadline is None else float(deadline),
+            transport=transport,
         )
         self._ctx = Context(settings=settings, http=http, gql=GraphQL(http))
         self._viewer: Viewer | None = None

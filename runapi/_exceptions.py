@@ -19,6 +19,7 @@ RunapiError                      root: catch this to catch everything runapi rai
 ├── GraphQLError                 HTTP 200 with GraphQL `errors` (keeps errors, data, extensions)
 ├── ResponseValidationError      the answer does not have the expected shape
 │   └── PaginationError          a page repeats the cursor it was asked after (no progress)
+├── DownloadIntegrityError       a download's size or MD5 is not what the server reported
 ├── ConfigurationError           no API key / unusable base URL (also a ValueError)
 │   └── MissingAPIKeyError       no API key in the argument, WANDB_API_KEY or ~/.netrc
 ├── InvalidPathError             a malformed run, project or artifact path (also a ValueError)
@@ -44,6 +45,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "DownloadIntegrityError",
     "GraphQLError",
     "InvalidPathError",
     "MissingAPIKeyError",
@@ -174,6 +176,17 @@ class PaginationError(ResponseValidationError):
 
     Following it would fetch the same page forever, so iteration stops with this error.
     """
+
+
+class DownloadIntegrityError(RunapiError):
+    """A downloaded file's size or MD5 differs from what the server reported for it (a
+    truncated or altered transfer). Nothing is left at the download's target."""
+
+    def __init__(self, message: str, *, name: str, expected: str, received: str) -> None:
+        super().__init__(message)
+        self.name = name
+        self.expected = expected
+        self.received = received
 
 
 class ConfigurationError(RunapiError, ValueError):

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from ._context import Context
+from ._exceptions import DownloadIntegrityError
 from ._graphql import http_status_error, transport_error
-from ._http import NO_AUTH, same_origin
+from ._http import NO_AUTH, NO_DEADLINE, same_origin
 from ._progress import Progress
 
 if TYPE_CHECKING:
@@ -101,14 +104,38 @@ class File:
         what = f"GET file {self.name!r}"
         try:
             if with_auth:
-                response = self._ctx.http.get(url)
+                response = self._ctx.http.get(url, extensions=NO_DEADLINE)
             else:
-                response = self._ctx.http.get(url, auth=NO_AUTH)
+                response = self._ctx.http.get(url, auth=NO_AUTH, extensions=NO_DEADLINE)
         except httpx.TransportError as exc:
             raise transport_error(exc, what) from exc
         if response.is_error:
             raise http_status_error(response, what)
+        self._verify(len(response.content), hashlib.md5(response.content))
         return response.content
+
+    def _verify(self, size: int, digest: Any) -> None:
+        """`DownloadIntegrityError` unless `size` and the MD5 `digest` are what the server
+        reported (each checked only when the server reported it)."""
+        expected_size = self._fields.size_bytes
+        if expected_size is not None and size != expected_size:
+            raise DownloadIntegrityError(
+                f"download of {self.name!r} is incomplete or altered: got {size} bytes, the"
+                f" server reported {expected_size} (the file may also have changed since it"
+                " was listed: list it again)",
+                name=self.name,
+                expected=f"{expected_size} bytes",
+                received=f"{size} bytes",
+            )
+        md5 = base64.b64encode(digest.digest()).decode()
+        if self.md5 and md5 != self.md5:
+            raise DownloadIntegrityError(
+                f"download of {self.name!r} is altered: its MD5 is {md5}, the server reported"
+                f" {self.md5}",
+                name=self.name,
+                expected=self.md5,
+                received=md5,
+            )
 
     def download(
         self,
@@ -119,7 +146,9 @@ class File:
         """Download to `root/<name>` and return that path.
 
         Refuses (`FileExistsError`) to overwrite an existing file unless `replace=True`.
-        The file appears whole or not at all (written to a temporary file, then renamed).
+        The file appears whole or not at all (written to a temporary file, then renamed):
+        its size and MD5 are checked against what the server reported, and a mismatch
+        raises `DownloadIntegrityError` leaving nothing at the target.
         A progress bar in bytes shows on a terminal unless `progress=False`.
 
         ```python
@@ -138,10 +167,12 @@ class File:
         try:
             with os.fdopen(fd, "wb") as out:
                 stream = (
-                    self._ctx.http.stream("GET", url)
+                    self._ctx.http.stream("GET", url, extensions=NO_DEADLINE)
                     if with_auth
-                    else self._ctx.http.stream("GET", url, auth=NO_AUTH)
+                    else self._ctx.http.stream("GET", url, auth=NO_AUTH, extensions=NO_DEADLINE)
                 )
+                digest = hashlib.md5()
+                size = 0
                 bar = Progress(self.size or None, unit="bytes", label=self.name, enabled=progress)
                 with stream as response, bar:
                     if response.is_error:
@@ -149,7 +180,10 @@ class File:
                         raise http_status_error(response, what)
                     for chunk in response.iter_bytes():
                         out.write(chunk)
+                        digest.update(chunk)
+                        size += len(chunk)
                         bar.update(len(chunk))
+            self._verify(size, digest)
             os.replace(tmp_name, target)
         except httpx.TransportError as exc:
             raise transport_error(exc, what) from exc

@@ -13,7 +13,7 @@ import httpx
 from ._context import Context
 from ._exceptions import BadRequestError, GraphQLError, ResponseValidationError, RunNotFoundError
 from ._graphql import http_status_error, transport_error
-from ._http import NO_AUTH
+from ._http import NO_AUTH, NO_DEADLINE
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused, row_objects
 from ._lookup import require_run
 from ._parquet import export_frame, pyarrow_available
@@ -346,7 +346,7 @@ class HistoryScan:
     def _download(self, url: str) -> bytes:
         what = "GET history export"
         try:
-            response = self._ctx.http.get(url, auth=NO_AUTH)
+            response = self._ctx.http.get(url, auth=NO_AUTH, extensions=NO_DEADLINE)
         except httpx.TransportError as exc:
             raise transport_error(exc, what) from exc
         if response.status_code != 200:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from ._config import Settings
-from ._transport import MUTATION_EXTENSION, RetryTransport
+from ._transport import DEADLINE_EXTENSION, MUTATION_EXTENSION, RetryTransport
 
 USER_AGENT = "runapi/0.1"
 
@@ -21,6 +21,8 @@ MUTATION: dict[str, object] = {MUTATION_EXTENSION: True}
 
 NO_AUTH = httpx.Auth()
 """Pass as `auth=NO_AUTH` for URLs that must not receive the API key (signed URLs)."""
+NO_DEADLINE: dict[str, object] = {DEADLINE_EXTENSION: None}
+"""Pass as `extensions=NO_DEADLINE` for file downloads: only per-read timeouts apply."""
 
 
 def _configure_logging() -> None:
@@ -81,9 +83,11 @@ def build_client(
     *,
     timeout: float,
     max_retries: int,
+    deadline: float | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> httpx.Client:
-    """The client: base URL, Basic auth `api:KEY`, timeout, retries around `transport`.
+    """The client: base URL, Basic auth `api:KEY`, per-read timeout, retries and a total
+    deadline per request around `transport`.
 
     No I/O happens here; connections open on the first request.
     """
@@ -93,7 +97,7 @@ def build_client(
         base_url=settings.base_url + "/",
         auth=httpx.BasicAuth("api", settings.api_key),
         timeout=httpx.Timeout(timeout),
-        transport=RetryTransport(inner, max_retries=max_retries),
+        transport=RetryTransport(inner, max_retries=max_retries, deadline_s=deadline),
         headers={"User-Agent": USER_AGENT},
         event_hooks={"response": [_log_response]},
     )

@@ -20,7 +20,7 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runapi import InvalidPathError, RunapiError
 from runapi_cli import commands_runs, export, schema_check
@@ -146,20 +146,67 @@ def _serve_workers(args: argparse.Namespace, sock: socket.socket, settings: str)
         Multiprocess(config, sockets=[sock]).run()
 
 
-def cmd_users_create(args: argparse.Namespace) -> int:
+T = TypeVar("T")
+
+
+def _users_module() -> Any:
     try:
-        from runapi_server.migrations import SchemaTooNew
-        from runapi_server.users import create_user
+        from runapi_server import users
     except ImportError as exc:
         raise _server_import_error(exc) from exc
-    data_dir: Path = args.data_dir or default_data_dir()
+    return users
+
+
+def _on_data_dir(data_dir: Path, action: Callable[[], T]) -> T:
+    """Run `action` on the data dir, turning its failures into one-line command errors."""
+    from runapi_server.migrations import SchemaTooNew
+
     try:
-        key = create_user(data_dir, args.name)
-    except ValueError as exc:
+        return action()
+    except (ValueError, LookupError) as exc:
         raise CommandError(str(exc)) from exc
     except (OSError, sqlite3.Error, SchemaTooNew) as exc:
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
-    print(key, flush=True)
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    users = _users_module()
+    data_dir: Path = args.data_dir or default_data_dir()
+    made = _on_data_dir(data_dir, lambda: users.add_key(data_dir, args.name))
+    if made.created_user:
+        note = f"created user {args.name} (entity {args.name}) with a new API key"
+    else:
+        note = (
+            f"user {args.name} already exists: added a new API key (it now has"
+            f" {made.key_count}; `runapi users revoke` removes keys)"
+        )
+    print(made.key, flush=True)
+    print(note, file=sys.stderr, flush=True)
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    users = _users_module()
+    data_dir: Path = args.data_dir or default_data_dir()
+    rows = _on_data_dir(data_dir, lambda: users.list_users(data_dir))
+    width = max([len("USER"), *(len(r.user) for r in rows)])
+    print(f"{'USER':<{width}}  {'KEY':<19}  CREATED")
+    for row in rows:
+        print(f"{row.user:<{width}}  {row.fingerprint or '(no keys)':<19}  {row.created_at}")
+    return 0
+
+
+def cmd_users_revoke(args: argparse.Namespace) -> int:
+    users = _users_module()
+    data_dir: Path = args.data_dir or default_data_dir()
+    removed = _on_data_dir(data_dir, lambda: users.revoke(data_dir, args.target))
+    owners = sorted({r.user for r in removed})
+    keys = ", ".join(r.fingerprint or "" for r in removed)
+    if not removed:
+        print(f"user {args.target} has no API keys: nothing to revoke", flush=True)
+    else:
+        plural = "key" if len(removed) == 1 else "keys"
+        print(f"revoked {len(removed)} {plural} of {', '.join(owners)}: {keys}", flush=True)
     return 0
 
 
@@ -285,6 +332,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_dir(create)
     _add_debug(create)
     create.set_defaults(handler=cmd_users_create)
+    listing = user_commands.add_parser(
+        "list",
+        help="list users and their API keys (fingerprints only)",
+        description="List every user with each API key's fingerprint and creation time. "
+        "Keys themselves are never stored, so they cannot be shown.",
+        epilog="example:\n  runapi users list --data-dir data",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_dir(listing)
+    listing.set_defaults(handler=cmd_users_list)
+    revoke = user_commands.add_parser(
+        "revoke",
+        help="revoke all API keys of a user, or one key by fingerprint",
+        description="Revoke every API key of user NAME, or the one key whose fingerprint "
+        "(as `runapi users list` shows it, sha256:...) is given. The user and their data "
+        "stay; `users create NAME` gives them a new key. A running server refuses a revoked "
+        "key within 5 seconds.",
+        epilog="examples:\n  runapi users revoke alice\n  runapi users revoke sha256:0123abcd4567",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    revoke.add_argument("target", metavar="NAME|FINGERPRINT", help="user name or key fingerprint")
+    _add_data_dir(revoke)
+    revoke.set_defaults(handler=cmd_users_revoke)
 
     demo = commands.add_parser(
         "demo",

@@ -42,6 +42,12 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def fingerprint(key_hash: str) -> str:
+    """How a key is shown (``apiKeys``, ``runapi users list``): ``sha256:`` and 12 hex digits
+    of its hash."""
+    return "sha256:" + key_hash[:12]
+
+
 def key_from_header(authorization: str | None) -> str | None:
     """The API key in an ``Authorization: Basic base64(api:KEY)`` header, else None."""
     if not authorization:

@@ -1,38 +1,133 @@
-"""User accounts: ``runapi users create NAME`` makes a user, its entity and an API key."""
+"""User accounts and their API keys, for the ``runapi users`` commands.
+
+``create_user`` makes a user (and its entity) if new and adds a fresh key; ``list_users``
+shows every user with its keys' fingerprints; ``revoke`` removes all keys of a user, or
+one key by its fingerprint (``sha256:`` and the first hex digits of its hash, as
+``list_users`` and the ``apiKeys`` field show it). A user and their data stay when their
+keys are revoked. All of them work whether or not a server is running on the same data
+dir (SQLite WAL); a running server stops accepting a revoked key within
+``runapi_server.auth.KNOWN_KEY_SECONDS``.
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
-from runapi_server.auth import hash_key, new_api_key
+from runapi_server.auth import fingerprint, hash_key, new_api_key
 from runapi_server.state import ServerState
 from runapi_server.timeutil import now_iso
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+FINGERPRINT_RE = re.compile(r"^sha256:([0-9a-f]{8,64})$")
 
 
-def create_user(data_dir: Path, name: str) -> str:
-    """Create user NAME (entity NAME) if new, add a fresh API key, and return the key.
+@dataclass(frozen=True)
+class NewKey:
+    """What ``add_key`` did: the new key, whether the user was created, keys it now has."""
 
-    Works whether or not a server is running on the same data dir (SQLite WAL).
-    """
+    key: str
+    created_user: bool
+    key_count: int
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    user: str
+    fingerprint: str | None  # None: a user without keys
+    created_at: str
+
+
+def _check_name(name: str) -> None:
     if not NAME_RE.match(name):
         raise ValueError(
             f"invalid user name {name!r}: use 1-64 letters, digits, '_', '.' or '-',"
             " starting with a letter or digit"
         )
+
+
+def add_key(data_dir: Path, name: str) -> NewKey:
+    """Create user NAME (entity NAME) if new and add a fresh API key to it."""
+    _check_name(name)
     state = ServerState.open(data_dir)
     key = new_api_key()
     now = now_iso()
     with state.db.transaction() as conn:
-        conn.execute(
+        created = conn.execute(
             "INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
             (name, now),
-        )
+        ).rowcount
         (user_id,) = conn.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
         conn.execute(
             "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (?, ?, ?)",
             (hash_key(key), user_id, now),
         )
-    return key
+        (count,) = conn.execute(
+            "SELECT count(*) FROM api_keys WHERE user_id = ?", (user_id,)
+        ).fetchone()
+    return NewKey(key=key, created_user=created == 1, key_count=int(count))
+
+
+def create_user(data_dir: Path, name: str) -> str:
+    """Create user NAME if new, add a fresh API key, and return the key."""
+    return add_key(data_dir, name).key
+
+
+def list_users(data_dir: Path) -> list[KeyInfo]:
+    """Every user and key, by user name then key creation (a keyless user: one row)."""
+    state = ServerState.open(data_dir)
+    rows = (
+        state.db.read()
+        .execute(
+            "SELECT users.name, api_keys.key_hash, coalesce(api_keys.created_at,"
+            " users.created_at) AS created_at FROM users"
+            " LEFT JOIN api_keys ON api_keys.user_id = users.id"
+            " ORDER BY users.name, api_keys.created_at, api_keys.key_hash"
+        )
+        .fetchall()
+    )
+    return [
+        KeyInfo(
+            user=row["name"],
+            fingerprint=fingerprint(row["key_hash"]) if row["key_hash"] else None,
+            created_at=row["created_at"],
+        )
+        for row in rows
+    ]
+
+
+def revoke(data_dir: Path, target: str) -> list[KeyInfo]:
+    """Remove every key of user ``target``, or the one key with fingerprint ``target``;
+    return the keys removed. ``LookupError`` when nothing matches (or a fingerprint
+    prefix matches several keys: nothing is removed then)."""
+    match = FINGERPRINT_RE.match(target)
+    if match is None:
+        _check_name(target)
+    state = ServerState.open(data_dir)
+    with state.db.transaction() as conn:
+        if match is not None:
+            rows = conn.execute(
+                "SELECT users.name, api_keys.key_hash, api_keys.created_at FROM api_keys"
+                " JOIN users ON users.id = api_keys.user_id WHERE substr(key_hash, 1, ?) = ?",
+                (len(match.group(1)), match.group(1)),
+            ).fetchall()
+            if not rows:
+                raise LookupError(f"no API key has fingerprint {target}")
+            if len(rows) > 1:
+                raise LookupError(
+                    f"fingerprint {target} matches {len(rows)} keys: give more digits"
+                )
+        else:
+            if conn.execute("SELECT 1 FROM users WHERE name = ?", (target,)).fetchone() is None:
+                raise LookupError(f"no user named {target!r}")
+            rows = conn.execute(
+                "SELECT users.name, api_keys.key_hash, api_keys.created_at FROM api_keys"
+                " JOIN users ON users.id = api_keys.user_id WHERE users.name = ?"
+                " ORDER BY api_keys.created_at, api_keys.key_hash",
+                (target,),
+            ).fetchall()
+        conn.executemany(
+            "DELETE FROM api_keys WHERE key_hash = ?", [(row["key_hash"],) for row in rows]
+        )
+    return [KeyInfo(row["name"], fingerprint(row["key_hash"]), row["created_at"]) for row in rows]

@@ -15,6 +15,7 @@ from ariadne import ObjectType, QueryType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
+from runapi_server.auth import fingerprint
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
 from runapi_server.lookup import find_project, find_run
@@ -165,7 +166,7 @@ def resolve_user_api_keys(obj: sqlite3.Row, info: GraphQLResolveInfo) -> dict[st
             {
                 "node": {
                     "id": opaque_id("ApiKey", row["key_hash"][:16]),
-                    "name": "sha256:" + row["key_hash"][:12],
+                    "name": fingerprint(row["key_hash"]),
                     "description": f"created {row['created_at']}",
                 }
             }
