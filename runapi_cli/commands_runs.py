@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import runapi
-from runapi._frames import ColumnBuilder, require, run_record
-from runapi._progress import Progress
+from runapi.frames import ColumnBuilder, require, run_record
+from runapi.progress import Progress
 from runapi_cli.common import (
     CommandError,
     UsageError,

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import runapi
-from runapi._frames import require, rows_to_arrow
-from runapi._progress import Progress, progress_enabled
+from runapi.frames import require, rows_to_arrow
+from runapi.progress import Progress, progress_enabled
 from runapi_cli.common import cell, make_api, parse_json_object, progress_flag
 
 MANIFEST = "manifest.json"

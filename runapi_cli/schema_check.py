@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from runapi import MissingAPIKeyError
-from runapi._config import resolve_settings
+from runapi.config import resolve_settings
 from runapi_cli.common import CommandError, no_key_error
 from runapi_cli.extras import explain_import_error
 

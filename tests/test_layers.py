@@ -1,0 +1,55 @@
+"""The house's import rules, checked on the source: who may import whom.
+
+- the CLI uses only runapi's public names (no `runapi._private` module);
+- the facade never imports the server or the CLI; the server never imports the facade,
+  the CLI or the generated client;
+- only the facade (and tests) import `runapi_generated`.
+"""
+
+from __future__ import annotations
+
+import ast
+
+import pytest
+from conftest import ROOT
+
+
+def _imports(package: str) -> list[tuple[str, str]]:
+    """(file, imported module) for every import in `package` (relative ones resolved)."""
+    found = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        here = path.relative_to(ROOT).with_suffix("").parts
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [(str(path.relative_to(ROOT)), alias.name) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = ".".join(here[: len(here) - node.level])
+                    module = f"{base}.{node.module}" if node.module else base
+                else:
+                    module = node.module or ""
+                found.append((str(path.relative_to(ROOT)), module))
+    return found
+
+
+def test_cli_imports_only_public_runapi_names() -> None:
+    private = [
+        (f, m)
+        for f, m in _imports("runapi_cli")
+        if m.startswith("runapi.") and any(part.startswith("_") for part in m.split(".")[1:])
+    ]
+    assert private == []
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("runapi", ("runapi_server", "runapi_cli")),
+        ("runapi_server", ("runapi", "runapi_cli", "runapi_generated")),
+        ("runapi_cli", ("runapi_generated",)),
+    ],
+)
+def test_layers_do_not_reach_across(package: str, forbidden: tuple[str, ...]) -> None:
+    crossing = [(f, m) for f, m in _imports(package) if m.split(".")[0] in forbidden]
+    assert crossing == []
