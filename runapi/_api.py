@@ -12,11 +12,11 @@ import httpx
 from ._artifacts import Artifact, fetch_artifact
 from ._config import resolve_settings
 from ._context import Context
-from ._exceptions import AuthenticationError
+from ._exceptions import AuthenticationError, ResponseValidationError
 from ._graphql import GraphQL
-from ._http import build_client
-from ._paths import parse_project_path, parse_run_path
-from ._run import Run
+from ._http import MUTATION, build_client
+from ._paths import RunPath, parse_project_path, parse_run_path
+from ._run import RUN_STATES, Run, generate_run_id
 from ._runs import Runs
 from .filters import Filter
 
@@ -129,6 +129,50 @@ class Api:
         run = Run(self._ctx, parse_run_path(path))
         run.load()
         return run
+
+    def create_run(
+        self,
+        run_id: str | None = None,
+        *,
+        project: str | None = None,
+        entity: str | None = None,
+        state: str = "running",
+    ) -> Run:
+        """Create a run (its project with it) and return it.
+
+        `run_id` defaults to 8 random lowercase alphanumerics, `project` to
+        `uncategorized`, `entity` to the key's default entity. W&B's `Run.create(api, ...)`
+        does the same.
+
+        ```python
+        run = api.create_run(project="mnist")
+        run.config["lr"] = 0.01
+        run.update()
+        ```
+        """
+        from runapi_generated.input_types import UpsertBucketInput
+
+        if state not in RUN_STATES:
+            raise ValueError(f"state must be one of {sorted(RUN_STATES)}, not {state!r}")
+        for label, value in (("run_id", run_id), ("project", project), ("entity", entity)):
+            if value is not None and (
+                not isinstance(value, str) or not value or any(c in value for c in "/: ")
+            ):
+                raise ValueError(f"{label} must be a non-empty str without '/', ':' or spaces")
+        path = RunPath(
+            entity if entity is not None else self.default_entity,
+            project if project is not None else "uncategorized",
+            run_id if run_id is not None else generate_run_id(),
+        )
+        created = UpsertBucketInput(
+            entity_name=path.entity, model_name=path.project, name=path.run_id, state=state
+        )
+        result = self._ctx.gql.call(
+            self._ctx.gql.client.upsert_run, input=created, extensions=MUTATION
+        )
+        if result is None or result.bucket is None:
+            raise ResponseValidationError(f"upsertBucket returned no run for {path}")
+        return Run(self._ctx, path, result.bucket)
 
     def runs(
         self,

@@ -19,7 +19,7 @@ from . import _run_artifacts as run_artifacts
 from . import _run_files as run_files
 from ._artifacts import Artifact, ArtifactSpec
 from ._context import Context
-from ._exceptions import ResponseValidationError, RunFileNotFoundError, WaitTimeoutError
+from ._exceptions import RunFileNotFoundError, WaitTimeoutError
 from ._files import File
 from ._history import HistoryScan, Stream, fetch_history, rows_to_dataframe
 from ._http import MUTATION
@@ -405,38 +405,14 @@ class Run:
         entity: str | None = None,
         state: str = "running",
     ) -> Run:
-        """Create a run (project created with it) and return it.
-
-        `run_id` defaults to 8 random lowercase alphanumerics, `project` to
-        `uncategorized`, `entity` to the key's default entity.
+        """Create a run (project created with it) and return it: W&B's form of
+        `api.create_run(...)`, which it calls.
 
         ```python
         run = Run.create(api, project="mnist")
         ```
         """
-        if state not in RUN_STATES:
-            raise ValueError(f"state must be one of {sorted(RUN_STATES)}, not {state!r}")
-        for label, value in (("run_id", run_id), ("project", project), ("entity", entity)):
-            if value is not None and (
-                not isinstance(value, str) or not value or any(c in value for c in "/: ")
-            ):
-                raise ValueError(f"{label} must be a non-empty str without '/', ':' or spaces")
-        ctx = api._ctx
-        entity = entity if entity is not None else api.default_entity
-        run_id = run_id if run_id is not None else generate_run_id()
-        project = project if project is not None else "uncategorized"
-        path = RunPath(entity, project, run_id)
-        data = {"entityName": entity, "modelName": project, "name": run_id, "state": state}
-        from runapi_generated.input_types import UpsertBucketInput
-
-        result = ctx.gql.call(
-            ctx.gql.client.upsert_run,
-            input=UpsertBucketInput.model_validate(data),
-            extensions=MUTATION,
-        )
-        if result is None or result.bucket is None:
-            raise ResponseValidationError(f"upsertBucket returned no run for {path}")
-        return cls(ctx, path, result.bucket)
+        return api.create_run(run_id, project=project, entity=entity, state=state)
 
     def update(self) -> None:
         """Write what changed since the last load: fields, config and summary keys.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from conftest import User
@@ -90,3 +92,19 @@ def test_bad_arguments(user: User) -> None:
         api.runs(f"{user.entity}/p", per_page=0)
     with pytest.raises(ValueError, match="filters"):
         api.runs(f"{user.entity}/p", filters="state=finished")  # type: ignore[arg-type]
+
+
+def test_create_run_with_defaults_and_w_and_b_form(user: User) -> None:
+    api = make_api(user)
+    run = api.create_run()
+    assert run.entity == user.entity and run.project == "uncategorized"
+    assert re.fullmatch(r"[a-z0-9]{8}", run.id), run.id
+    assert run.state == "running"
+    again = api.run(f"{user.entity}/uncategorized/{run.id}")
+    assert again.id == run.id and again.storage_id == run.storage_id
+    same = runapi.Run.create(api, run_id="wbform01", project="made", state="finished")
+    assert (same.path, same.state) == ([user.entity, "made", "wbform01"], "finished")
+    with pytest.raises(ValueError, match="state must be one of"):
+        api.create_run(state="done")
+    with pytest.raises(ValueError, match="project must be a non-empty str"):
+        api.create_run(project="a/b")
