@@ -69,6 +69,7 @@ def log(
         raise ValueError(f"aliases must be non-empty str, not {aliases!r}")
     if tags is not None and not all(isinstance(t, str) and t for t in tags):
         raise ValueError(f"tags must be non-empty str, not {tags!r}")
+    from runapi_generated.enums import ArtifactDigestAlgorithm
     from runapi_generated.input_types import ArtifactAliasInput, CreateArtifactInput, TagInput
 
     artifact_input = CreateArtifactInput(
@@ -79,6 +80,7 @@ def log(
         run_name=path.run_id,
         description=artifact.description,
         digest=artifact.resolved_digest,
+        digest_algorithm=ArtifactDigestAlgorithm.MANIFEST_MD5,
         aliases=[
             ArtifactAliasInput(artifact_collection_name=artifact.name, alias=a) for a in alias_names
         ],

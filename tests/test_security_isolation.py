@@ -70,6 +70,7 @@ def _artifact_input(entity: str, run: str | None, collection: str, digest: str) 
         "projectName": PROJECT,
         "artifactTypeName": "dataset",
         "artifactCollectionNames": [collection],
+        "digestAlgorithm": "MANIFEST_MD5",
         "digest": digest,
     }
     if run is not None:

@@ -18,6 +18,7 @@ def create(client: httpx.Client, user: User, **fields: Any) -> Any:
         "projectName": "p",
         "artifactTypeName": "dataset",
         "artifactCollectionNames": ["data"],
+        "digestAlgorithm": "MANIFEST_MD5",
         **fields,
     }
     return data(client, load_operation("create_artifact"), {"input": input})["createArtifact"][
@@ -31,6 +32,7 @@ def create_errors(client: httpx.Client, user: User, **fields: Any) -> list[str]:
         "projectName": "p",
         "artifactTypeName": "dataset",
         "artifactCollectionNames": ["data"],
+        "digestAlgorithm": "MANIFEST_MD5",
         "digest": "d-bad",
         **fields,
     }

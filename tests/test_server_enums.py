@@ -10,6 +10,8 @@ a new input position fails this test until it has its operation.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from graphql import (
     build_schema,
     get_named_type,
 )
-from server_gql import data, error_messages
+from server_gql import data, error_messages, upsert
 
 ENUM_OPERATIONS = Path(__file__).resolve().parent / "operations" / "enum_variables"
 SCHEMA = build_schema((ROOT / "schema.graphql").read_text())
@@ -67,7 +69,33 @@ def test_each_input_enum_has_a_variable_operation(enum: GraphQLEnumType) -> None
 
 
 def _variables(user: User) -> dict[str, Any]:
-    return {"entity": user.entity, "digest": f"enum-{uuid.uuid4().hex}"}
+    """Every variable the operations use: a run and a new (PENDING) artifact of it.
+
+    Extra variables an operation does not declare are ignored by GraphQL.
+    """
+    run = f"enum-{uuid.uuid4().hex[:8]}"
+    input = {
+        "entityName": user.entity,
+        "projectName": "enums",
+        "runName": run,
+        "artifactTypeName": "dataset",
+        "artifactCollectionNames": ["enum-setup"],
+        "digest": f"setup-{uuid.uuid4().hex}",
+        "digestAlgorithm": "MANIFEST_MD5",
+    }
+    with user.http() as client:
+        upsert(client, entityName=user.entity, modelName="enums", name=run)
+        artifact = data(client, load_operation("create_artifact"), {"input": input})
+    return {
+        "entity": user.entity,
+        "digest": f"enum-{uuid.uuid4().hex}",
+        "run": run,
+        "artifact": artifact["createArtifact"]["artifact"]["id"],
+        "md5": base64.b64encode(hashlib.md5(b"enum").digest()).decode(),
+        "storagePath": "none",
+        "uploadID": "none",
+        "parts": [{"partNumber": 1, "hexMD5": hashlib.md5(b"enum").hexdigest()}],
+    }
 
 
 @pytest.mark.parametrize(

@@ -205,6 +205,7 @@ def seed(user: User) -> str:
             "input": {
                 "artifactTypeName": "dataset",
                 "artifactCollectionNames": [ARTIFACT],
+                "digestAlgorithm": "MANIFEST_MD5",
                 "entityName": user.entity,
                 "projectName": PROJECT,
                 "runName": MAIN,

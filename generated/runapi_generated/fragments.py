@@ -59,7 +59,7 @@ class FileFields(BaseModel):
     name: str
     url: Optional[str]
     direct_url: str = Field(alias="directUrl")
-    size_bytes: Optional[int] = Field(alias="sizeBytes")
+    size_bytes: int = Field(alias="sizeBytes")
     mimetype: Optional[str]
     updated_at: Optional[datetime] = Field(alias="updatedAt")
     md_5: Optional[str] = Field(alias="md5")

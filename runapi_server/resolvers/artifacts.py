@@ -235,7 +235,9 @@ def resolve_sequence_latest(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
 
 
 @project_type.field("artifact")
-def resolve_project_artifact(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+def resolve_project_artifact(
+    obj: sqlite3.Row, info: GraphQLResolveInfo, name: str, enableTracking: bool | None = None
+) -> Any:
     return find_artifact_by_name(context_of(info).state.db.read(), obj["id"], name)
 
 
