@@ -10,12 +10,15 @@ df = run.history(keys=["loss"])
 """
 
 from ._api import Api, Viewer
+from ._artifact_files import ArtifactFile
 from ._artifacts import Artifact, ArtifactSpec
 from ._bulk import history_frames
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    ArtifactChecksumError,
+    ArtifactFileNotFoundError,
     ArtifactNotFoundError,
     AuthenticationError,
     BadRequestError,
@@ -36,6 +39,7 @@ from ._exceptions import (
 )
 from ._files import File
 from ._history import HistoryScan
+from ._manifest import ArtifactManifest, ManifestEntry
 from ._pagination import Paginator
 from ._run import Run
 from ._runs import Runs
@@ -47,6 +51,10 @@ __all__ = [
     "APITimeoutError",
     "Api",
     "Artifact",
+    "ArtifactChecksumError",
+    "ArtifactFile",
+    "ArtifactFileNotFoundError",
+    "ArtifactManifest",
     "ArtifactNotFoundError",
     "ArtifactSpec",
     "AuthenticationError",
@@ -56,6 +64,7 @@ __all__ = [
     "File",
     "GraphQLError",
     "HistoryScan",
+    "ManifestEntry",
     "MissingDependencyError",
     "NotFoundError",
     "Paginator",

@@ -10,6 +10,7 @@ RunapiError                      root: catch this to catch everything runapi rai
 │   │   ├── ProjectNotFoundError
 │   │   ├── RunNotFoundError
 │   │   ├── ArtifactNotFoundError
+│   │   ├── ArtifactFileNotFoundError
 │   │   └── RunFileNotFoundError
 │   ├── ConflictError            409
 │   ├── RateLimitError           429
@@ -18,6 +19,7 @@ RunapiError                      root: catch this to catch everything runapi rai
 │   └── APITimeoutError          ... because a timeout passed
 ├── GraphQLError                 HTTP 200 with GraphQL `errors` (keeps errors, data, extensions)
 ├── ResponseValidationError      the answer does not have the expected shape
+├── ArtifactChecksumError        downloaded bytes differ from the manifest (size or MD5)
 ├── ConfigurationError           no API key / unusable base URL (also a ValueError)
 ├── MissingDependencyError       an optional extra is not installed (also an ImportError)
 └── WaitTimeoutError             `Run.wait_until_finished(timeout=...)` ran out of time
@@ -36,6 +38,8 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ArtifactChecksumError",
+    "ArtifactFileNotFoundError",
     "ArtifactNotFoundError",
     "AuthenticationError",
     "BadRequestError",
@@ -113,6 +117,10 @@ class ArtifactNotFoundError(NotFoundError):
     """The artifact version does not exist."""
 
 
+class ArtifactFileNotFoundError(NotFoundError):
+    """The artifact version has no file of that name."""
+
+
 class RunFileNotFoundError(NotFoundError):
     """The run has no file of that name."""
 
@@ -161,6 +169,32 @@ class GraphQLError(RunapiError):
 
 class ResponseValidationError(RunapiError):
     """The server's answer is not JSON or lacks fields the client needs."""
+
+
+class ArtifactChecksumError(RunapiError):
+    """A downloaded artifact file does not match its manifest entry; nothing was written.
+
+    - `name`: the file's path inside the artifact.
+    - `expected_digest` / `actual_digest`: base64 MD5 from the manifest / of the bytes.
+    - `expected_size` / `actual_size`: bytes.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str,
+        expected_digest: str,
+        actual_digest: str,
+        expected_size: int,
+        actual_size: int,
+    ) -> None:
+        super().__init__(message)
+        self.name = name
+        self.expected_digest = expected_digest
+        self.actual_digest = actual_digest
+        self.expected_size = expected_size
+        self.actual_size = actual_size
 
 
 class ConfigurationError(RunapiError, ValueError):
