@@ -69,7 +69,7 @@ def log(
         raise ValueError(f"aliases must be non-empty str, not {aliases!r}")
     if tags is not None and not all(isinstance(t, str) and t for t in tags):
         raise ValueError(f"tags must be non-empty str, not {tags!r}")
-    from runapi_generated.enums import ArtifactDigestAlgorithm
+    from runapi_generated.enums import ArtifactDigestAlgorithm, ArtifactState
     from runapi_generated.input_types import ArtifactAliasInput, CreateArtifactInput, TagInput
 
     artifact_input = CreateArtifactInput(
@@ -90,7 +90,18 @@ def log(
     result = ctx.gql.call(ctx.gql.client.create_artifact, input=artifact_input, extensions=MUTATION)
     if result is None:
         raise ResponseValidationError("createArtifact returned no artifact")
-    return Artifact(result.artifact)
+    if result.artifact.state != ArtifactState.PENDING:
+        return Artifact(result.artifact)  # the server deduplicated to a committed version
+    from runapi_generated.input_types import CommitArtifactInput
+
+    committed = ctx.gql.call(
+        ctx.gql.client.commit_artifact,
+        input=CommitArtifactInput(artifact_id=result.artifact.id),
+        extensions=MUTATION,
+    )
+    if committed is None:
+        raise ResponseValidationError("commitArtifact returned no artifact")
+    return Artifact(committed.artifact)
 
 
 def use(ctx: Context, path: RunPath, artifact: Artifact | str, use_as: str | None) -> Artifact:

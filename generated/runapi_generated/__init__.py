@@ -3,6 +3,11 @@
 from .base_client import BaseClient
 from .base_model import BaseModel, Upload
 from .client import GraphQLClient
+from .commit_artifact import (
+    CommitArtifact,
+    CommitArtifactCommitArtifact,
+    CommitArtifactCommitArtifactArtifact,
+)
 from .count_runs import CountRuns, CountRunsProject
 from .create_artifact import (
     CreateArtifact,
@@ -150,6 +155,7 @@ from .list_used_artifacts import (
     ListUsedArtifactsProjectRunInputArtifactsPageInfo,
 )
 from .operations import (
+    COMMIT_ARTIFACT_GQL,
     COUNT_RUNS_GQL,
     CREATE_ARTIFACT_GQL,
     CREATE_RUN_FILES_GQL,
@@ -196,9 +202,13 @@ __all__ = [
     "ArtifactStorageLayout",
     "BaseClient",
     "BaseModel",
+    "COMMIT_ARTIFACT_GQL",
     "COUNT_RUNS_GQL",
     "CREATE_ARTIFACT_GQL",
     "CREATE_RUN_FILES_GQL",
+    "CommitArtifact",
+    "CommitArtifactCommitArtifact",
+    "CommitArtifactCommitArtifactArtifact",
     "CommitArtifactInput",
     "CompleteMultipartAction",
     "CompleteMultipartUploadArtifactInput",

@@ -5,6 +5,7 @@ from typing import Any, Optional, Union
 
 from .base_client import BaseClient
 from .base_model import UNSET, UnsetType
+from .commit_artifact import CommitArtifact, CommitArtifactCommitArtifact
 from .count_runs import CountRuns, CountRunsProject
 from .create_artifact import CreateArtifact, CreateArtifactCreateArtifact
 from .create_run_files import CreateRunFiles, CreateRunFilesCreateRunFiles
@@ -19,6 +20,7 @@ from .get_run_sampled_history import GetRunSampledHistory, GetRunSampledHistoryP
 from .get_run_state import GetRunState, GetRunStateProject
 from .get_viewer import GetViewer, GetViewerViewer
 from .input_types import (
+    CommitArtifactInput,
     CreateArtifactInput,
     CreateRunFilesInput,
     DeleteRunInput,
@@ -36,6 +38,7 @@ from .list_runs_sampled_history import (
 from .list_runs_table import ListRunsTable, ListRunsTableProject
 from .list_used_artifacts import ListUsedArtifacts, ListUsedArtifactsProject
 from .operations import (
+    COMMIT_ARTIFACT_GQL,
     COUNT_RUNS_GQL,
     CREATE_ARTIFACT_GQL,
     CREATE_RUN_FILES_GQL,
@@ -68,6 +71,19 @@ def gql(q: str) -> str:
 
 
 class GraphQLClient(BaseClient):
+    def commit_artifact(
+        self, input: CommitArtifactInput, **kwargs: Any
+    ) -> Optional[CommitArtifactCommitArtifact]:
+        variables: dict[str, object] = {"input": input}
+        response = self.execute(
+            query=COMMIT_ARTIFACT_GQL,
+            operation_name="CommitArtifact",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return CommitArtifact.model_validate(data).commit_artifact
+
     def count_runs(
         self,
         entity: str,

@@ -2,6 +2,7 @@
 # Source: queries
 
 __all__ = [
+    "COMMIT_ARTIFACT_GQL",
     "COUNT_RUNS_GQL",
     "CREATE_ARTIFACT_GQL",
     "CREATE_RUN_FILES_GQL",
@@ -25,6 +26,48 @@ __all__ = [
     "UPSERT_RUN_GQL",
     "USE_ARTIFACT_GQL",
 ]
+
+COMMIT_ARTIFACT_GQL = """
+mutation CommitArtifact($input: CommitArtifactInput!) {
+  commitArtifact(input: $input) {
+    artifact {
+      ...ArtifactFields
+    }
+  }
+}
+
+fragment ArtifactFields on Artifact {
+  id
+  digest
+  description
+  state
+  size
+  fileCount
+  versionIndex
+  metadata
+  createdAt
+  updatedAt
+  historyStep
+  aliases {
+    alias
+    artifactCollectionName
+  }
+  tags {
+    name
+  }
+  artifactType {
+    name
+  }
+  artifactSequence {
+    id
+    name
+    project {
+      name
+      entityName
+    }
+  }
+}
+"""
 
 COUNT_RUNS_GQL = """
 query CountRuns($entity: String!, $project: String!, $filters: JSONString) {
