@@ -55,6 +55,11 @@ class Limits:
     """Largest line of a streamed file (a history row, an events row, a log line)."""
     max_sampled_specs: int = 100
     """Most specs in one ``sampledHistory`` call."""
+    min_part_bytes: int = 5 * MIB
+    """Smallest part of a multipart artifact upload, the last part excepted (as on S3;
+    wandb-core sends 100 MiB parts from 2 GiB on). Tests set it small."""
+    max_parts: int = 10_000
+    """Most parts of one multipart artifact upload."""
 
     def __post_init__(self) -> None:
         for item in fields(self):

@@ -95,3 +95,52 @@ def verify(
     if expires_at < time.time():
         return "signed URL has expired: request a new one"
     return None
+
+
+# --------------------------------------------------------------------------- artifact contents
+# Artifact blobs and manifests are signed with the same `signature()`: the number is the
+# blob's (or manifest's) database id and the name a fixed marker starting with "/", which
+# no run file name can be, so a URL of one kind never verifies as another.
+
+ARTIFACT_BLOB: str = "/artifact-blob"
+ARTIFACT_PART: str = "/artifact-blob-part"
+ARTIFACT_MANIFEST: str = "/artifact-manifest"
+
+
+def artifact_url(
+    secret: bytes,
+    base: str,
+    method: str,
+    kind: str,
+    number: int,
+    *,
+    part: int | None = None,
+    expires: int | None = None,
+) -> str:
+    """Absolute signed URL of an artifact blob, blob part or manifest (`kind` above).
+
+    ```python
+    artifact_url(secret, base, "PUT", ARTIFACT_BLOB, 12)  # .../artifact-storage/blob/12?...
+    ```
+    """
+    ttl = UPLOAD_TTL_S if method == "PUT" else DOWNLOAD_TTL_S
+    expires = int(time.time()) + ttl if expires is None else expires
+    name = kind if part is None else f"{kind}/{part}"
+    path = f"{base}/artifact-storage{kind.replace('/artifact-', '/')}/{number}"
+    if part is not None:
+        path += f"/{part}"
+    return f"{path}?{_query(secret, method, number, name, expires)}"
+
+
+def verify_artifact(
+    secret: bytes,
+    method: str,
+    kind: str,
+    number: int,
+    part: int | None,
+    expires: str | None,
+    sig: str | None,
+) -> str | None:
+    """None when an :func:`artifact_url` signature is valid for this request, else why not."""
+    name = kind if part is None else f"{kind}/{part}"
+    return verify(secret, method, number, name, expires, sig)

@@ -52,6 +52,7 @@ def victim(user: User) -> Victim:
             load_operation("create_artifact"),
             {"input": _artifact_input(user.entity, run, "secretdata", "d1")},
         )["createArtifact"]["artifact"]
+        data(client, load_operation("commit_artifact"), {"input": {"artifactID": artifact["id"]}})
     node = next(n for n in nodes(user, run) if n["name"] == "secret.txt")
     return Victim(
         user=user,

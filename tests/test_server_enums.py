@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import ROOT, User, load_operation
 from graphql import (
@@ -25,7 +26,7 @@ from graphql import (
     build_schema,
     get_named_type,
 )
-from server_gql import data, error_messages, upsert
+from server_gql import data, error_messages, operation, upsert
 
 ENUM_OPERATIONS = Path(__file__).resolve().parent / "operations" / "enum_variables"
 SCHEMA = build_schema((ROOT / "schema.graphql").read_text())
@@ -86,15 +87,35 @@ def _variables(user: User) -> dict[str, Any]:
     with user.http() as client:
         upsert(client, entityName=user.entity, modelName="enums", name=run)
         artifact = data(client, load_operation("create_artifact"), {"input": input})
+    artifact_id = artifact["createArtifact"]["artifact"]["id"]
+    # An open multipart upload with its one part sent, for completeMultipartUploadArtifact.
+    content = uuid.uuid4().bytes
+    parts = [{"partNumber": 1, "hexMD5": hashlib.md5(content).hexdigest()}]
+    spec = {
+        "artifactID": artifact_id,
+        "name": "big.bin",
+        "md5": base64.b64encode(hashlib.md5(content).digest()).decode(),
+        "uploadPartsInput": parts,
+    }
+    with user.http() as client:
+        files = data(
+            client,
+            operation("create_artifact_files"),
+            {"input": {"storageLayout": "V2", "artifactFiles": [spec]}},
+        )
+        node = files["createArtifactFiles"]["files"]["edges"][0]["node"]
+        multipart = node["uploadMultipartUrls"]
+        put = httpx.put(multipart["uploadUrlParts"][0]["uploadUrl"], content=content)
+        assert put.status_code == 200, put.text
     return {
         "entity": user.entity,
         "digest": f"enum-{uuid.uuid4().hex}",
         "run": run,
-        "artifact": artifact["createArtifact"]["artifact"]["id"],
+        "artifact": artifact_id,
         "md5": base64.b64encode(hashlib.md5(b"enum").digest()).decode(),
-        "storagePath": "none",
-        "uploadID": "none",
-        "parts": [{"partNumber": 1, "hexMD5": hashlib.md5(b"enum").hexdigest()}],
+        "storagePath": node["storagePath"],
+        "uploadID": multipart["uploadID"],
+        "parts": parts,
     }
 
 

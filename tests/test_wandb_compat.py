@@ -218,6 +218,7 @@ def seed(user: User) -> str:
             }
         },
     )["createArtifact"]["artifact"]
+    graphql(user, "commit_artifact", {"input": {"artifactID": created["id"]}})
     graphql(
         user,
         "use_artifact",
