@@ -9,6 +9,8 @@
 5. the manifest JSON (with each entry's birth artifact) goes up through a second
    `createArtifactManifest`, then `commitArtifact` makes the version `COMMITTED`.
 
+A spec without files (metadata only) skips 3 to 5: its digest is that of its metadata.
+
 Every request goes through the client's `RetryTransport`; uploads are re-sent from the
 file on a retry (the body is re-read, never buffered whole).
 """
@@ -168,6 +170,9 @@ class Uploader:
         artifact = created.artifact
         if artifact.state == ArtifactState.COMMITTED:
             return artifact
+        if not self._files:
+            # Metadata only: its digest is the metadata's, so no manifest goes with it.
+            return self._commit(artifact.id)
         latest = artifact.sequence.latest_artifact
         base_id = latest.id if latest is not None and latest.id != artifact.id else None
         manifest_id = self._create_manifest(artifact.id, base_id, "")[0]
