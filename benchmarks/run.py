@@ -231,7 +231,10 @@ def artifact_results(
             " `log_artifact`; wandb: `add_dir` + `log_artifact(...).wait()` + `finish()`,"
             " `wandb.init` not timed"
         )
-        down.notes.append("runapi: `Artifact.download()`; wandb: `download(skip_cache=True)`")
+        down.notes.append(
+            "runapi: `Artifact.download()`; wandb: `download(skip_cache=True)`; both timed"
+            " from `api.artifact(...)`, after the client's first request"
+        )
         out += [up, down]
     return out
 
