@@ -90,7 +90,8 @@ class ArtifactSpec:
         """Add every file under a local directory, recursively.
 
         A file's path inside the artifact is its path relative to `local_path`, under the
-        prefix `name` when given (as in wandb). Empty directories are not recorded.
+        prefix `name` when given (as in wandb). Symlinks are followed (a directory reached
+        twice is listed once). Empty directories are not recorded.
         Nothing is added when any path is refused (`ValueError`).
 
         ```python
@@ -103,8 +104,12 @@ class ArtifactSpec:
             raise NotADirectoryError(f"no such directory: {str(local)!r}")
         prefix = check_artifact_path(name.rstrip("/") or name) + "/" if name else ""
         found: dict[str, Path] = {}
+        seen = {os.path.realpath(local)}
         for root, dirs, files in os.walk(local, followlinks=True):
-            dirs.sort()
+            # Symlinked directories are followed once (a link to a parent would loop).
+            real = {d: os.path.realpath(os.path.join(root, d)) for d in dirs}
+            dirs[:] = sorted(d for d in dirs if real[d] not in seen)
+            seen.update(real[d] for d in dirs)
             for file_name in sorted(files):
                 path = Path(root) / file_name
                 if not path.is_file():

@@ -227,3 +227,18 @@ def test_spec_add_refusals_change_nothing(tmp_path: Path) -> None:
     with pytest.raises(NotADirectoryError, match="no such directory"):
         spec.add_dir(tmp_path / "d" / "a.txt")
     assert spec.files == {"b.txt": tmp_path / "d" / "b.txt"}
+
+
+def test_spec_add_dir_follows_symlinks_without_looping(tmp_path: Path) -> None:
+    (tmp_path / "d" / "sub").mkdir(parents=True)
+    (tmp_path / "d" / "sub" / "x.txt").write_text("x")
+    (tmp_path / "d" / "sub" / "up").symlink_to(tmp_path / "d")  # a loop
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "y.txt").write_text("y")
+    (tmp_path / "d" / "linked").symlink_to(tmp_path / "outside")
+    spec = runapi.ArtifactSpec("ds", "dataset")
+    spec.add_dir(tmp_path / "d")
+    assert spec.files == {
+        "sub/x.txt": tmp_path / "d" / "sub" / "x.txt",
+        "linked/y.txt": tmp_path / "d" / "linked" / "y.txt",
+    }
