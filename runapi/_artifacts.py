@@ -307,8 +307,9 @@ class Artifact:
         a temporary name, checked against the manifest (size and MD5) and renamed into
         place, so a file is there whole and verified or not at all. Files already present
         with the right bytes are kept, so a rerun after an interruption resumes. A mismatch
-        raises `ArtifactChecksumError`. A progress bar in bytes shows on a terminal unless
-        `progress=False`.
+        raises `ArtifactChecksumError`. Reference entries (a `ref` URI, bytes stored
+        elsewhere than W&B) are not fetched. A progress bar in bytes shows on a terminal
+        unless `progress=False`.
 
         ```python
         path = api.artifact("alice/mnist/mnist:latest").download(root="data")
