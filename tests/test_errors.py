@@ -112,16 +112,17 @@ def test_graphql_error_keeps_errors_and_data(user: User) -> None:
     api = make_api(user)
     run = new_run(api, user, project="gqlerr")
     with pytest.raises(runapi.GraphQLError) as info:
-        run.use_artifact(_fake_artifact())
+        run.use_artifact(_fake_artifact(api))
     error = info.value
     assert error.errors and isinstance(error.errors[0]["message"], str)
     assert error.data is None or isinstance(error.data, dict)
 
 
-def _fake_artifact() -> runapi.Artifact:
+def _fake_artifact(api: runapi.Api) -> runapi.Artifact:
     from runapi_generated.fragments import ArtifactFields
 
     return runapi.Artifact(
+        api._ctx,
         ArtifactFields.model_validate(
             {
                 "id": "QXJ0aWZhY3Q6OTk5OTk5",
@@ -140,5 +141,5 @@ def _fake_artifact() -> runapi.Artifact:
                 "artifactType": {"name": "dataset"},
                 "artifactSequence": {"id": "x", "name": "ghost", "project": None},
             }
-        )
+        ),
     )
