@@ -263,3 +263,23 @@ def test_corrupted_stored_file_is_detected(user: User, tmp_path: Path) -> None:
         logged.file("nested/deeper/data.bin").download(root=tmp_path / "single")
     assert not (tmp_path / "single" / "nested" / "deeper" / "data.bin").exists()
     assert not [p for p in (tmp_path / "single").rglob("*") if p.is_file()]
+
+
+def test_corrupted_file_among_many_concurrent_downloads(user: User, tmp_path: Path) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="corrupt-many")
+    tree = {f"d{i % 4}/f{i:03d}.bin": os.urandom(2000 + i) for i in range(60)}
+    logged = run.log_artifact(spec_of(write_tree(tmp_path / "src", tree)))
+    bad = "d2/f030.bin"
+    md5_hex = logged.manifest.entries[bad].md5_hex
+    (blob,) = (user.server.data_dir / "files" / "artifacts").glob(f"*-{md5_hex}")
+    blob.write_bytes(b"\0" * len(tree[bad]))
+
+    out = tmp_path / "out"
+    with pytest.raises(runapi.ArtifactChecksumError) as raised:
+        logged.download(root=out, max_workers=8)
+    assert raised.value.name == bad
+    assert not (out / bad).exists()
+    written = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert all(not name.split("/")[-1].startswith(".runapi-") for name in written)
+    assert all(tree[name] == data for name, data in written.items())  # whole and verified
