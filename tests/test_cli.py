@@ -264,6 +264,8 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path: Path) -> None:
         "wandb-metadata.json",
         "baseline logged mnist:v0 (dataset)",
         "adam-lr3 used mnist:v0",
+        "train/images.csv",
+        "artifact.download(): 3 files, MD5-checked",
         "reloaded: config.lr=0.0005 summary.note='tuned by hand'",
     ):
         assert section in out, out
