@@ -132,8 +132,12 @@ def log_version(
     return commit(client, artifact["id"]), puts
 
 
-def stored_uploads(data_dir: Path) -> int:
-    """How many times the server received artifact file bytes (all users)."""
+def stored_uploads(data_dir: Path, entity: str | None = None) -> int:
+    """How many times the server received artifact file bytes (of `entity`, or all users)."""
+    query = "SELECT COALESCE(SUM(uploads), 0) FROM artifact_blobs"
     with sqlite3.connect(data_dir / "runapi.sqlite3") as conn:
-        (count,) = conn.execute("SELECT COALESCE(SUM(uploads), 0) FROM artifact_blobs").fetchone()
+        if entity is None:
+            (count,) = conn.execute(query).fetchone()
+        else:
+            (count,) = conn.execute(query + " WHERE entity = ?", (entity,)).fetchone()
     return int(count)

@@ -65,6 +65,26 @@ def test_two_versions_upload_only_the_changed_file_and_download_exactly(user: Us
         assert (again["id"], again["state"], puts) == (v1["id"], "COMMITTED", 0)
 
 
+def test_dedup_to_an_older_version_keeps_latest_on_the_newest(user: User) -> None:
+    first, second = {"a.txt": b"first"}, {"a.txt": b"second"}
+    with user.http() as client:
+        upsert(client, modelName="contents", name="writer")
+        v0, _ = log_version(client, user, first, ["one"])
+        v1, _ = log_version(client, user, second, ["two"])
+        again, puts = log_version(client, user, first, ["again"])
+        assert (again["id"], again["state"], puts) == (v0["id"], "COMMITTED", 0)
+        aliases = {
+            version["id"]: sorted(a["alias"] for a in contents(client, version["id"])["aliases"])
+            for version in (v0, v1)
+        }
+        assert aliases == {v0["id"]: ["again", "one"], v1["id"]: ["latest", "two"]}
+        # The newest version found again by digest keeps (and gets) `latest`.
+        newest, puts = log_version(client, user, second, ["three"])
+        assert (newest["id"], puts) == (v1["id"], 0)
+        names = sorted(a["alias"] for a in contents(client, v1["id"])["aliases"])
+        assert names == ["latest", "three", "two"]
+
+
 def test_ranged_get_and_fallback_shapes(user: User) -> None:
     content = os.urandom(10_000)
     with user.http() as client:
