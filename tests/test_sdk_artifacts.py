@@ -17,6 +17,9 @@ Then `wandb.Api` of both versions (tests/sdk/read_artifact.py, run with each int
 reads what each version logged (the cross-check: 0.21.4 reads what 0.31.0 logged and vice
 versa): digest, size, file_count, `files()`, the manifest, `download()` byte-exact against
 the source files, the run that logged it, and every alias (`latest`, custom, `v0`/`v1`).
+Last, a consuming run of each SDK (tests/sdk/use_artifact.py) calls
+`run.use_artifact(NAME:second)` and downloads it, and `wandb.Api` sees the use from both
+sides (`used_artifacts`, `used_by`).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from venvs import LATEST_WANDB, PINNED_WANDB
 
 LOG = ROOT / "tests" / "sdk" / "log_artifact.py"
 READ = ROOT / "tests" / "sdk" / "read_artifact.py"
+USE = ROOT / "tests" / "sdk" / "use_artifact.py"
 VERSIONS = {"pinned": PINNED_WANDB, "latest": LATEST_WANDB}
 PROJECT = "sdk-artifacts"
 NAME = "dataset"
@@ -171,7 +175,6 @@ def test_versions_read_back_byte_exact(
         assert read["digest"] == logical_digest(files)
         assert read["size"] == sum(map(len, files.values()))
         assert read["file_count"] == len(files)
-        assert read["logged_by"] == LOGS[index][0]
         entries = {name: [b64md5(content), len(content)] for name, content in files.items()}
         assert read["manifest"] == entries
         assert read["files"] == sorted([name, *entry[::-1]] for name, entry in entries.items())
@@ -196,3 +199,52 @@ def test_aliases_resolve_to_the_right_versions(
     # `latest` stayed on the newest version.
     assert read["v0"]["aliases"] == ["again", "first"]
     assert read["v1"]["aliases"] == ["latest", "second"]
+
+
+@pytest.mark.parametrize(("writer", "reader"), PAIRS, ids=PAIR_IDS)
+def test_description_metadata_tags_and_runs(
+    logged: dict[str, Logged], reads: dict[str, dict[str, Any]], writer: str, reader: str
+) -> None:
+    log = logged[writer]
+    for index, run_id in enumerate(("first", "second")):
+        read = reads[reader][log.path(f"v{index}")]
+        assert read["description"] == "a directory from the SDK"
+        assert read["metadata"] == {"run": run_id}
+        assert read["logged_by"] == run_id
+        assert read["run_logged"] == [f"v{index}"]
+        # Collection tags have no mutation in the W&B subset: always empty here.
+        assert read["collection"] == [NAME, []]
+    # The deduplicated `again` added its tag to v0 and kept v0's metadata.
+    assert reads[reader][log.path("v0")]["tags"] == ["tag-again", "tag-first"]
+    assert reads[reader][log.path("v1")]["tags"] == ["tag-second"]
+
+
+@pytest.fixture(scope="module")
+def consumed(logged: dict[str, Logged]) -> dict[str, Any]:
+    found = {}
+    for tag, log in logged.items():
+        out = log.sdk.work / "consumed.json"
+        downloads = log.sdk.work / "consumed"
+        code, _seconds, output = log.sdk.run(
+            USE, PROJECT, "consume", f"{NAME}:second", str(out), str(downloads)
+        )
+        assert code == 0, f"wandb {log.sdk.version} failed using an artifact:\n{output[-4000:]}"
+        found[tag] = json.loads(out.read_text())
+    return found
+
+
+@pytest.mark.parametrize("writer", list(VERSIONS))
+def test_a_run_uses_and_downloads_a_version(
+    logged: dict[str, Logged], consumed: dict[str, Any], writer: str
+) -> None:
+    files = logged[writer].versions[1]
+    assert consumed[writer] == {
+        "wandb_version": VERSIONS[writer],
+        "version": "v1",
+        "downloaded": {
+            name: [len(content), hashlib.md5(content).hexdigest()]
+            for name, content in files.items()
+        },
+        "used": [f"{NAME}:v1"],
+        "used_by": ["consume"],
+    }

@@ -4,7 +4,8 @@
 
 One run (online; the server and key come from WANDB_BASE_URL / WANDB_API_KEY, as for any
 user's script) logs DIRECTORY as the artifact NAME of type ``dataset`` with
-``add_dir`` and ``run.log_artifact(..., aliases=[ALIAS])``, then ``wandb.finish()``:
+``add_dir`` (metadata ``{"run": RUN_ID}``) and ``run.log_artifact(..., aliases=[ALIAS],
+tags=["tag-" + ALIAS])``, then ``wandb.finish()``:
 no ``wait()``, so the SDK's own upload and commit at exit are what is tested. OUT.json gets
 the wandb version and the digest wandb computed locally.
 """
@@ -20,9 +21,11 @@ import wandb
 
 def main(project: str, run_id: str, name: str, directory: str, alias: str, out: Path) -> None:
     run = wandb.init(project=project, id=run_id)
-    artifact = wandb.Artifact(name, type="dataset", description="a directory from the SDK")
+    artifact = wandb.Artifact(
+        name, type="dataset", description="a directory from the SDK", metadata={"run": run_id}
+    )
     artifact.add_dir(directory)
-    run.log_artifact(artifact, aliases=[alias])
+    run.log_artifact(artifact, aliases=[alias], tags=[f"tag-{alias}"])
     digest = artifact.digest
     wandb.finish()
     out.write_text(json.dumps({"wandb_version": wandb.__version__, "digest": digest}))

@@ -6,8 +6,10 @@ tests/test_sdk_artifacts.py.
 SPEC.json is a list of ``{"api_key": KEY, "path": "ENTITY/PROJECT/NAME:ALIAS",
 "download": BOOL}``; the server comes from WANDB_BASE_URL. For each path OUT.json gets
 (under the same path key) the version's id, version, digest, size, file_count, aliases,
-state and the id of the run that logged it; with ``download`` also the entries of
-``files()`` and of the manifest, and the md5 and size of every file ``download()`` wrote.
+state, description, metadata, tags, its collection's name and tags, the id of the run
+that logged it and the versions that run logged (``logged_artifacts``); with
+``download`` also the entries of ``files()`` and of the manifest, and the md5 and size
+of every file ``download()`` wrote.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ def downloaded(root: Path) -> dict[str, Any]:
 
 def read(api: Any, path: str, download: bool, download_dir: Path) -> dict[str, Any]:
     artifact = api.artifact(path)
+    run = artifact.logged_by()
     found = {
         "id": artifact.id,
         "version": artifact.version,
@@ -42,7 +45,12 @@ def read(api: Any, path: str, download: bool, download_dir: Path) -> dict[str, A
         "file_count": artifact.file_count,
         "aliases": sorted(artifact.aliases),
         "state": artifact.state,
-        "logged_by": artifact.logged_by().id,
+        "description": artifact.description,
+        "metadata": dict(artifact.metadata),
+        "tags": sorted(artifact.tags),
+        "collection": [artifact.collection.name, sorted(artifact.collection.tags)],
+        "logged_by": run.id,
+        "run_logged": sorted(a.version for a in run.logged_artifacts()),
     }
     if not download:
         return found
