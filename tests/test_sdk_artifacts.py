@@ -19,7 +19,9 @@ versa): digest, size, file_count, `files()`, the manifest, `download()` byte-exa
 the source files, the run that logged it, and every alias (`latest`, custom, `v0`/`v1`).
 Last, a consuming run of each SDK (tests/sdk/use_artifact.py) calls
 `run.use_artifact(NAME:second)` and downloads it, and `wandb.Api` sees the use from both
-sides (`used_artifacts`, `used_by`).
+sides (`used_artifacts`, `used_by`); and a deriving run (tests/sdk/edit_artifact.py)
+logs `new_draft()` of `second` with one file removed and one added (uploading just that
+file), then edits the new version's description, metadata and tags with `Artifact.save()`.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from venvs import LATEST_WANDB, PINNED_WANDB
 LOG = ROOT / "tests" / "sdk" / "log_artifact.py"
 READ = ROOT / "tests" / "sdk" / "read_artifact.py"
 USE = ROOT / "tests" / "sdk" / "use_artifact.py"
+EDIT = ROOT / "tests" / "sdk" / "edit_artifact.py"
 VERSIONS = {"pinned": PINNED_WANDB, "latest": LATEST_WANDB}
 PROJECT = "sdk-artifacts"
 NAME = "dataset"
@@ -247,4 +250,52 @@ def test_a_run_uses_and_downloads_a_version(
         },
         "used": [f"{NAME}:v1"],
         "used_by": ["consume"],
+    }
+
+
+ADDED = "added/more/new.txt"
+
+
+@pytest.fixture(scope="module")
+def derived(
+    logged: dict[str, Logged], reads: dict[str, Any], consumed: dict[str, Any]
+) -> dict[str, tuple[dict[str, Any], int]]:
+    """Per writer: what tests/sdk/edit_artifact.py reported, and the file uploads it made.
+    (After `reads` and `consumed`: the new version moves `latest`.)"""
+    found = {}
+    for tag, log in logged.items():
+        data_dir, entity = log.sdk.user.server.data_dir, log.sdk.user.entity
+        added = log.sdk.work / "added.txt"
+        added.write_bytes(f"added by wandb {log.sdk.version}\n".encode())
+        out = log.sdk.work / "derived.json"
+        before = stored_uploads(data_dir, entity)
+        code, _seconds, output = log.sdk.run(
+            EDIT, PROJECT, "derive", f"{NAME}:second", "top.txt", str(added), ADDED, str(out)
+        )
+        assert code == 0, f"wandb {log.sdk.version} failed deriving:\n{output[-4000:]}"
+        found[tag] = (json.loads(out.read_text()), stored_uploads(data_dir, entity) - before)
+    return found
+
+
+@pytest.mark.parametrize("writer", list(VERSIONS))
+def test_a_draft_of_a_version_uploads_only_what_it_adds_and_save_edits_it(
+    logged: dict[str, Logged], derived: dict[str, tuple[dict[str, Any], int]], writer: str
+) -> None:
+    result, uploads = derived[writer]
+    files = {k: v for k, v in logged[writer].versions[1].items() if k != "top.txt"}
+    files[ADDED] = f"added by wandb {VERSIONS[writer]}\n".encode()
+    assert uploads == 1
+    assert result["derived"] == {
+        "version": "v2",
+        "digest": logical_digest(files),
+        "downloaded": {
+            name: [len(content), hashlib.md5(content).hexdigest()]
+            for name, content in files.items()
+        },
+    }
+    assert result["edited"] == {
+        "description": "edited with save()",
+        "metadata": {"edited": True, "nested": {"n": 1}},
+        "tags": ["edited"],
+        "aliases": ["drafted", "latest"],
     }

@@ -4,6 +4,7 @@ uploads, downloads (signed, fallbacks, ranges), multipart, bad inputs and isolat
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from typing import Any
 
@@ -87,6 +88,56 @@ def test_dedup_to_an_older_version_keeps_latest_on_the_newest(user: User) -> Non
         assert (newest["id"], puts) == (v1["id"], 0)
         names = sorted(a["alias"] for a in contents(client, v1["id"])["aliases"])
         assert names == ["latest", "three", "two"]
+
+
+def test_update_artifact_edits_description_metadata_ttl_tags_and_aliases(
+    user: User, other_user: User
+) -> None:
+    with user.http() as client:
+        upsert(client, modelName="contents", name="writer")
+        v0, _ = log_version(client, user, {"a.txt": b"zero"}, ["best"])
+        v1, _ = log_version(client, user, {"a.txt": b"one"}, ["candidate"])
+
+        def update(**input: Any) -> Any:
+            variables = {"input": {"artifactID": v0["id"], **input}}
+            return data(client, operation("update_artifact"), variables)["updateArtifact"]
+
+        def aliases(*names: str) -> list[dict[str, str]]:
+            return [{"artifactCollectionName": "data", "alias": name} for name in names]
+
+        edited = update(
+            description="edited",
+            metadata='{"k": [1, 2]}',
+            ttlDurationSeconds=3600,
+            tagsToAdd=[{"tagName": "t1"}, {"tagName": "t2"}],
+            # `best` stays, `prod` is new and `candidate` moves here from v1.
+            aliases=aliases("best", "prod", "candidate"),
+        )["artifact"]
+        assert edited["description"] == "edited"
+        assert json.loads(edited["metadata"]) == {"k": [1, 2]}
+        assert (edited["ttlDurationSeconds"], edited["ttlIsInherited"]) == (3600, False)
+        assert [t["name"] for t in edited["tags"]] == ["t1", "t2"]
+        assert sorted(a["alias"] for a in edited["aliases"]) == ["best", "candidate", "prod"]
+        assert {a["alias"] for a in contents(client, v1["id"])["aliases"]} == {"latest"}
+        # Left-out fields stay; an alias set without `best` removes it; tags come off.
+        again = update(tagsToDelete=[{"tagName": "t1"}], aliases=aliases("prod"))["artifact"]
+        assert again == edited | {"tags": [{"name": "t2"}], "aliases": [{"alias": "prod"}]}
+        assert update()["artifact"] == again  # nothing given, nothing changes
+        bad = [
+            ({"ttlDurationSeconds": 0}, "ttlDurationSeconds must be"),
+            ({"metadata": "[1]"}, "metadata must be a JSON object"),
+            ({"aliases": aliases("v3")}, "reserved"),
+            ({"tagsToAdd": [{"tagName": ""}]}, "must not be empty"),
+        ]
+        for input, expected in bad:
+            variables = {"input": {"artifactID": v0["id"], **input}}
+            messages = error_messages(client, operation("update_artifact"), variables)
+            assert expected in messages[0], messages
+        assert update()["artifact"] == again
+    with other_user.http() as other:
+        variables = {"input": {"artifactID": v0["id"], "description": "mine"}}
+        messages = error_messages(other, operation("update_artifact"), variables)
+        assert messages == [f"artifact {v0['id']!r} not found"]
 
 
 def test_ranged_get_and_fallback_shapes(user: User) -> None:
