@@ -2,12 +2,14 @@
 tests/test_sdk_artifacts.py.
 
     python tests/sdk/edit_artifact.py PROJECT RUN_ID NAME:ALIAS REMOVE ADD_FILE ADD_NAME OUT.json
+        [--alias]
 
 One run uses NAME:ALIAS, makes ``new_draft()``, removes the entry REMOVE, adds ADD_FILE as
 ADD_NAME and logs the draft with alias ``drafted``, then finishes. Afterwards
 ``wandb.Api()`` reads NAME:drafted (version, digest, files), downloads it, then sets its
-description, metadata and tags and ``save()``s them; a fresh ``Api`` reads them back.
-OUT.json gets all of it.
+description, metadata and tags (with ``--alias`` also adds the alias ``edited``: wandb 0.31
+sends alias edits as ``addAliases``, which the server does not have) and ``save()``s them;
+a fresh ``Api`` reads them back. OUT.json gets all of it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from typing import Any
 import wandb
 
 
-def main(project: str, run_id: str, ref: str, remove: str, add: str, add_name: str) -> Any:
+def main(
+    project: str, run_id: str, ref: str, remove: str, add: str, add_name: str, alias: bool
+) -> Any:
     run = wandb.init(project=project, id=run_id, job_type="derive")
     draft = run.use_artifact(ref).new_draft()
     draft.remove(remove)
@@ -47,6 +51,8 @@ def main(project: str, run_id: str, ref: str, remove: str, add: str, add_name: s
     artifact.description = "edited with save()"
     artifact.metadata = {"edited": True, "nested": {"n": 1}}
     artifact.tags = [*artifact.tags, "edited"]
+    if alias:
+        artifact.aliases = [*artifact.aliases, "edited"]
     artifact.save()
     again = wandb.Api(timeout=30).artifact(path)
     edited = {
@@ -60,4 +66,5 @@ def main(project: str, run_id: str, ref: str, remove: str, add: str, add_name: s
 
 if __name__ == "__main__":
     a = sys.argv[1:]
-    Path(a[6]).write_text(json.dumps(main(a[0], a[1], a[2], a[3], a[4], a[5])))
+    result = main(a[0], a[1], a[2], a[3], a[4], a[5], alias="--alias" in a[7:])
+    Path(a[6]).write_text(json.dumps(result))
