@@ -140,6 +140,16 @@ def test_update_artifact_edits_description_metadata_ttl_tags_and_aliases(
         assert messages == [f"artifact {v0['id']!r} not found"]
 
 
+def test_link_artifact_is_a_clear_error(user: User) -> None:
+    with user.http() as client:
+        variables = {"input": {"artifactID": "QXJ0aWZhY3Q6MQ==", "artifactPortfolioName": "p"}}
+        messages = error_messages(client, operation("link_artifact"), variables)
+    assert messages == [
+        "linkArtifact: linking an artifact to a portfolio (registry) is not supported by"
+        " this server"
+    ]
+
+
 def test_ranged_get_and_fallback_shapes(user: User) -> None:
     content = os.urandom(10_000)
     with user.http() as client:

@@ -432,4 +432,14 @@ def resolve_update_artifact(
     return {"artifact": updated}
 
 
+@mutation.field("linkArtifact")
+def resolve_link_artifact(_obj: Any, _info: GraphQLResolveInfo, input: dict[str, Any]) -> None:
+    """Portfolios (registries, linked collections) are not kept here: a clear error, not a
+    silent null."""
+    raise BadInput(
+        "linkArtifact: linking an artifact to a portfolio (registry) is not supported by this"
+        " server"
+    )
+
+
 BINDABLES: list[SchemaBindable] = [mutation]
