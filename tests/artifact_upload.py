@@ -132,8 +132,60 @@ def log_version(
     return commit(client, artifact["id"]), puts
 
 
-def stored_uploads(data_dir: Path) -> int:
-    """How many times the server received artifact file bytes (all users)."""
+def stored_uploads(data_dir: Path, entity: str | None = None) -> int:
+    """How many times the server received artifact file bytes (of `entity`, or all users)."""
+    query = "SELECT COALESCE(SUM(uploads), 0) FROM artifact_blobs"
     with sqlite3.connect(data_dir / "runapi.sqlite3") as conn:
-        (count,) = conn.execute("SELECT COALESCE(SUM(uploads), 0) FROM artifact_blobs").fetchone()
+        if entity is None:
+            (count,) = conn.execute(query).fetchone()
+        else:
+            (count,) = conn.execute(query + " WHERE entity = ?", (entity,)).fetchone()
     return int(count)
+
+
+def declare_parts(
+    client: httpx.Client, artifact_id: str, name: str, content: bytes, parts: list[bytes]
+) -> Any:
+    """`createArtifactFiles` for one file uploaded in `parts`; the file node."""
+    spec = {
+        "artifactID": artifact_id,
+        "name": name,
+        "md5": b64md5(content),
+        "uploadPartsInput": [
+            {"partNumber": i + 1, "hexMD5": hashlib.md5(p).hexdigest()} for i, p in enumerate(parts)
+        ],
+    }
+    result = data(
+        client,
+        operation("create_artifact_files"),
+        {"input": {"storageLayout": "V2", "artifactFiles": [spec]}},
+    )
+    return result["createArtifactFiles"]["files"]["edges"][0]["node"]
+
+
+def complete_variables(artifact_id: str, node: Any, etags: list[str]) -> dict[str, Any]:
+    """The variables of `completeMultipartUploadArtifact` (tests/operations/enum_variables)."""
+    return {
+        "value": "Complete",
+        "artifact": artifact_id,
+        "storagePath": node["storagePath"],
+        "uploadID": node["uploadMultipartUrls"]["uploadID"],
+        "parts": [{"partNumber": i + 1, "hexMD5": etag} for i, etag in enumerate(etags)],
+    }
+
+
+def complete_operation() -> str:
+    operations = Path(__file__).parent / "operations" / "enum_variables"
+    return (operations / "CompleteMultipartAction.graphql").read_text()
+
+
+def upload_manifest_and_commit(
+    client: httpx.Client, user: User, artifact_id: str, files: dict[str, bytes]
+) -> Any:
+    """PUT a manifest listing `files` (already stored) and commit; the committed artifact."""
+    contents = {name: {"digest": b64md5(c), "size": len(c)} for name, c in files.items()}
+    body = json.dumps({"version": 1, "contents": contents}).encode()
+    record = manifest(client, user, artifact_id, b64md5(body))
+    response = httpx.put(record["file"]["uploadUrl"], content=body)
+    assert response.status_code == 200, response.text
+    return commit(client, artifact_id)

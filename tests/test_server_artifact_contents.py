@@ -4,6 +4,7 @@ uploads, downloads (signed, fallbacks, ranges), multipart, bad inputs and isolat
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from typing import Any
 
@@ -11,11 +12,15 @@ import httpx
 from artifact_upload import (
     b64md5,
     commit,
+    complete_operation,
+    complete_variables,
     create,
     declare,
+    declare_parts,
     log_version,
     manifest,
     stored_uploads,
+    upload_manifest_and_commit,
 )
 from conftest import User
 from server_gql import data, error_messages, operation, upsert
@@ -63,6 +68,86 @@ def test_two_versions_upload_only_the_changed_file_and_download_exactly(user: Us
         # The same contents again: deduplicated to the committed version, nothing uploaded.
         again, puts = log_version(client, user, changed)
         assert (again["id"], again["state"], puts) == (v1["id"], "COMMITTED", 0)
+
+
+def test_dedup_to_an_older_version_keeps_latest_on_the_newest(user: User) -> None:
+    first, second = {"a.txt": b"first"}, {"a.txt": b"second"}
+    with user.http() as client:
+        upsert(client, modelName="contents", name="writer")
+        v0, _ = log_version(client, user, first, ["one"])
+        v1, _ = log_version(client, user, second, ["two"])
+        again, puts = log_version(client, user, first, ["again"])
+        assert (again["id"], again["state"], puts) == (v0["id"], "COMMITTED", 0)
+        aliases = {
+            version["id"]: sorted(a["alias"] for a in contents(client, version["id"])["aliases"])
+            for version in (v0, v1)
+        }
+        assert aliases == {v0["id"]: ["again", "one"], v1["id"]: ["latest", "two"]}
+        # The newest version found again by digest keeps (and gets) `latest`.
+        newest, puts = log_version(client, user, second, ["three"])
+        assert (newest["id"], puts) == (v1["id"], 0)
+        names = sorted(a["alias"] for a in contents(client, v1["id"])["aliases"])
+        assert names == ["latest", "three", "two"]
+
+
+def test_update_artifact_edits_description_metadata_ttl_tags_and_aliases(
+    user: User, other_user: User
+) -> None:
+    with user.http() as client:
+        upsert(client, modelName="contents", name="writer")
+        v0, _ = log_version(client, user, {"a.txt": b"zero"}, ["best"])
+        v1, _ = log_version(client, user, {"a.txt": b"one"}, ["candidate"])
+
+        def update(**input: Any) -> Any:
+            variables = {"input": {"artifactID": v0["id"], **input}}
+            return data(client, operation("update_artifact"), variables)["updateArtifact"]
+
+        def aliases(*names: str) -> list[dict[str, str]]:
+            return [{"artifactCollectionName": "data", "alias": name} for name in names]
+
+        edited = update(
+            description="edited",
+            metadata='{"k": [1, 2]}',
+            ttlDurationSeconds=3600,
+            tagsToAdd=[{"tagName": "t1"}, {"tagName": "t2"}],
+            # `best` stays, `prod` is new and `candidate` moves here from v1.
+            aliases=aliases("best", "prod", "candidate"),
+        )["artifact"]
+        assert edited["description"] == "edited"
+        assert json.loads(edited["metadata"]) == {"k": [1, 2]}
+        assert (edited["ttlDurationSeconds"], edited["ttlIsInherited"]) == (3600, False)
+        assert [t["name"] for t in edited["tags"]] == ["t1", "t2"]
+        assert sorted(a["alias"] for a in edited["aliases"]) == ["best", "candidate", "prod"]
+        assert {a["alias"] for a in contents(client, v1["id"])["aliases"]} == {"latest"}
+        # Left-out fields stay; an alias set without `best` removes it; tags come off.
+        again = update(tagsToDelete=[{"tagName": "t1"}], aliases=aliases("prod"))["artifact"]
+        assert again == edited | {"tags": [{"name": "t2"}], "aliases": [{"alias": "prod"}]}
+        assert update()["artifact"] == again  # nothing given, nothing changes
+        bad = [
+            ({"ttlDurationSeconds": 0}, "ttlDurationSeconds must be"),
+            ({"metadata": "[1]"}, "metadata must be a JSON object"),
+            ({"aliases": aliases("v3")}, "reserved"),
+            ({"tagsToAdd": [{"tagName": ""}]}, "must not be empty"),
+        ]
+        for input, expected in bad:
+            variables = {"input": {"artifactID": v0["id"], **input}}
+            messages = error_messages(client, operation("update_artifact"), variables)
+            assert expected in messages[0], messages
+        assert update()["artifact"] == again
+    with other_user.http() as other:
+        variables = {"input": {"artifactID": v0["id"], "description": "mine"}}
+        messages = error_messages(other, operation("update_artifact"), variables)
+        assert messages == [f"artifact {v0['id']!r} not found"]
+
+
+def test_link_artifact_is_a_clear_error(user: User) -> None:
+    with user.http() as client:
+        variables = {"input": {"artifactID": "QXJ0aWZhY3Q6MQ==", "artifactPortfolioName": "p"}}
+        messages = error_messages(client, operation("link_artifact"), variables)
+    assert messages == [
+        "linkArtifact: linking an artifact to a portfolio (registry) is not supported by"
+        " this server"
+    ]
 
 
 def test_ranged_get_and_fallback_shapes(user: User) -> None:
@@ -206,21 +291,7 @@ def test_multipart_upload_in_small_parts(user: User) -> None:
         upsert(client, modelName="contents", name="writer")
         artifact = create(client, user, {"big.bin": content})
         manifest(client, user, artifact["id"], "")
-        spec = {
-            "artifactID": artifact["id"],
-            "name": "big.bin",
-            "md5": b64md5(content),
-            "uploadPartsInput": [
-                {"partNumber": i + 1, "hexMD5": hashlib.md5(p).hexdigest()}
-                for i, p in enumerate(parts)
-            ],
-        }
-        result = data(
-            client,
-            operation("create_artifact_files"),
-            {"input": {"storageLayout": "V2", "artifactFiles": [spec]}},
-        )
-        node = result["createArtifactFiles"]["files"]["edges"][0]["node"]
+        node = declare_parts(client, artifact["id"], "big.bin", content, parts)
         assert node["uploadUrl"] is None
         urls = node["uploadMultipartUrls"]["uploadUrlParts"]
         bad = httpx.put(urls[1]["uploadUrl"], content=b"wrong")
@@ -229,38 +300,19 @@ def test_multipart_upload_in_small_parts(user: User) -> None:
             httpx.put(u["uploadUrl"], content=p).headers["ETag"]
             for u, p in zip(urls, parts, strict=True)
         ]
-        completed = data(
-            client,
-            operation_text_enum("CompleteMultipartAction"),
-            {
-                "value": "Complete",
-                "artifact": artifact["id"],
-                "storagePath": node["storagePath"],
-                "uploadID": node["uploadMultipartUrls"]["uploadID"],
-                "parts": [{"partNumber": i + 1, "hexMD5": e} for i, e in enumerate(etags)],
-            },
-        )
+        assert etags == [f'"{hashlib.md5(p).hexdigest()}"' for p in parts]  # quoted, as S3
+        wrong_order = complete_variables(artifact["id"], node, etags[::-1])
+        messages = error_messages(client, complete_operation(), wrong_order)
+        assert "do not match" in messages[0]
+        # ETags come back quoted (S3, wandb-core) or bare, in any hex case.
+        bare = [etag.strip('"').upper() for etag in etags]
+        variables = complete_variables(artifact["id"], node, bare)
+        completed = data(client, complete_operation(), variables)
         assert completed["completeMultipartUploadArtifact"]["digest"] == b64md5(content)
-        body = (
-            b'{"version": 1, "contents": {"big.bin": {"digest": "'
-            + b64md5(content).encode()
-            + b'", "size": '
-            + str(len(content)).encode()
-            + b"}}}"
-        )
-        record = manifest(client, user, artifact["id"], b64md5(body))
-        assert httpx.put(record["file"]["uploadUrl"], content=body).status_code == 200
-        committed = commit(client, artifact["id"])
+        committed = upload_manifest_and_commit(client, user, artifact["id"], {"big.bin": content})
         assert committed["state"] == "COMMITTED" and committed["size"] == len(content)
         node = contents(client, artifact["id"])["files"]["edges"][0]["node"]
         assert httpx.get(node["directUrl"]).content == content
-
-
-def operation_text_enum(name: str) -> str:
-    from pathlib import Path
-
-    path = Path(__file__).parent / "operations" / "enum_variables" / f"{name}.graphql"
-    return path.read_text()
 
 
 def test_deleting_a_run_frees_only_unshared_blobs(user: User) -> None:

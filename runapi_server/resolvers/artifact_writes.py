@@ -4,7 +4,8 @@
 ``createArtifactFiles`` (declares files; an upload URL only for bytes not stored yet),
 ``completeMultipartUploadArtifact`` and ``commitArtifact`` (checks the uploaded manifest
 against the stored blobs, records the entries, applies the aliases). Each is one
-transaction; only the caller's own PENDING versions can be written.
+transaction; only the caller's own PENDING versions can be written. ``updateArtifact``
+edits a version's description, metadata, TTL, tags and aliases (contents never change).
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from runapi_server.auth import AuthUser
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.resolvers.artifact_files import FILES_SELECT, entry_file, manifest_row
-from runapi_server.resolvers.artifacts import LATEST, artifact_by_id, parse_artifact_id, set_alias
+from runapi_server.resolvers.artifacts import (
+    LATEST,
+    _alias_names,
+    artifact_by_id,
+    parse_artifact_id,
+    set_alias,
+)
 from runapi_server.runfiles import check_file_name
 from runapi_server.timeutil import now_iso
 
@@ -354,6 +361,85 @@ def resolve_commit_artifact(
         committed = artifact_by_id(conn, artifact["id"])
     artifact_store.remove_blob_files(ctx.state.data_dir, freed)
     return {"artifact": committed}
+
+
+# --------------------------------------------------------------------------- update
+
+TTL_INHERIT, TTL_DISABLED = -1, -2
+
+
+@mutation.field("updateArtifact")
+def resolve_update_artifact(
+    _obj: Any, info: GraphQLResolveInfo, input: dict[str, Any]
+) -> dict[str, Any]:
+    """Fields left out stay as they are; ``aliases``, when given, is the version's whole
+    alias set (wandb's ``Artifact.save()`` without ``addAliases``): listed aliases move here
+    from other versions, this version's unlisted ones are removed."""
+    ctx = context_of(info)
+    changes: dict[str, Any] = {}
+    if "description" in input:
+        changes["description"] = input["description"]
+    if "metadata" in input:
+        metadata = input["metadata"]
+        if metadata is not None and not isinstance(metadata, dict):
+            raise BadInput("metadata must be a JSON object")
+        changes["metadata"] = json.dumps(metadata) if metadata is not None else None
+    ttl = input.get("ttlDurationSeconds")
+    if ttl is not None:
+        if ttl < 1 and ttl not in (TTL_INHERIT, TTL_DISABLED):
+            raise BadInput(
+                "ttlDurationSeconds must be -1 (inherit), -2 (no TTL) or a positive number"
+                " of seconds"
+            )
+        changes["ttl_seconds"] = ttl
+    to_add = [tag["tagName"] for tag in input.get("tagsToAdd") or []]
+    to_delete = [tag["tagName"] for tag in input.get("tagsToDelete") or []]
+    if any(not tag for tag in to_add):
+        raise BadInput("tag names must not be empty")
+    with ctx.state.db.transaction() as conn:
+        artifact = owned_artifact(conn, ctx.user, input["artifactID"])
+        aliases = input.get("aliases")
+        names = None if aliases is None else _alias_names(aliases, artifact["sequence_name"])
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        conn.execute(
+            f"UPDATE artifacts SET {assignments}{', ' if changes else ''}updated_at = ?"
+            " WHERE id = ?",
+            (*changes.values(), now_iso(), artifact["id"]),
+        )
+        conn.executemany(
+            "INSERT INTO artifact_tags (artifact_id, name) VALUES (?, ?)"
+            " ON CONFLICT (artifact_id, name) DO NOTHING",
+            [(artifact["id"], tag) for tag in to_add],
+        )
+        conn.executemany(
+            "DELETE FROM artifact_tags WHERE artifact_id = ? AND name = ?",
+            [(artifact["id"], tag) for tag in to_delete],
+        )
+        if names is not None and artifact["state"] != "COMMITTED":
+            conn.execute(
+                "UPDATE artifacts SET aliases_pending = ? WHERE id = ?",
+                (json.dumps(names), artifact["id"]),
+            )
+        elif names is not None:
+            marks = ", ".join("?" for _ in names)
+            conn.execute(
+                f"DELETE FROM artifact_aliases WHERE artifact_id = ? AND alias NOT IN ({marks})",
+                (artifact["id"], *names),
+            )
+            for name in names:
+                set_alias(conn, artifact["sequence_id"], artifact["id"], name)
+        updated = artifact_by_id(conn, artifact["id"])
+    return {"artifact": updated}
+
+
+@mutation.field("linkArtifact")
+def resolve_link_artifact(_obj: Any, _info: GraphQLResolveInfo, input: dict[str, Any]) -> None:
+    """Portfolios (registries, linked collections) are not kept here: a clear error, not a
+    silent null."""
+    raise BadInput(
+        "linkArtifact: linking an artifact to a portfolio (registry) is not supported by this"
+        " server"
+    )
 
 
 BINDABLES: list[SchemaBindable] = [mutation]

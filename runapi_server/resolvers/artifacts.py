@@ -380,6 +380,18 @@ def set_alias(conn: sqlite3.Connection, sequence_id: int, artifact_id: int, alia
     )
 
 
+def _is_newest_committed(conn: sqlite3.Connection, sequence_id: int, artifact_db_id: int) -> bool:
+    """Whether the version is the collection's newest committed one: a version found again
+    by digest deduplication takes the client's ``latest`` only then (re-logging an older
+    version's contents must not move ``latest`` back to it)."""
+    row = conn.execute(
+        "SELECT id FROM artifacts WHERE sequence_id = ? AND state = 'COMMITTED'"
+        " ORDER BY version_index DESC LIMIT 1",
+        (sequence_id,),
+    ).fetchone()
+    return row is not None and row["id"] == artifact_db_id
+
+
 def _ensure_sequence(
     conn: sqlite3.Connection, project_db_id: int, name: str, type_name: str, now: str
 ) -> int:
@@ -455,8 +467,10 @@ def resolve_create_artifact(
             # Digest deduplication: the committed version is returned and the client stops.
             artifact_db_id: int = existing["id"]
             conn.execute("UPDATE artifacts SET updated_at = ? WHERE id = ?", (now, artifact_db_id))
+            newest = _is_newest_committed(conn, sequence_id, artifact_db_id)
             for alias in aliases:
-                set_alias(conn, sequence_id, artifact_db_id, alias)
+                if alias != LATEST or newest:
+                    set_alias(conn, sequence_id, artifact_db_id, alias)
         elif existing is not None:
             artifact_db_id = existing["id"]
             pending = json.loads(existing["aliases_pending"] or "[]")
