@@ -283,3 +283,14 @@ def test_corrupted_file_among_many_concurrent_downloads(user: User, tmp_path: Pa
     written = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     assert all(not name.split("/")[-1].startswith(".runapi-") for name in written)
     assert all(tree[name] == data for name, data in written.items())  # whole and verified
+
+
+def test_same_bytes_under_two_paths(user: User, tmp_path: Path) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="twins")
+    same = os.urandom(50_000)
+    tree = {"a/copy.bin": same, "b/copy.bin": same, "c/empty": b"", "d/empty": b""}
+    logged = run.log_artifact(spec_of(write_tree(tmp_path / "src", tree)))
+    assert logged.file_count == 4
+    assert logged.size == 2 * len(same)
+    assert read_tree(logged.download(root=tmp_path / "out")) == tree
