@@ -10,12 +10,15 @@ df = run.history(keys=["loss"])
 """
 
 from ._api import Api, Viewer
+from ._artifact_files import ArtifactFile
 from ._artifacts import Artifact, ArtifactSpec
 from ._bulk import history_frames
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
+    ArtifactChecksumError,
+    ArtifactFileNotFoundError,
     ArtifactNotFoundError,
     AuthenticationError,
     BadRequestError,
@@ -40,6 +43,7 @@ from ._exceptions import (
 )
 from ._files import File
 from ._history import HistoryScan
+from ._manifest import ArtifactManifest, ManifestEntry
 from ._pagination import Paginator
 from ._run import Run
 from ._runs import Runs
@@ -67,6 +71,10 @@ __all__ = [
     "APITimeoutError",
     "Api",
     "Artifact",
+    "ArtifactChecksumError",
+    "ArtifactFile",
+    "ArtifactFileNotFoundError",
+    "ArtifactManifest",
     "ArtifactNotFoundError",
     "ArtifactSpec",
     "AuthenticationError",
@@ -84,6 +92,7 @@ __all__ = [
     "HistoryScan",
     "InvalidPathError",
     "JobType",
+    "ManifestEntry",
     "MissingAPIKeyError",
     "MissingDependencyError",
     "Name",

@@ -10,6 +10,7 @@ RunapiError                      root: catch this to catch everything runapi rai
 │   │   ├── ProjectNotFoundError
 │   │   ├── RunNotFoundError
 │   │   ├── ArtifactNotFoundError
+│   │   ├── ArtifactFileNotFoundError
 │   │   └── RunFileNotFoundError
 │   ├── ConflictError            409
 │   ├── RateLimitError           429
@@ -20,6 +21,7 @@ RunapiError                      root: catch this to catch everything runapi rai
 ├── ResponseValidationError      the answer does not have the expected shape
 │   └── PaginationError          a page repeats the cursor it was asked after (no progress)
 ├── DownloadIntegrityError       a download's size or MD5 is not what the server reported
+│   └── ArtifactChecksumError    ... of an artifact file, against its manifest entry
 ├── ConfigurationError           no API key / unusable base URL (also a ValueError)
 │   └── MissingAPIKeyError       no API key in the argument, WANDB_API_KEY or ~/.netrc
 ├── InvalidPathError             a malformed run, project or artifact path (also a ValueError)
@@ -40,6 +42,8 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "ArtifactChecksumError",
+    "ArtifactFileNotFoundError",
     "ArtifactNotFoundError",
     "AuthenticationError",
     "BadRequestError",
@@ -121,6 +125,10 @@ class ArtifactNotFoundError(NotFoundError):
     """The artifact version does not exist."""
 
 
+class ArtifactFileNotFoundError(NotFoundError):
+    """The artifact version has no file of that name."""
+
+
 class RunFileNotFoundError(NotFoundError):
     """The run has no file of that name."""
 
@@ -187,6 +195,36 @@ class DownloadIntegrityError(RunapiError):
         self.name = name
         self.expected = expected
         self.received = received
+
+
+class ArtifactChecksumError(DownloadIntegrityError):
+    """A downloaded artifact file does not match its manifest entry; nothing was written.
+
+    - `name`: the file's path inside the artifact.
+    - `expected_digest` / `actual_digest`: base64 MD5 from the manifest / of the bytes.
+    - `expected_size` / `actual_size`: bytes.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        name: str,
+        expected_digest: str,
+        actual_digest: str,
+        expected_size: int,
+        actual_size: int,
+    ) -> None:
+        super().__init__(
+            message,
+            name=name,
+            expected=f"{expected_size} bytes, MD5 {expected_digest}",
+            received=f"{actual_size} bytes, MD5 {actual_digest}",
+        )
+        self.expected_digest = expected_digest
+        self.actual_digest = actual_digest
+        self.expected_size = expected_size
+        self.actual_size = actual_size
 
 
 class ConfigurationError(RunapiError, ValueError):

@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 from . import _run_artifacts as run_artifacts
 from . import _run_files as run_files
+from ._artifact_upload import MULTIPART_THRESHOLD, PART_SIZE, UPLOAD_WORKERS, UploadOptions
 from ._artifacts import Artifact, ArtifactSpec
 from ._context import Context
 from ._exceptions import RunFileNotFoundError, WaitTimeoutError
@@ -676,18 +677,35 @@ class Run:
         artifact: ArtifactSpec,
         aliases: list[str] | None = None,
         tags: list[str] | None = None,
+        *,
+        progress: bool | None = None,
+        max_workers: int = UPLOAD_WORKERS,
+        multipart_threshold: int = MULTIPART_THRESHOLD,
+        part_size: int = PART_SIZE,
     ) -> Artifact:
-        """Log a new artifact version as an output of this run.
+        """Log a new artifact version as an output of this run and return it committed.
 
-        `aliases` default to `["latest"]`; the same digest in the same collection is the
-        same version.
+        Runs W&B's sequence: hash the spec's files, `createArtifact` with the logical
+        manifest digest, upload only the bytes the server does not store yet
+        (`max_workers` at a time, files from `multipart_threshold` bytes in `part_size`
+        parts, a progress bar in bytes on a terminal unless `progress=False`), upload the
+        manifest, `commitArtifact`. Logging the same files again returns the existing
+        version. `latest` is always among the aliases, as W&B does.
 
         ```python
-        a = run.log_artifact(ArtifactSpec("model", "model", metadata={"acc": 0.9}),
-                             aliases=["best"])
+        spec = ArtifactSpec("model", "model", metadata={"acc": 0.9})
+        spec.add_dir("checkpoints")
+        a = run.log_artifact(spec, aliases=["best"])
+        a.version, a.digest, a.size, a.file_count
         ```
         """
-        return run_artifacts.log(self._ctx, self._path, artifact, aliases, tags)
+        options = UploadOptions(
+            workers=max_workers,
+            progress=progress,
+            multipart_threshold=multipart_threshold,
+            part_size=part_size,
+        )
+        return run_artifacts.log(self._ctx, self._path, artifact, aliases, tags, options)
 
     def use_artifact(self, artifact: Artifact | str, use_as: str | None = None) -> Artifact:
         """Record that this run used `artifact` (an `Artifact` or its path).

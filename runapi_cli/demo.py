@@ -195,7 +195,15 @@ def fill_project(api: runapi.Api, http: httpx.Client, workdir: Path) -> list[run
     dataset = runapi.ArtifactSpec(
         "mnist", "dataset", description="MNIST, 60k train", metadata={"rows": 60000}
     )
-    logged = runs[0].log_artifact(dataset, aliases=["latest", "v-prod"])
+    source = workdir / "mnist-dataset"
+    rng = random.Random(7)
+    for name, rows in (("train/images.csv", 600), ("test/images.csv", 100)):
+        (source / name).parent.mkdir(parents=True, exist_ok=True)
+        lines = [",".join(str(rng.randrange(256)) for _ in range(16)) for _ in range(rows)]
+        (source / name).write_text("\n".join(lines) + "\n")
+    (source / "README.md").write_text("# MNIST (a small synthetic stand-in)\n")
+    dataset.add_dir(source)
+    logged = runs[0].log_artifact(dataset, aliases=["latest", "v-prod"], progress=False)
     runs[1].use_artifact(logged)
     return runs
 
@@ -273,6 +281,15 @@ def tour(api: runapi.Api, report: Report, samples: int) -> None:
         )
     for artifact in run.used_artifacts():
         report.line(f"{run.id} used {artifact.name}")
+        for entry in artifact.files():
+            report.line(f"  {entry.name:<20} {entry.size:>6} bytes  md5 {entry.digest}")
+        with tempfile.TemporaryDirectory(prefix="runapi-demo-download-") as tmp:
+            root = artifact.download(root=tmp, progress=False)
+            count = sum(1 for p in root.rglob("*") if p.is_file())
+            report.line(
+                f"  artifact.download(): {count} files, MD5-checked "
+                f"(digest {artifact.digest}, {artifact.size} bytes)"
+            )
 
     report.section("update round trip: change a config key and a summary key")
     run.config["lr"] = 5e-4

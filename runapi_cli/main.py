@@ -1,5 +1,5 @@
 """The `runapi` command: `serve`, `users create`, `demo`, and the client commands
-`runs`, `history`, `files`, `download`, `export`, `schema check`.
+`runs`, `history`, `files`, `download`, `export`, `artifact put|download`, `schema check`.
 
 Exit codes: 0 success, 1 failure (one line on stderr; a traceback too with `--debug`),
 2 bad usage.
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runapi import InvalidPathError, RunapiError
-from runapi_cli import commands_runs, export, schema_check
+from runapi_cli import commands_artifacts, commands_runs, export, schema_check
 from runapi_cli.common import CommandError, UsageError, client_options
 from runapi_cli.extras import explain_import_error
 from runapi_cli.paths import default_data_dir
@@ -45,6 +45,8 @@ examples:
   runapi files alice/mnist/1a2b3c4d --pattern '*.json'
   runapi download alice/mnist/1a2b3c4d --dir out
   runapi export alice/mnist --out export-dir
+  runapi artifact put data/mnist --project mnist --name mnist --type dataset
+  runapi artifact download alice/mnist/mnist:latest --root data/mnist
   runapi schema check --url http://127.0.0.1:8080
 """
 
@@ -373,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     client = client_options()
     commands_runs.add_parsers(commands, client)
+    commands_artifacts.add_parser(commands, client)
     export.add_parser(commands, client)
     schema_check.add_parser(commands, client)
     return parser

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import filestream, pages, parquet_export, storage_routes
+from runapi_server import artifact_routes, filestream, pages, parquet_export, storage_routes
 from runapi_server.context import Context
 from runapi_server.errors import BadInput
 from runapi_server.execution import FastListExecutionContext
@@ -158,6 +158,7 @@ def create_app(
         Route("/graphql", _graphql_endpoint(schema, DocumentCache(state.limits)), methods=["POST"]),
         *filestream.ROUTES,
         *storage_routes.ROUTES,
+        *artifact_routes.ROUTES,
         *parquet_export.ROUTES,
         *pages.ROUTES,  # last: its /{entity}/{project}/runs/{run} is a catch-all shape
     ]

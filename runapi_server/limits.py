@@ -66,6 +66,11 @@ class Limits:
     """Most bytes of history rows, events and run JSON (config, summary, system metrics)
     one GraphQL request may return, across all its fields, aliases and list items (see
     :class:`ResponseBudget`). Past it the request gets one GraphQL error, no data."""
+    min_part_bytes: int = 5 * MIB
+    """Smallest part of a multipart artifact upload, the last part excepted (as on S3;
+    wandb-core sends 100 MiB parts from 2 GiB on). Tests set it small."""
+    max_parts: int = 10_000
+    """Most parts of one multipart artifact upload."""
 
     def __post_init__(self) -> None:
         for item in fields(self):

@@ -222,3 +222,58 @@ def check_page_token(
             " ask for a new one (run Run.to_html() again)"
         )
     return grant, refused
+
+
+# --------------------------------------------------------------------------- artifact contents
+# Artifact blobs and manifests are signed like everything else, with a subject of their
+# own kind and database id. Those ids come from AUTOINCREMENT keys (migration step 3), so
+# an id is never given to another blob or manifest after a deletion: a URL of a freed
+# blob can never read a later one.
+
+ARTIFACT_BLOB: str = "artifact-blob"
+ARTIFACT_PART: str = "artifact-blob-part"
+ARTIFACT_MANIFEST: str = "artifact-manifest"
+_ARTIFACT_PATHS = {ARTIFACT_BLOB: "blob", ARTIFACT_PART: "blob", ARTIFACT_MANIFEST: "manifest"}
+
+
+def _artifact_subject(kind: str, number: int, part: int | None) -> list[str]:
+    return [kind, str(number), "" if part is None else str(part)]
+
+
+def artifact_url(
+    secret: bytes,
+    base: str,
+    method: str,
+    kind: str,
+    number: int,
+    *,
+    part: int | None = None,
+    expires: int | None = None,
+) -> str:
+    """Absolute signed URL of an artifact blob, blob part or manifest (`kind` above).
+
+    ```python
+    artifact_url(secret, base, "PUT", ARTIFACT_BLOB, 12)  # .../artifact-storage/blob/12?...
+    ```
+    """
+    expires = _expiry(expires, UPLOAD_TTL_S if method == UPLOAD else DOWNLOAD_TTL_S)
+    sig = signature(secret, method, _artifact_subject(kind, number, part), expires)
+    path = f"{base}/artifact-storage/{_ARTIFACT_PATHS[kind]}/{number}"
+    if part is not None:
+        path += f"/{part}"
+    return f"{path}?{urlencode({'expires': expires, 'signature': sig})}"
+
+
+def verify_artifact(
+    secret: bytes,
+    method: str,
+    kind: str,
+    number: int,
+    part: int | None,
+    expires: str | None,
+    sig: str | None,
+) -> str | None:
+    """None when an :func:`artifact_url` signature is valid for this request, else why not."""
+    if not expires or not sig:
+        return "this URL is not signed: it needs 'expires' and 'signature' parameters"
+    return verify(secret, method, _artifact_subject(kind, number, part), expires, sig)

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import Server, load_operation
+from artifact_upload import (
+    PROJECT,
+    complete_operation,
+    complete_variables,
+    create,
+    declare_parts,
+    manifest,
+    upload_manifest_and_commit,
+)
+from conftest import Server, User, load_operation
+from server_gql import data, error_messages, upsert
 
 KEY_RE = re.compile(r"local-[0-9a-f]{40}")
 TIMEOUT = 60
@@ -152,6 +162,40 @@ def test_serve_limit_option_overrides_a_limit(serve_any_port: tuple[str, Path]) 
     assert "errors" not in ok.json()
 
 
+@pytest.mark.parametrize("serve_any_port", [["--limit", "min_part_bytes=1024"]], indirect=True)
+def test_serve_min_part_bytes_sets_the_smallest_multipart_part(
+    serve_any_port: tuple[str, Path],
+) -> None:
+    url, data_dir = serve_any_port
+    key = runapi("users", "create", "parts", "--data-dir", str(data_dir)).stdout.strip()
+    user = User(name="parts", api_key=key, server=Server(url=url, data_dir=data_dir))
+    content = os.urandom(2048 + 10)
+    with user.http() as client:
+        upsert(client, modelName=PROJECT, name="writer")
+        for sizes, accepted in (([1000, 1058], False), ([1024, 1024, 10], True)):
+            parts, start = [], 0
+            for size in sizes:
+                parts.append(content[start : start + size])
+                start += size
+            artifact = create(client, user, {"big.bin": content})
+            manifest(client, user, artifact["id"], "")
+            node = declare_parts(client, artifact["id"], "big.bin", content, parts)
+            urls = node["uploadMultipartUrls"]["uploadUrlParts"]
+            etags = [
+                httpx.put(u["uploadUrl"], content=part).headers["ETag"]
+                for u, part in zip(urls, parts, strict=True)
+            ]
+            variables = complete_variables(artifact["id"], node, etags)
+            if not accepted:
+                messages = error_messages(client, complete_operation(), variables)
+                assert messages == ["part 1 is smaller than the minimum part size 1024"]
+                continue
+            data(client, complete_operation(), variables)
+            files = {"big.bin": content}
+            committed = upload_manifest_and_commit(client, user, artifact["id"], files)
+            assert committed["size"] == len(content)
+
+
 @pytest.mark.parametrize(
     "limit", ["max_page_size", "no_such_limit=3", "max_page_size=x", "max_page_size=0"]
 )
@@ -265,6 +309,8 @@ def test_demo_runs_end_to_end_and_cleans_up(tmp_path: Path) -> None:
         "wandb-metadata.json",
         "baseline logged mnist:v0 (dataset)",
         "adam-lr3 used mnist:v0",
+        "train/images.csv",
+        "artifact.download(): 3 files, MD5-checked",
         "reloaded: config.lr=0.0005 summary.note='tuned by hand'",
     ):
         assert section in out, out

@@ -112,16 +112,17 @@ def test_graphql_error_keeps_errors_and_data(user: User) -> None:
     api = make_api(user)
     run = new_run(api, user, project="gqlerr")
     with pytest.raises(runapi.GraphQLError) as info:
-        run.use_artifact(_fake_artifact())
+        run.use_artifact(_fake_artifact(api))
     error = info.value
     assert [e["message"] for e in error.errors] == ["artifact 'QXJ0aWZhY3Q6OTk5OTk5' not found"]
     assert error.data == {"useArtifact": None}  # the partial data, kept
 
 
-def _fake_artifact() -> runapi.Artifact:
+def _fake_artifact(api: runapi.Api) -> runapi.Artifact:
     from runapi_generated.fragments import ArtifactFields
 
     return runapi.Artifact(
+        api._ctx,
         ArtifactFields.model_validate(
             {
                 "id": "QXJ0aWZhY3Q6OTk5OTk5",
@@ -140,5 +141,5 @@ def _fake_artifact() -> runapi.Artifact:
                 "artifactType": {"name": "dataset"},
                 "artifactSequence": {"id": "x", "name": "ghost", "project": None},
             }
-        )
+        ),
     )

@@ -137,6 +137,7 @@ def seed_fuzz_user(server: Server) -> User:
                     "runName": FUZZ_NAME,
                     "artifactTypeName": "dataset",
                     "artifactCollectionNames": [FUZZ_NAME],
+                    "digestAlgorithm": "MANIFEST_MD5",
                     "digest": FUZZ_NAME,
                 }
             },

@@ -140,6 +140,7 @@ def test_bad_create_artifact_writes_nothing(user: User, fields: dict[str, Any]) 
         "runName": run,
         "artifactTypeName": "dataset",
         "artifactCollectionNames": ["data"],
+        "digestAlgorithm": "MANIFEST_MD5",
         "digest": "d1",
         **fields,
     }

@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -30,17 +28,18 @@ from typing import Any
 import httpx
 import pytest
 from conftest import ROOT, Server, User
+from sdk_env import SdkEnv as BaseSdkEnv
+from sdk_env import make_sdk_env
 from server_gql import error_messages, operation
 
 import runapi
 
 sys.path.insert(0, str(ROOT / "tests" / "sdk"))
 import expected
-from venvs import LATEST_WANDB, PINNED_WANDB, sdk_python
+from venvs import LATEST_WANDB, PINNED_WANDB
 
 TRAIN = ROOT / "tests" / "sdk" / "train.py"
 READ_BACK = ROOT / "tests" / "sdk" / "read_back.py"
-SUBPROCESS_TIMEOUT_S = 120
 # Far above the few seconds a scenario takes; far below the subprocess timeout: a run
 # that takes this long is waiting on the server (retries, polling), which is the bug.
 SCENARIO_BUDGET_S = 45
@@ -93,57 +92,8 @@ class ReadBack:
 
 
 @dataclass(frozen=True)
-class SdkEnv:
-    tag: str
-    version: str
-    python: Path
-    user: User
-    work: Path
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
-        home = self.work / "home"
-        env.update(
-            {
-                "WANDB_BASE_URL": self.user.server.url,
-                "WANDB_API_KEY": self.user.api_key,
-                "WANDB_SILENT": "true",
-                "WANDB_DEBUG": "true",
-                "WANDB_ERROR_REPORTING": "false",
-                "WANDB_DISABLE_GIT": "true",
-                "WANDB_DIR": str(self.work / "wandb"),
-                "WANDB_CACHE_DIR": str(self.work / "cache"),
-                "WANDB_CONFIG_DIR": str(self.work / "config"),
-                "WANDB_DATA_DIR": str(self.work / "data"),
-                "HOME": str(home),
-                "NETRC": str(home / ".netrc"),
-                "PYTHONUNBUFFERED": "1",
-            }
-        )
-        return env
-
-    def run(self, script: Path, *args: str) -> tuple[int, float, str]:
-        started = time.monotonic()
-        try:
-            proc = subprocess.run(
-                [str(self.python), str(script), *args],
-                env=self.env(),
-                cwd=self.work,
-                capture_output=True,
-                text=True,
-                timeout=SUBPROCESS_TIMEOUT_S,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            pytest.fail(
-                f"wandb {self.version} hung: {script.name} {args} ran over "
-                f"{SUBPROCESS_TIMEOUT_S}s\n{self.debug_logs()}\n{exc.stderr!r}"
-            )
-        return proc.returncode, time.monotonic() - started, proc.stdout + proc.stderr
-
-    def debug_logs(self) -> str:
-        logs = sorted((self.work / "wandb").glob("wandb/run-*/logs/debug-internal.log"))
-        return "\n".join(p.read_text()[-3000:] for p in logs[-1:])
+class SdkEnv(BaseSdkEnv):
+    """The shared SDK environment plus this module's scenarios (train, read back)."""
 
     def train(self, run_id: str, *flags: str) -> Scenario:
         code, seconds, output = self.run(TRAIN, run_id, *flags)
@@ -184,14 +134,8 @@ def sdk(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> SdkEnv:
     tag: str = request.param
-    version = VERSIONS[tag]
-    python = sdk_python(version)
-    name = f"sdk{tag}"
-    user = User(name=name, api_key=spawned_server.create_user(name), server=spawned_server)
-    work = tmp_path_factory.mktemp(f"sdk-{tag}")
-    for sub in ("home", "wandb", "cache", "config", "data"):
-        (work / sub).mkdir()
-    return SdkEnv(tag, version, python, user, work)
+    base = make_sdk_env(tag, VERSIONS[tag], spawned_server, tmp_path_factory, "sdk")
+    return SdkEnv(base.tag, base.version, base.python, base.user, base.work)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,7 @@ def victim(user: User) -> Victim:
             load_operation("create_artifact"),
             {"input": _artifact_input(user.entity, run, "secretdata", "d1")},
         )["createArtifact"]["artifact"]
+        data(client, load_operation("commit_artifact"), {"input": {"artifactID": artifact["id"]}})
     node = next(n for n in nodes(user, run) if n["name"] == "secret.txt")
     return Victim(
         user=user,
@@ -70,6 +71,7 @@ def _artifact_input(entity: str, run: str | None, collection: str, digest: str) 
         "projectName": PROJECT,
         "artifactTypeName": "dataset",
         "artifactCollectionNames": [collection],
+        "digestAlgorithm": "MANIFEST_MD5",
         "digest": digest,
     }
     if run is not None:

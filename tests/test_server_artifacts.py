@@ -18,11 +18,21 @@ def create(client: httpx.Client, user: User, **fields: Any) -> Any:
         "projectName": "p",
         "artifactTypeName": "dataset",
         "artifactCollectionNames": ["data"],
+        "digestAlgorithm": "MANIFEST_MD5",
         **fields,
     }
-    return data(client, load_operation("create_artifact"), {"input": input})["createArtifact"][
+    created = data(client, load_operation("create_artifact"), {"input": input})["createArtifact"][
         "artifact"
     ]
+    if created["state"] != "PENDING":
+        return created  # digest deduplication: the committed version
+    return commit(client, created["id"])
+
+
+def commit(client: httpx.Client, artifact_id: str) -> Any:
+    """commitArtifact of a version without files (no manifest)."""
+    variables = {"input": {"artifactID": artifact_id}}
+    return data(client, load_operation("commit_artifact"), variables)["commitArtifact"]["artifact"]
 
 
 def create_errors(client: httpx.Client, user: User, **fields: Any) -> list[str]:
@@ -31,6 +41,7 @@ def create_errors(client: httpx.Client, user: User, **fields: Any) -> list[str]:
         "projectName": "p",
         "artifactTypeName": "dataset",
         "artifactCollectionNames": ["data"],
+        "digestAlgorithm": "MANIFEST_MD5",
         "digest": "d-bad",
         **fields,
     }

@@ -118,6 +118,7 @@ def test_other_user_cannot_use_or_create_artifacts(user: User, other_user: User)
                     "runName": "r1",
                     "artifactTypeName": "dataset",
                     "artifactCollectionNames": ["data"],
+                    "digestAlgorithm": "MANIFEST_MD5",
                     "digest": "abc",
                 }
             },
@@ -144,6 +145,7 @@ def test_other_user_cannot_use_or_create_artifacts(user: User, other_user: User)
                     "projectName": "p",
                     "artifactTypeName": "dataset",
                     "artifactCollectionNames": ["data"],
+                    "digestAlgorithm": "MANIFEST_MD5",
                     "digest": "other",
                 }
             },

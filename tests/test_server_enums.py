@@ -10,10 +10,13 @@ a new input position fails this test until it has its operation.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from conftest import ROOT, User, load_operation
 from graphql import (
@@ -23,7 +26,7 @@ from graphql import (
     build_schema,
     get_named_type,
 )
-from server_gql import data, error_messages
+from server_gql import data, error_messages, operation, upsert
 
 ENUM_OPERATIONS = Path(__file__).resolve().parent / "operations" / "enum_variables"
 SCHEMA = build_schema((ROOT / "schema.graphql").read_text())
@@ -67,7 +70,53 @@ def test_each_input_enum_has_a_variable_operation(enum: GraphQLEnumType) -> None
 
 
 def _variables(user: User) -> dict[str, Any]:
-    return {"entity": user.entity, "digest": f"enum-{uuid.uuid4().hex}"}
+    """Every variable the operations use: a run and a new (PENDING) artifact of it.
+
+    Extra variables an operation does not declare are ignored by GraphQL.
+    """
+    run = f"enum-{uuid.uuid4().hex[:8]}"
+    input = {
+        "entityName": user.entity,
+        "projectName": "enums",
+        "runName": run,
+        "artifactTypeName": "dataset",
+        "artifactCollectionNames": ["enum-setup"],
+        "digest": f"setup-{uuid.uuid4().hex}",
+        "digestAlgorithm": "MANIFEST_MD5",
+    }
+    with user.http() as client:
+        upsert(client, entityName=user.entity, modelName="enums", name=run)
+        artifact = data(client, load_operation("create_artifact"), {"input": input})
+    artifact_id = artifact["createArtifact"]["artifact"]["id"]
+    # An open multipart upload with its one part sent, for completeMultipartUploadArtifact.
+    content = uuid.uuid4().bytes
+    parts = [{"partNumber": 1, "hexMD5": hashlib.md5(content).hexdigest()}]
+    spec = {
+        "artifactID": artifact_id,
+        "name": "big.bin",
+        "md5": base64.b64encode(hashlib.md5(content).digest()).decode(),
+        "uploadPartsInput": parts,
+    }
+    with user.http() as client:
+        files = data(
+            client,
+            operation("create_artifact_files"),
+            {"input": {"storageLayout": "V2", "artifactFiles": [spec]}},
+        )
+        node = files["createArtifactFiles"]["files"]["edges"][0]["node"]
+        multipart = node["uploadMultipartUrls"]
+        put = httpx.put(multipart["uploadUrlParts"][0]["uploadUrl"], content=content)
+        assert put.status_code == 200, put.text
+    return {
+        "entity": user.entity,
+        "digest": f"enum-{uuid.uuid4().hex}",
+        "run": run,
+        "artifact": artifact_id,
+        "md5": base64.b64encode(hashlib.md5(b"enum").digest()).decode(),
+        "storagePath": node["storagePath"],
+        "uploadID": multipart["uploadID"],
+        "parts": parts,
+    }
 
 
 @pytest.mark.parametrize(

@@ -205,6 +205,7 @@ def seed(user: User) -> str:
             "input": {
                 "artifactTypeName": "dataset",
                 "artifactCollectionNames": [ARTIFACT],
+                "digestAlgorithm": "MANIFEST_MD5",
                 "entityName": user.entity,
                 "projectName": PROJECT,
                 "runName": MAIN,
@@ -217,6 +218,7 @@ def seed(user: User) -> str:
             }
         },
     )["createArtifact"]["artifact"]
+    graphql(user, "commit_artifact", {"input": {"artifactID": created["id"]}})
     graphql(
         user,
         "use_artifact",

@@ -5,10 +5,24 @@ from typing import Any, Optional, Union
 
 from .base_client import BaseClient
 from .base_model import UNSET, UnsetType
+from .commit_artifact import CommitArtifact, CommitArtifactCommitArtifact
+from .complete_multipart_upload_artifact import (
+    CompleteMultipartUploadArtifact,
+    CompleteMultipartUploadArtifactCompleteMultipartUploadArtifact,
+)
 from .count_runs import CountRuns, CountRunsProject
 from .create_artifact import CreateArtifact, CreateArtifactCreateArtifact
+from .create_artifact_files import (
+    CreateArtifactFiles,
+    CreateArtifactFilesCreateArtifactFiles,
+)
+from .create_artifact_manifest import (
+    CreateArtifactManifest,
+    CreateArtifactManifestCreateArtifactManifest,
+)
 from .create_run_files import CreateRunFiles, CreateRunFilesCreateRunFiles
 from .delete_run import DeleteRun, DeleteRunDeleteRun
+from .get_artifact_manifest import GetArtifactManifest, GetArtifactManifestArtifact
 from .get_project_artifact import GetProjectArtifact, GetProjectArtifactProject
 from .get_run import GetRun, GetRunProject
 from .get_run_events import GetRunEvents, GetRunEventsProject
@@ -19,12 +33,17 @@ from .get_run_sampled_history import GetRunSampledHistory, GetRunSampledHistoryP
 from .get_run_state import GetRunState, GetRunStateProject
 from .get_viewer import GetViewer, GetViewerViewer
 from .input_types import (
+    CommitArtifactInput,
+    CompleteMultipartUploadArtifactInput,
+    CreateArtifactFilesInput,
     CreateArtifactInput,
+    CreateArtifactManifestInput,
     CreateRunFilesInput,
     DeleteRunInput,
     UpsertBucketInput,
     UseArtifactInput,
 )
+from .list_artifact_files import ListArtifactFiles, ListArtifactFilesArtifact
 from .list_logged_artifacts import ListLoggedArtifacts, ListLoggedArtifactsProject
 from .list_run_files import ListRunFiles, ListRunFilesProject
 from .list_run_names import ListRunNames, ListRunNamesProject
@@ -37,10 +56,15 @@ from .list_runs_sampled_history import (
 from .list_runs_table import ListRunsTable, ListRunsTableProject
 from .list_used_artifacts import ListUsedArtifacts, ListUsedArtifactsProject
 from .operations import (
+    COMMIT_ARTIFACT_GQL,
+    COMPLETE_MULTIPART_UPLOAD_ARTIFACT_GQL,
     COUNT_RUNS_GQL,
+    CREATE_ARTIFACT_FILES_GQL,
     CREATE_ARTIFACT_GQL,
+    CREATE_ARTIFACT_MANIFEST_GQL,
     CREATE_RUN_FILES_GQL,
     DELETE_RUN_GQL,
+    GET_ARTIFACT_MANIFEST_GQL,
     GET_PROJECT_ARTIFACT_GQL,
     GET_RUN_EVENTS_GQL,
     GET_RUN_GQL,
@@ -50,6 +74,7 @@ from .operations import (
     GET_RUN_SAMPLED_HISTORY_GQL,
     GET_RUN_STATE_GQL,
     GET_VIEWER_GQL,
+    LIST_ARTIFACT_FILES_GQL,
     LIST_LOGGED_ARTIFACTS_GQL,
     LIST_RUN_FILES_GQL,
     LIST_RUN_NAMES_GQL,
@@ -70,6 +95,34 @@ def gql(q: str) -> str:
 
 
 class GraphQLClient(BaseClient):
+    def commit_artifact(
+        self, input: CommitArtifactInput, **kwargs: Any
+    ) -> Optional[CommitArtifactCommitArtifact]:
+        variables: dict[str, object] = {"input": input}
+        response = self.execute(
+            query=COMMIT_ARTIFACT_GQL,
+            operation_name="CommitArtifact",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return CommitArtifact.model_validate(data).commit_artifact
+
+    def complete_multipart_upload_artifact(
+        self, input: CompleteMultipartUploadArtifactInput, **kwargs: Any
+    ) -> Optional[CompleteMultipartUploadArtifactCompleteMultipartUploadArtifact]:
+        variables: dict[str, object] = {"input": input}
+        response = self.execute(
+            query=COMPLETE_MULTIPART_UPLOAD_ARTIFACT_GQL,
+            operation_name="CompleteMultipartUploadArtifact",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return CompleteMultipartUploadArtifact.model_validate(
+            data
+        ).complete_multipart_upload_artifact
+
     def count_runs(
         self,
         entity: str,
@@ -104,6 +157,32 @@ class GraphQLClient(BaseClient):
         data = self.get_data(response)
         return CreateArtifact.model_validate(data).create_artifact
 
+    def create_artifact_files(
+        self, input: CreateArtifactFilesInput, **kwargs: Any
+    ) -> Optional[CreateArtifactFilesCreateArtifactFiles]:
+        variables: dict[str, object] = {"input": input}
+        response = self.execute(
+            query=CREATE_ARTIFACT_FILES_GQL,
+            operation_name="CreateArtifactFiles",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return CreateArtifactFiles.model_validate(data).create_artifact_files
+
+    def create_artifact_manifest(
+        self, input: CreateArtifactManifestInput, **kwargs: Any
+    ) -> Optional[CreateArtifactManifestCreateArtifactManifest]:
+        variables: dict[str, object] = {"input": input}
+        response = self.execute(
+            query=CREATE_ARTIFACT_MANIFEST_GQL,
+            operation_name="CreateArtifactManifest",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return CreateArtifactManifest.model_validate(data).create_artifact_manifest
+
     def create_run_files(
         self, input: CreateRunFilesInput, **kwargs: Any
     ) -> Optional[CreateRunFilesCreateRunFiles]:
@@ -129,6 +208,19 @@ class GraphQLClient(BaseClient):
         )
         data = self.get_data(response)
         return DeleteRun.model_validate(data).delete_run
+
+    def get_artifact_manifest(
+        self, id: str, **kwargs: Any
+    ) -> Optional[GetArtifactManifestArtifact]:
+        variables: dict[str, object] = {"id": id}
+        response = self.execute(
+            query=GET_ARTIFACT_MANIFEST_GQL,
+            operation_name="GetArtifactManifest",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return GetArtifactManifest.model_validate(data).artifact
 
     def get_project_artifact(
         self, entity: str, project: str, name: str, **kwargs: Any
@@ -291,6 +383,29 @@ class GraphQLClient(BaseClient):
         )
         data = self.get_data(response)
         return GetViewer.model_validate(data).viewer
+
+    def list_artifact_files(
+        self,
+        id: str,
+        names: Union[Optional[list[str]], UnsetType] = UNSET,
+        first: Union[Optional[int], UnsetType] = UNSET,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Optional[ListArtifactFilesArtifact]:
+        variables: dict[str, object] = {
+            "id": id,
+            "names": names,
+            "first": first,
+            "after": after,
+        }
+        response = self.execute(
+            query=LIST_ARTIFACT_FILES_GQL,
+            operation_name="ListArtifactFiles",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ListArtifactFiles.model_validate(data).artifact
 
     def list_logged_artifacts(
         self,

@@ -6,7 +6,13 @@ from typing import Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .fragments import ArtifactFields
+from .fragments import (  # noqa: F401
+    ArtifactFields,
+    ArtifactFieldsAliases,
+    ArtifactFieldsArtifactSequence,
+    ArtifactFieldsArtifactType,
+    ArtifactFieldsTags,
+)
 
 
 class CreateArtifact(BaseModel):
@@ -19,6 +25,21 @@ class CreateArtifactCreateArtifact(BaseModel):
     artifact: "CreateArtifactCreateArtifactArtifact"
 
 
-CreateArtifactCreateArtifactArtifact = ArtifactFields
+class CreateArtifactCreateArtifactArtifact(ArtifactFields):
+    sequence: "CreateArtifactCreateArtifactArtifactSequence"
+
+
+class CreateArtifactCreateArtifactArtifactSequence(BaseModel):
+    latest_artifact: Optional[
+        "CreateArtifactCreateArtifactArtifactSequenceLatestArtifact"
+    ] = Field(alias="latestArtifact")
+
+
+class CreateArtifactCreateArtifactArtifactSequenceLatestArtifact(BaseModel):
+    id: str
+
+
 CreateArtifact.model_rebuild()
 CreateArtifactCreateArtifact.model_rebuild()
+CreateArtifactCreateArtifactArtifact.model_rebuild()
+CreateArtifactCreateArtifactArtifactSequence.model_rebuild()

@@ -17,3 +17,19 @@ class ArtifactCollectionState(str, Enum):
 
 class ArtifactDigestAlgorithm(str, Enum):
     MANIFEST_MD5 = "MANIFEST_MD5"
+    MANIFEST_XXH128 = "MANIFEST_XXH128"
+
+
+class ArtifactManifestType(str, Enum):
+    FULL = "FULL"
+    PATCH = "PATCH"
+    INCREMENTAL = "INCREMENTAL"
+
+
+class ArtifactStorageLayout(str, Enum):
+    V1 = "V1"
+    V2 = "V2"
+
+
+class CompleteMultipartAction(str, Enum):
+    Complete = "Complete"

@@ -54,12 +54,21 @@ class ArtifactFieldsArtifactSequenceProject(BaseModel):
     entity_name: str = Field(alias="entityName")
 
 
+class ArtifactFileFields(BaseModel):
+    id: str
+    name: str
+    size_bytes: int = Field(alias="sizeBytes")
+    digest: Optional[str]
+    md_5: Optional[str] = Field(alias="md5")
+    direct_url: str = Field(alias="directUrl")
+
+
 class FileFields(BaseModel):
     id: str
     name: str
     url: Optional[str]
     direct_url: str = Field(alias="directUrl")
-    size_bytes: Optional[int] = Field(alias="sizeBytes")
+    size_bytes: int = Field(alias="sizeBytes")
     mimetype: Optional[str]
     updated_at: Optional[datetime] = Field(alias="updatedAt")
     md_5: Optional[str] = Field(alias="md5")
@@ -107,6 +116,7 @@ class RunFieldsUser(BaseModel):
 
 
 ArtifactFields.model_rebuild()
+ArtifactFileFields.model_rebuild()
 FileFields.model_rebuild()
 PageInfoFields.model_rebuild()
 RunFields.model_rebuild()

@@ -6,7 +6,12 @@ from typing import Optional
 from pydantic import Field
 
 from .base_model import BaseModel
-from .enums import ArtifactDigestAlgorithm
+from .enums import (
+    ArtifactDigestAlgorithm,
+    ArtifactManifestType,
+    ArtifactStorageLayout,
+    CompleteMultipartAction,
+)
 
 
 class UpsertBucketInput(BaseModel):
@@ -77,20 +82,29 @@ class TagInput(BaseModel):
 
 
 class CreateArtifactInput(BaseModel):
+    """[GO] wandb-core sends the whole object, unset fields as null (tags left out when empty), so the server must accept every field below. 0.21.4 Python sends a subset."""
+
     artifact_type_name: str = Field(alias="artifactTypeName")
+    artifact_collection_name: Optional[str] = Field(
+        alias="artifactCollectionName", default=None
+    )
+    "[GO] formally optional; wandb-core always sets it"
     artifact_collection_names: Optional[list[str]] = Field(
         alias="artifactCollectionNames", default=None
     )
+    "wandb 0.21.4/0.31 Python: [name]"
     entity_name: str = Field(alias="entityName")
     project_name: str = Field(alias="projectName")
     run_name: Optional[str] = Field(alias="runName", default=None)
     description: Optional[str] = None
     digest: str
-    digest_algorithm: Optional[ArtifactDigestAlgorithm] = Field(
-        alias="digestAlgorithm", default=None
-    )
+    digest_algorithm: ArtifactDigestAlgorithm = Field(alias="digestAlgorithm")
+    "[GO] non-null"
     aliases: Optional[list["ArtifactAliasInput"]] = None
+    'wandb always includes latest: [{artifactCollectionName: <name>, alias: "latest"}, ...]'
     metadata: Optional[str] = None
+    labels: Optional[str] = None
+    "(?) type: Go *string"
     history_step: Optional[int] = Field(alias="historyStep", default=None)
     distributed_id: Optional[str] = Field(alias="distributedID", default=None)
     client_id: Optional[str] = Field(alias="clientID", default=None)
@@ -102,7 +116,146 @@ class CreateArtifactInput(BaseModel):
         alias="ttlDurationSeconds", default=None
     )
     tags: Optional[list["TagInput"]] = None
+    storage_region: Optional[str] = Field(alias="storageRegion", default=None)
+    "[GO 0.28+] (?) type: Go *string; also written to the manifest's storagePolicyConfig"
     client_mutation_id: Optional[str] = Field(alias="clientMutationId", default=None)
 
 
+class CreateArtifactManifestInput(BaseModel):
+    """(?) type name (both clients pass an inline object) and non-null fields. type: wandb 0.21.4 leaves it out for FULL."""
+
+    artifact_id: str = Field(alias="artifactID")
+    base_artifact_id: Optional[str] = Field(alias="baseArtifactID", default=None)
+    name: str
+    "wandb_manifest.json (FULL), wandb_manifest.incremental.json, wandb_manifest.patch.json"
+    digest: str
+    '"" on the first call, base64 MD5 of the manifest file on the second'
+    entity_name: str = Field(alias="entityName")
+    project_name: str = Field(alias="projectName")
+    run_name: str = Field(alias="runName")
+    type_: Optional[ArtifactManifestType] = Field(alias="type", default=None)
+
+
+class UpdateArtifactManifestInput(BaseModel):
+    """(?) type name and artifactManifestID nullability"""
+
+    artifact_manifest_id: str = Field(alias="artifactManifestID")
+    digest: Optional[str] = None
+    base_artifact_id: Optional[str] = Field(alias="baseArtifactID", default=None)
+
+
+class CreateArtifactFilesInput(BaseModel):
+    """[GO] wandb 0.31 sends the whole object (cloudRegionID null, digestAlgorithm left out when unset); 0.21.4 an inline {artifactFiles, storageLayout}."""
+
+    artifact_files: list["CreateArtifactFileSpecInput"] = Field(alias="artifactFiles")
+    "(?) list nullability"
+    storage_layout: ArtifactStorageLayout = Field(alias="storageLayout")
+    digest_algorithm: Optional[ArtifactDigestAlgorithm] = Field(
+        alias="digestAlgorithm", default=None
+    )
+    "[GO 0.31]"
+    cloud_region_id: Optional[str] = Field(alias="cloudRegionID", default=None)
+    "[GO 0.31] (?) ID inferred (Go *string)"
+    client_mutation_id: Optional[str] = Field(alias="clientMutationId", default=None)
+
+
+class CreateArtifactFileSpecInput(BaseModel):
+    """(?) ID/String of ID-named fields inferred (Go string)"""
+
+    artifact_id: str = Field(alias="artifactID")
+    name: str
+    "Manifest path"
+    md_5: str = Field(alias="md5")
+    "base64 MD5 of the file"
+    mimetype: Optional[str] = None
+    artifact_manifest_id: Optional[str] = Field(
+        alias="artifactManifestID", default=None
+    )
+    upload_parts_input: Optional[list["UploadPartsInput"]] = Field(
+        alias="uploadPartsInput", default=None
+    )
+    "Files of 2 GiB and more: one per 100 MiB part"
+    digest: Optional[str] = None
+    "[GO 0.31] (left out when unset)"
+
+
+class UploadPartsInput(BaseModel):
+    part_number: int = Field(alias="partNumber")
+    hex_md_5: str = Field(alias="hexMD5")
+    "Part MD5 (hex) in createArtifactFiles; the part PUT's ETag in completeMultipartUploadArtifact"
+
+
+class CompleteMultipartUploadArtifactInput(BaseModel):
+    """(?) non-null fields"""
+
+    complete_multipart_action: CompleteMultipartAction = Field(
+        alias="completeMultipartAction"
+    )
+    completed_parts: list["UploadPartsInput"] = Field(alias="completedParts")
+    artifact_id: str = Field(alias="artifactID")
+    "The birth artifact (File.artifact.id from createArtifactFiles)"
+    storage_path: str = Field(alias="storagePath")
+    upload_id: str = Field(alias="uploadID")
+    md_5: Optional[str] = Field(alias="md5", default=None)
+    "(?) type and nullability: only wandb 0.21.4's hand-written TypedDict for this input lists it; no client sends it"
+
+
+class CommitArtifactInput(BaseModel):
+    """(?) type name and nullability"""
+
+    artifact_id: str = Field(alias="artifactID")
+
+
+class UpdateArtifactInput(BaseModel):
+    """[PY 0.31]"""
+
+    artifact_id: str = Field(alias="artifactID")
+    description: Optional[str] = None
+    metadata: Optional[str] = None
+    labels: Optional[str] = None
+    "(?) type: [PY] str"
+    ttl_duration_seconds: Optional[int] = Field(
+        alias="ttlDurationSeconds", default=None
+    )
+    tags_to_add: Optional[list["TagInput"]] = Field(alias="tagsToAdd", default=None)
+    tags_to_delete: Optional[list["TagInput"]] = Field(
+        alias="tagsToDelete", default=None
+    )
+    aliases: Optional[list["ArtifactAliasInput"]] = None
+    client_mutation_id: Optional[str] = Field(alias="clientMutationId", default=None)
+
+
+class LinkArtifactInput(BaseModel):
+    """[PY 0.21.4, 0.31]"""
+
+    artifact_id: Optional[str] = Field(alias="artifactID", default=None)
+    artifact_portfolio_id: Optional[str] = Field(
+        alias="artifactPortfolioID", default=None
+    )
+    artifact_portfolio_name: Optional[str] = Field(
+        alias="artifactPortfolioName", default=None
+    )
+    entity_name: Optional[str] = Field(alias="entityName", default=None)
+    project_name: Optional[str] = Field(alias="projectName", default=None)
+    aliases: Optional[list["ArtifactAliasInput"]] = None
+    client_id: Optional[str] = Field(alias="clientID", default=None)
+    client_mutation_id: Optional[str] = Field(alias="clientMutationId", default=None)
+
+
+class ArtifactManifestEntryInput(BaseModel):
+    """[GO] wandb-core downloads: one entry of the manifest"""
+
+    name: str
+    digest: str
+    birth_artifact_id: Optional[str] = Field(alias="birthArtifactID", default=None)
+    "(?) ID inferred (Go *string)"
+    ref: Optional[str] = None
+    size: Optional[int] = None
+
+
 CreateArtifactInput.model_rebuild()
+CreateArtifactFilesInput.model_rebuild()
+CreateArtifactFileSpecInput.model_rebuild()
+CompleteMultipartUploadArtifactInput.model_rebuild()
+UpdateArtifactInput.model_rebuild()
+LinkArtifactInput.model_rebuild()

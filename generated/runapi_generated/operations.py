@@ -2,10 +2,15 @@
 # Source: queries
 
 __all__ = [
+    "COMMIT_ARTIFACT_GQL",
+    "COMPLETE_MULTIPART_UPLOAD_ARTIFACT_GQL",
     "COUNT_RUNS_GQL",
+    "CREATE_ARTIFACT_FILES_GQL",
     "CREATE_ARTIFACT_GQL",
+    "CREATE_ARTIFACT_MANIFEST_GQL",
     "CREATE_RUN_FILES_GQL",
     "DELETE_RUN_GQL",
+    "GET_ARTIFACT_MANIFEST_GQL",
     "GET_PROJECT_ARTIFACT_GQL",
     "GET_RUN_EVENTS_GQL",
     "GET_RUN_GQL",
@@ -15,6 +20,7 @@ __all__ = [
     "GET_RUN_SAMPLED_HISTORY_GQL",
     "GET_RUN_STATE_GQL",
     "GET_VIEWER_GQL",
+    "LIST_ARTIFACT_FILES_GQL",
     "LIST_LOGGED_ARTIFACTS_GQL",
     "LIST_RUNS_GQL",
     "LIST_RUNS_HISTORY_GQL",
@@ -27,17 +33,9 @@ __all__ = [
     "USE_ARTIFACT_GQL",
 ]
 
-COUNT_RUNS_GQL = """
-query CountRuns($entity: String!, $project: String!, $filters: JSONString) {
-  project(name: $project, entityName: $entity) {
-    runCount(filters: $filters)
-  }
-}
-"""
-
-CREATE_ARTIFACT_GQL = """
-mutation CreateArtifact($input: CreateArtifactInput!) {
-  createArtifact(input: $input) {
+COMMIT_ARTIFACT_GQL = """
+mutation CommitArtifact($input: CommitArtifactInput!) {
+  commitArtifact(input: $input) {
     artifact {
       ...ArtifactFields
     }
@@ -77,6 +75,110 @@ fragment ArtifactFields on Artifact {
 }
 """
 
+COMPLETE_MULTIPART_UPLOAD_ARTIFACT_GQL = """
+mutation CompleteMultipartUploadArtifact($input: CompleteMultipartUploadArtifactInput!) {
+  completeMultipartUploadArtifact(input: $input) {
+    digest
+  }
+}
+"""
+
+COUNT_RUNS_GQL = """
+query CountRuns($entity: String!, $project: String!, $filters: JSONString) {
+  project(name: $project, entityName: $entity) {
+    runCount(filters: $filters)
+  }
+}
+"""
+
+CREATE_ARTIFACT_GQL = """
+mutation CreateArtifact($input: CreateArtifactInput!) {
+  createArtifact(input: $input) {
+    artifact {
+      ...ArtifactFields
+      sequence: artifactSequence {
+        latestArtifact {
+          id
+        }
+      }
+    }
+  }
+}
+
+fragment ArtifactFields on Artifact {
+  id
+  digest
+  description
+  state
+  size
+  fileCount
+  versionIndex
+  metadata
+  createdAt
+  updatedAt
+  historyStep
+  aliases {
+    alias
+    artifactCollectionName
+  }
+  tags {
+    name
+  }
+  artifactType {
+    name
+  }
+  artifactSequence {
+    id
+    name
+    project {
+      name
+      entityName
+    }
+  }
+}
+"""
+
+CREATE_ARTIFACT_FILES_GQL = """
+mutation CreateArtifactFiles($input: CreateArtifactFilesInput!) {
+  createArtifactFiles(input: $input) {
+    files {
+      edges {
+        node {
+          name
+          uploadUrl
+          uploadHeaders
+          storagePath
+          uploadMultipartUrls {
+            uploadID
+            uploadUrlParts {
+              partNumber
+              uploadUrl
+            }
+          }
+          artifact {
+            id
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+CREATE_ARTIFACT_MANIFEST_GQL = """
+mutation CreateArtifactManifest($input: CreateArtifactManifestInput!) {
+  createArtifactManifest(input: $input) {
+    artifactManifest {
+      id
+      file {
+        uploadUrl
+        uploadHeaders
+      }
+    }
+  }
+}
+"""
+
 CREATE_RUN_FILES_GQL = """
 mutation CreateRunFiles($input: CreateRunFilesInput!) {
   createRunFiles(input: $input) {
@@ -94,6 +196,20 @@ DELETE_RUN_GQL = """
 mutation DeleteRun($input: DeleteRunInput!) {
   deleteRun(input: $input) {
     clientMutationId
+  }
+}
+"""
+
+GET_ARTIFACT_MANIFEST_GQL = """
+query GetArtifactManifest($id: ID!) {
+  artifact(id: $id) {
+    id
+    currentManifest {
+      id
+      file {
+        directUrl
+      }
+    }
   }
 }
 """
@@ -256,6 +372,40 @@ query GetViewer {
     entity
     email
   }
+}
+"""
+
+LIST_ARTIFACT_FILES_GQL = """
+query ListArtifactFiles($id: ID!, $names: [String!], $first: Int, $after: String) {
+  artifact(id: $id) {
+    id
+    fileCount
+    files(names: $names, first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          ...ArtifactFileFields
+        }
+      }
+      pageInfo {
+        ...PageInfoFields
+      }
+    }
+  }
+}
+
+fragment ArtifactFileFields on File {
+  id
+  name
+  sizeBytes
+  digest
+  md5
+  directUrl
+}
+
+fragment PageInfoFields on PageInfo {
+  endCursor
+  hasNextPage
 }
 """
 

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from ariadne.types import SchemaBindable
 
-from runapi_server.resolvers import artifacts, files, history, query, runs, scalars
+from runapi_server.resolvers import (
+    artifact_files,
+    artifact_reads,
+    artifact_writes,
+    artifacts,
+    files,
+    history,
+    query,
+    runs,
+    scalars,
+)
 
 BINDABLES: list[SchemaBindable] = [
     *scalars.BINDABLES,
@@ -13,4 +23,7 @@ BINDABLES: list[SchemaBindable] = [
     *history.BINDABLES,
     *files.BINDABLES,
     *artifacts.BINDABLES,
+    *artifact_files.BINDABLES,
+    *artifact_writes.BINDABLES,
+    *artifact_reads.BINDABLES,
 ]

@@ -38,7 +38,7 @@ mutation = MutationType()
 ARTIFACT_SELECT: Final = (
     "SELECT artifacts.*, artifact_sequences.name AS sequence_name,"
     " artifact_sequences.type_name AS type_name, artifact_sequences.project_id AS project_id,"
-    " projects.entity AS entity"
+    " projects.entity AS entity, projects.name AS project_name"
     " FROM artifacts JOIN artifact_sequences ON artifact_sequences.id = artifacts.sequence_id"
     " JOIN projects ON projects.id = artifact_sequences.project_id"
 )
@@ -171,17 +171,15 @@ def resolve_artifact_type(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[s
     return {
         "id": opaque_id("ArtifactType", obj["project_id"], obj["type_name"]),
         "name": obj["type_name"],
+        "description": None,
+        "createdAt": obj["created_at"],
+        "project_id": obj["project_id"],
     }
 
 
 @artifact_type.field("artifactSequence")
 def resolve_artifact_sequence(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
     return _sequence_row(context_of(info).state.db.read(), obj["sequence_id"])
-
-
-@artifact_type.field("currentManifest")
-def resolve_artifact_manifest(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> None:
-    return None  # manifests are not stored
 
 
 # --------------------------------------------------------------------------- collections
@@ -235,11 +233,16 @@ def resolve_sequence_latest(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
 
 
 @project_type.field("artifact")
-def resolve_project_artifact(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+def resolve_project_artifact(
+    obj: sqlite3.Row, info: GraphQLResolveInfo, name: str, enableTracking: bool | None = None
+) -> Any:
     return find_artifact_by_name(context_of(info).state.db.read(), obj["id"], name)
 
 
-_OUTPUTS_SQL = ARTIFACT_SELECT + " WHERE artifacts.created_by_run_id = ? ORDER BY artifacts.id"
+_OUTPUTS_SQL = (
+    ARTIFACT_SELECT + " WHERE artifacts.created_by_run_id = ? AND artifacts.state = 'COMMITTED'"
+    " ORDER BY artifacts.id"
+)
 _INPUTS_SQL = (
     ARTIFACT_SELECT.replace("SELECT ", "SELECT artifact_usages.used_as AS used_as, ", 1)
     + " JOIN artifact_usages ON artifact_usages.artifact_id = artifacts.id"
@@ -332,9 +335,15 @@ def resolve_use_artifact(
 # --------------------------------------------------------------------------- createArtifact
 
 
-def _collection_name(names: Any) -> str:
+def _collection_name(input: dict[str, Any]) -> str:
+    names = list(input.get("artifactCollectionNames") or [])
+    single = input.get("artifactCollectionName")
+    if single is not None:
+        names = [single, *names]
     if not names:
-        raise BadInput("artifactCollectionNames must name the artifact's collection")
+        raise BadInput(
+            "artifactCollectionName or artifactCollectionNames must name the artifact's collection"
+        )
     if len(set(names)) > 1:
         raise BadInput("an artifact version belongs to exactly one collection here; got several")
     name: str = names[0]
@@ -363,12 +372,24 @@ def _alias_names(aliases: Any, collection: str) -> list[str]:
     return names
 
 
-def _set_alias(conn: sqlite3.Connection, sequence_id: int, artifact_id: int, alias: str) -> None:
+def set_alias(conn: sqlite3.Connection, sequence_id: int, artifact_id: int, alias: str) -> None:
     conn.execute(
         "INSERT INTO artifact_aliases (sequence_id, artifact_id, alias) VALUES (?, ?, ?)"
         " ON CONFLICT (sequence_id, alias) DO UPDATE SET artifact_id = excluded.artifact_id",
         (sequence_id, artifact_id, alias),
     )
+
+
+def _is_newest_committed(conn: sqlite3.Connection, sequence_id: int, artifact_db_id: int) -> bool:
+    """Whether the version is the collection's newest committed one: a version found again
+    by digest deduplication takes the client's ``latest`` only then (re-logging an older
+    version's contents must not move ``latest`` back to it)."""
+    row = conn.execute(
+        "SELECT id FROM artifacts WHERE sequence_id = ? AND state = 'COMMITTED'"
+        " ORDER BY version_index DESC LIMIT 1",
+        (sequence_id,),
+    ).fetchone()
+    return row is not None and row["id"] == artifact_db_id
 
 
 def _ensure_sequence(
@@ -416,7 +437,7 @@ def resolve_create_artifact(
 ) -> dict[str, Any]:
     ctx = context_of(info)
     now = now_iso()
-    collection = _collection_name(input.get("artifactCollectionNames"))
+    collection = _collection_name(input)
     aliases = _alias_names(input.get("aliases"), collection)
     type_name = input["artifactTypeName"]
     if not type_name:
@@ -439,11 +460,25 @@ def resolve_create_artifact(
             run_db_id = _caller_run(conn, ctx.user, entity, project_name, input["runName"])["id"]
         sequence_id = _ensure_sequence(conn, project_db_id, collection, type_name, now)
         existing = conn.execute(
-            "SELECT id FROM artifacts WHERE sequence_id = ? AND digest = ?", (sequence_id, digest)
+            "SELECT id, state, aliases_pending FROM artifacts WHERE sequence_id = ? AND digest = ?",
+            (sequence_id, digest),
         ).fetchone()
-        if existing is not None:
+        if existing is not None and existing["state"] == "COMMITTED":
+            # Digest deduplication: the committed version is returned and the client stops.
             artifact_db_id: int = existing["id"]
             conn.execute("UPDATE artifacts SET updated_at = ? WHERE id = ?", (now, artifact_db_id))
+            newest = _is_newest_committed(conn, sequence_id, artifact_db_id)
+            for alias in aliases:
+                if alias != LATEST or newest:
+                    set_alias(conn, sequence_id, artifact_db_id, alias)
+        elif existing is not None:
+            artifact_db_id = existing["id"]
+            pending = json.loads(existing["aliases_pending"] or "[]")
+            pending += [alias for alias in aliases if alias not in pending]
+            conn.execute(
+                "UPDATE artifacts SET updated_at = ?, aliases_pending = ? WHERE id = ?",
+                (now, json.dumps(pending), artifact_db_id),
+            )
         else:
             (next_index,) = conn.execute(
                 "UPDATE artifact_sequences SET next_version = next_version + 1 WHERE id = ?"
@@ -452,8 +487,9 @@ def resolve_create_artifact(
             ).fetchone()
             cursor = conn.execute(
                 "INSERT INTO artifacts (sequence_id, version_index, digest, description, metadata,"
-                " state, history_step, ttl_seconds, created_by_run_id, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, 'COMMITTED', ?, ?, ?, ?, ?)",
+                " state, history_step, ttl_seconds, created_by_run_id, digest_algorithm,"
+                " client_id, aliases_pending, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     sequence_id,
                     next_index,
@@ -463,14 +499,14 @@ def resolve_create_artifact(
                     input.get("historyStep"),
                     -1 if ttl is None else ttl,
                     run_db_id,
+                    input["digestAlgorithm"],
+                    input.get("clientID"),
+                    json.dumps(aliases),
                     now,
                     now,
                 ),
             )
             artifact_db_id = int(cursor.lastrowid or 0)
-            _set_alias(conn, sequence_id, artifact_db_id, LATEST)
-        for alias in aliases:
-            _set_alias(conn, sequence_id, artifact_db_id, alias)
         conn.executemany(
             "INSERT INTO artifact_tags (artifact_id, name) VALUES (?, ?)"
             " ON CONFLICT (artifact_id, name) DO NOTHING",

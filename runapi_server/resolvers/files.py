@@ -16,6 +16,7 @@ from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
 from runapi_server import runfiles, signing
+from runapi_server.artifact_store import ArtifactFile
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.lookup import find_run, storage_id
@@ -105,12 +106,16 @@ def resolve_files(
 
 
 @file.field("id")
-def resolve_file_id(record: FileRecord, info: GraphQLResolveInfo) -> str:
+def resolve_file_id(record: FileRecord | ArtifactFile, info: GraphQLResolveInfo) -> str:
+    if isinstance(record, ArtifactFile):
+        return record.id
     return record.id
 
 
 @file.field("name")
-def resolve_file_name(record: FileRecord, info: GraphQLResolveInfo) -> str:
+def resolve_file_name(record: FileRecord | ArtifactFile, info: GraphQLResolveInfo) -> str:
+    if isinstance(record, ArtifactFile):
+        return record.name
     return record.name
 
 
@@ -121,8 +126,10 @@ def _upload_url(record: FileRecord, info: GraphQLResolveInfo) -> str:
 
 @file.field("url")
 def resolve_file_url(
-    record: FileRecord, info: GraphQLResolveInfo, upload: bool | None = None
-) -> str:
+    record: FileRecord | ArtifactFile, info: GraphQLResolveInfo, upload: bool | None = None
+) -> str | None:
+    if isinstance(record, ArtifactFile):
+        return record.upload_url if upload else record.url
     if upload:
         return _upload_url(record, info)
     return signing.download_url(
@@ -131,33 +138,49 @@ def resolve_file_url(
 
 
 @file.field("directUrl")
-def resolve_file_direct_url(record: FileRecord, info: GraphQLResolveInfo) -> str:
+def resolve_file_direct_url(record: FileRecord | ArtifactFile, info: GraphQLResolveInfo) -> str:
+    if isinstance(record, ArtifactFile):
+        return record.direct_url
     ctx = context_of(info)
     return signing.direct_url(ctx.state.secret, ctx.base_url, record.grant, record.name)
 
 
 @file.field("uploadUrl")
-def resolve_file_upload_url(record: FileRecord, info: GraphQLResolveInfo) -> str:
+def resolve_file_upload_url(
+    record: FileRecord | ArtifactFile, info: GraphQLResolveInfo
+) -> str | None:
+    if isinstance(record, ArtifactFile):
+        return record.upload_url
     return _upload_url(record, info)
 
 
 @file.field("sizeBytes")
-def resolve_file_size(record: FileRecord, info: GraphQLResolveInfo) -> int | None:
+def resolve_file_size(record: FileRecord | ArtifactFile, info: GraphQLResolveInfo) -> int | None:
+    if isinstance(record, ArtifactFile):
+        return record.size
     return record.size
 
 
 @file.field("mimetype")
-def resolve_file_mimetype(record: FileRecord, info: GraphQLResolveInfo) -> str:
+def resolve_file_mimetype(record: FileRecord | ArtifactFile, info: GraphQLResolveInfo) -> str:
+    if isinstance(record, ArtifactFile):
+        return runfiles.mimetype_of(record.name)
     return record.mimetype
 
 
 @file.field("updatedAt")
-def resolve_file_updated_at(record: FileRecord, info: GraphQLResolveInfo) -> str | None:
+def resolve_file_updated_at(
+    record: FileRecord | ArtifactFile, info: GraphQLResolveInfo
+) -> str | None:
+    if isinstance(record, ArtifactFile):
+        return record.updated_at
     return record.updated_at
 
 
 @file.field("md5")
-def resolve_file_md5(record: FileRecord, info: GraphQLResolveInfo) -> str | None:
+def resolve_file_md5(record: FileRecord | ArtifactFile, info: GraphQLResolveInfo) -> str | None:
+    if isinstance(record, ArtifactFile):
+        return record.md5
     if record.md5 is None and record.streamed:
         conn = context_of(info).state.db.read()
         return runfiles.md5_base64(runfiles.streamed_content(conn, record.run_db_id, record.name))

@@ -21,7 +21,7 @@ from ariadne import MutationType, ObjectType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
-from runapi_server import signing
+from runapi_server import artifact_store, signing
 from runapi_server.auth import AuthUser
 from runapi_server.connections import window, window_page
 from runapi_server.context import context_of
@@ -518,11 +518,15 @@ def _reset_latest(conn: sqlite3.Connection, sequence_ids: set[int]) -> None:
     """Point ``latest`` at each sequence's newest remaining version; drop empty sequences."""
     for sequence_id in sequence_ids:
         newest = conn.execute(
-            "SELECT id FROM artifacts WHERE sequence_id = ? ORDER BY version_index DESC LIMIT 1",
+            "SELECT id FROM artifacts WHERE sequence_id = ? AND state = 'COMMITTED'"
+            " ORDER BY version_index DESC LIMIT 1",
             (sequence_id,),
         ).fetchone()
         if newest is None:
-            conn.execute("DELETE FROM artifact_sequences WHERE id = ?", (sequence_id,))
+            if not conn.execute(
+                "SELECT 1 FROM artifacts WHERE sequence_id = ?", (sequence_id,)
+            ).fetchone():
+                conn.execute("DELETE FROM artifact_sequences WHERE id = ?", (sequence_id,))
             continue
         conn.execute(
             "INSERT INTO artifact_aliases (sequence_id, artifact_id, alias)"
@@ -537,6 +541,7 @@ def resolve_delete_run(
     _obj: Any, info: GraphQLResolveInfo, input: dict[str, Any]
 ) -> dict[str, Any]:
     ctx = context_of(info)
+    freed: list[str] = []
     with ctx.state.db.transaction() as conn:
         run = find_run_by_storage_id(conn, ctx.user, input["id"])
         if run is None:
@@ -547,9 +552,11 @@ def resolve_delete_run(
             ).fetchall()
             conn.executemany("DELETE FROM artifacts WHERE id = ?", [(a["id"],) for a in logged])
             _reset_latest(conn, {a["sequence_id"] for a in logged})
+            freed = artifact_store.free_unreferenced_blobs(conn, ctx.user.entity)
         conn.execute("DELETE FROM runs WHERE id = ?", (run["id"],))
     # Uploaded bytes live outside the database: removed once the deletion is committed.
     remove_run_files(ctx.state.files_dir, run["id"])
+    artifact_store.remove_blob_files(ctx.state.data_dir, freed)
     return {"clientMutationId": input.get("clientMutationId")}
 
 

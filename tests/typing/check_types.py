@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any, assert_type
 
 import pandas
@@ -45,6 +46,19 @@ def check(api: runapi.Api) -> None:
     assert_type(api.runs("entity/project")[0], runapi.Run)
     assert_type(api.runs("entity/project").to_pandas(), pandas.DataFrame)
     assert_type(api.artifact("e/p/a:v0"), runapi.Artifact)
+    artifact = api.artifact("e/p/a:v0")
+    assert_type(artifact.files(), runapi.Paginator[runapi.ArtifactFile])
+    assert_type(artifact.file("a"), runapi.ArtifactFile)
+    assert_type(artifact.manifest, runapi.ArtifactManifest)
+    assert_type(artifact.manifest.entries["a"], runapi.ManifestEntry)
+    assert_type(artifact.download(), Path)
+    assert_type(artifact.digest, str)
+    assert_type(artifact.size, int)
+    assert_type(artifact.file_count, int)
+    spec = runapi.ArtifactSpec("a", "dataset")
+    assert_type(spec.add_file("x"), str)
+    assert_type(spec.add_dir("d"), None)
+    assert_type(run.log_artifact(spec, aliases=["best"]), runapi.Artifact)
     assert_type(run.config, dict[str, Any])
     assert_type(run.summary, dict[str, Any])
     assert_type(run.path, list[str])

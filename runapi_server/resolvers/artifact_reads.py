@@ -1,0 +1,438 @@
+"""How clients find artifact versions: by id, by type, by collection and membership.
+
+``Query.artifact(id)``, ``Query.artifactCollection(id)``, ``Query.clientIDMapping``,
+``Project.artifactType(s)`` / ``artifactCollection(s)`` / ``artifactCollectionMembership``,
+the ``ArtifactType``, collection and ``ArtifactCollectionMembership`` fields, and the
+remaining ``Artifact`` fields. An ``ArtifactType`` is a dict (project row id and name); a
+membership is ``{"artifact": row}`` (versions belong to one sequence here). Another
+user's objects read as null, exactly as missing ones.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from ariadne import ObjectType, QueryType, UnionType
+from ariadne.types import SchemaBindable
+from graphql import GraphQLResolveInfo
+
+from runapi_server.artifact_store import parse_opaque
+from runapi_server.connections import paginate
+from runapi_server.context import context_of
+from runapi_server.lookup import RUN_SELECT
+from runapi_server.resolvers.artifact_files import files_connection
+from runapi_server.resolvers.artifacts import (
+    ARTIFACT_SELECT,
+    artifact_by_id,
+    find_artifact_by_name,
+    parse_artifact_id,
+)
+from runapi_server.resolvers.query import opaque_id
+
+query = QueryType()
+entity_type = ObjectType("Entity")
+project_type = ObjectType("Project")
+artifact_type = ObjectType("Artifact")
+type_type = ObjectType("ArtifactType")
+sequence_type = ObjectType("ArtifactSequence")
+membership_type = ObjectType("ArtifactCollectionMembership")
+initiator = UnionType("Initiator")
+
+EMPTY_PAGE_INFO = {
+    "startCursor": None,
+    "endCursor": None,
+    "hasNextPage": False,
+    "hasPreviousPage": False,
+}
+
+
+def _conn(info: GraphQLResolveInfo) -> sqlite3.Connection:
+    return context_of(info).state.db.read()
+
+
+def _own(info: GraphQLResolveInfo, row: sqlite3.Row | None) -> sqlite3.Row | None:
+    return row if row is not None and row["entity"] == context_of(info).user.entity else None
+
+
+def artifact_type_dict(project_db_id: int, name: str, created_at: str) -> dict[str, Any]:
+    return {
+        "id": opaque_id("ArtifactType", project_db_id, name),
+        "name": name,
+        "description": None,
+        "createdAt": created_at,
+        "project_id": project_db_id,
+    }
+
+
+# --------------------------------------------------------------------------- Query
+
+
+@query.field("artifact")
+def resolve_artifact(_obj: Any, info: GraphQLResolveInfo, id: str) -> Any:
+    db_id = parse_artifact_id(id)
+    return _own(info, artifact_by_id(_conn(info), db_id)) if db_id is not None else None
+
+
+def _sequence(info: GraphQLResolveInfo, where: str, args: tuple[Any, ...]) -> Any:
+    row = (
+        _conn(info)
+        .execute(
+            "SELECT artifact_sequences.*, projects.entity AS entity FROM artifact_sequences"
+            " JOIN projects ON projects.id = artifact_sequences.project_id WHERE " + where,
+            args,
+        )
+        .fetchone()
+    )
+    return _own(info, row)
+
+
+@query.field("artifactCollection")
+def resolve_collection_by_id(_obj: Any, info: GraphQLResolveInfo, id: str) -> Any:
+    db_id = parse_opaque(id, "ArtifactCollection")
+    return None if db_id is None else _sequence(info, "artifact_sequences.id = ?", (db_id,))
+
+
+@query.field("clientIDMapping")
+def resolve_client_id_mapping(_obj: Any, info: GraphQLResolveInfo, clientID: str) -> Any:
+    row = (
+        _conn(info)
+        .execute(
+            ARTIFACT_SELECT + " WHERE artifacts.client_id = ? AND projects.entity = ?",
+            (clientID, context_of(info).user.entity),
+        )
+        .fetchone()
+    )
+    return None if row is None else {"serverID": opaque_id("Artifact", row["id"])}
+
+
+@entity_type.field("xxhashDigestsEnabled")
+def resolve_xxhash(_obj: Any, _info: GraphQLResolveInfo) -> bool:
+    return False
+
+
+# --------------------------------------------------------------------------- Project
+
+
+def _types(info: GraphQLResolveInfo, project_db_id: int) -> list[dict[str, Any]]:
+    rows = (
+        _conn(info)
+        .execute(
+            "SELECT type_name, MIN(created_at) AS created_at FROM artifact_sequences"
+            " WHERE project_id = ? GROUP BY type_name ORDER BY MIN(id)",
+            (project_db_id,),
+        )
+        .fetchall()
+    )
+    return [artifact_type_dict(project_db_id, r["type_name"], r["created_at"]) for r in rows]
+
+
+@project_type.field("artifactType")
+def resolve_project_artifact_type(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+    return next((t for t in _types(info, obj["id"]) if t["name"] == name), None)
+
+
+@project_type.field("artifactTypes")
+def resolve_project_artifact_types(
+    obj: sqlite3.Row, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
+) -> dict[str, Any]:
+    context_of(info).state.limits.check_page_size(first, None)
+    page = paginate(_types(info, obj["id"]), "artifactTypes", first=first, after=after)
+    return {
+        "edges": [{"node": node, "cursor": cursor} for node, cursor in page.edges],
+        "pageInfo": page.page_info,
+    }
+
+
+def _collections(
+    info: GraphQLResolveInfo, project_db_id: int, type_name: str | None, window: dict[str, Any]
+) -> dict[str, Any]:
+    context_of(info).state.limits.check_page_size(window.get("first"), None)
+    sql = (
+        "SELECT artifact_sequences.*, projects.entity AS entity FROM artifact_sequences"
+        " JOIN projects ON projects.id = artifact_sequences.project_id"
+        " WHERE project_id = ?"
+    )
+    args: tuple[Any, ...] = (project_db_id,)
+    if type_name is not None:
+        sql, args = sql + " AND type_name = ?", (*args, type_name)
+    rows = _conn(info).execute(sql + " ORDER BY artifact_sequences.id", args).fetchall()
+    page = paginate(
+        rows, "artifactCollections", first=window.get("first"), after=window.get("after")
+    )
+    return {
+        "totalCount": page.total,
+        "edges": [{"node": node, "cursor": cursor} for node, cursor in page.edges],
+        "pageInfo": page.page_info,
+    }
+
+
+@project_type.field("artifactCollection")
+def resolve_project_collection(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+    return _sequence(
+        info, "artifact_sequences.project_id = ? AND artifact_sequences.name = ?", (obj["id"], name)
+    )
+
+
+@project_type.field("artifactCollections")
+def resolve_project_collections(
+    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
+) -> dict[str, Any]:
+    return _collections(info, obj["id"], None, window)
+
+
+def membership(row: sqlite3.Row | None) -> dict[str, Any] | None:
+    return None if row is None else {"artifact": row}
+
+
+def _committed_by_name(conn: sqlite3.Connection, project_db_id: int, name: str) -> Any:
+    row = find_artifact_by_name(conn, project_db_id, name)
+    return row if row is not None and row["state"] == "COMMITTED" else None
+
+
+@project_type.field("artifactCollectionMembership")
+def resolve_project_membership(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+    return membership(_committed_by_name(_conn(info), obj["id"], name))
+
+
+# --------------------------------------------------------------------------- ArtifactType
+
+
+@type_type.field("artifact")
+def resolve_type_artifact(obj: dict[str, Any], info: GraphQLResolveInfo, name: str) -> Any:
+    row = _committed_by_name(_conn(info), obj["project_id"], name)
+    return row if row is not None and row["type_name"] == obj["name"] else None
+
+
+def _typed_sequence(obj: dict[str, Any], info: GraphQLResolveInfo, name: str) -> Any:
+    return _sequence(
+        info,
+        "artifact_sequences.project_id = ? AND artifact_sequences.name = ? AND type_name = ?",
+        (obj["project_id"], name, obj["name"]),
+    )
+
+
+@type_type.field("artifactCollection")
+def resolve_type_collection(obj: dict[str, Any], info: GraphQLResolveInfo, name: str) -> Any:
+    return _typed_sequence(obj, info, name)
+
+
+@type_type.field("artifactSequence")
+def resolve_type_sequence(obj: dict[str, Any], info: GraphQLResolveInfo, name: str) -> Any:
+    return _typed_sequence(obj, info, name)
+
+
+@type_type.field("artifactCollections")
+def resolve_type_collections(
+    obj: dict[str, Any], info: GraphQLResolveInfo, **window: Any
+) -> dict[str, Any]:
+    return _collections(info, obj["project_id"], obj["name"], window)
+
+
+# --------------------------------------------------------------------------- collections
+
+
+@sequence_type.field("updatedAt")
+def resolve_sequence_updated(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+    created: str = obj["created_at"]
+    return created
+
+
+@sequence_type.field("defaultArtifactType")
+def resolve_sequence_type(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
+    return artifact_type_dict(obj["project_id"], obj["type_name"], obj["created_at"])
+
+
+@sequence_type.field("digestAlgorithm")
+def resolve_sequence_digest_algorithm(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+    return "MANIFEST_MD5"
+
+
+@sequence_type.field("tags")
+def resolve_sequence_tags(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
+    return {"edges": [], "pageInfo": EMPTY_PAGE_INFO}
+
+
+@sequence_type.field("aliases")
+def resolve_sequence_aliases(
+    obj: sqlite3.Row, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
+) -> dict[str, Any]:
+    context_of(info).state.limits.check_page_size(first, None)
+    rows = (
+        _conn(info)
+        .execute(
+            "SELECT id, alias FROM artifact_aliases WHERE sequence_id = ? ORDER BY id", (obj["id"],)
+        )
+        .fetchall()
+    )
+    nodes = [
+        {
+            "id": opaque_id("ArtifactAlias", r["id"]),
+            "alias": r["alias"],
+            "artifactCollectionName": obj["name"],
+            "artifactCollection": obj,
+        }
+        for r in rows
+    ]
+    page = paginate(nodes, "collectionAliases", first=first, after=after)
+    return {
+        "edges": [{"node": node, "cursor": cursor} for node, cursor in page.edges],
+        "pageInfo": page.page_info,
+    }
+
+
+@sequence_type.field("artifacts")
+def resolve_sequence_artifacts(
+    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
+) -> dict[str, Any]:
+    context_of(info).state.limits.check_page_size(window.get("first"), None)
+    rows = (
+        _conn(info)
+        .execute(
+            ARTIFACT_SELECT + " WHERE artifacts.sequence_id = ? AND artifacts.state = 'COMMITTED'"
+            " ORDER BY artifacts.version_index DESC",
+            (obj["id"],),
+        )
+        .fetchall()
+    )
+    page = paginate(
+        rows, "collectionArtifacts", first=window.get("first"), after=window.get("after")
+    )
+    return {
+        "totalCount": page.total,
+        "edges": [
+            {"node": node, "version": f"v{node['version_index']}", "cursor": cursor}
+            for node, cursor in page.edges
+        ],
+        "pageInfo": page.page_info,
+    }
+
+
+@sequence_type.field("artifactMembership")
+def resolve_sequence_membership(obj: sqlite3.Row, info: GraphQLResolveInfo, aliasName: str) -> Any:
+    return membership(
+        _committed_by_name(_conn(info), obj["project_id"], f"{obj['name']}:{aliasName}")
+    )
+
+
+# --------------------------------------------------------------------------- memberships
+
+
+@membership_type.field("id")
+def resolve_membership_id(obj: dict[str, Any], _info: GraphQLResolveInfo) -> str:
+    return opaque_id("ArtifactCollectionMembership", obj["artifact"]["id"])
+
+
+@membership_type.field("versionIndex")
+def resolve_membership_version(obj: dict[str, Any], _info: GraphQLResolveInfo) -> int:
+    index: int = obj["artifact"]["version_index"]
+    return index
+
+
+@membership_type.field("createdAt")
+def resolve_membership_created(obj: dict[str, Any], _info: GraphQLResolveInfo) -> str:
+    created: str = obj["artifact"]["created_at"]
+    return created
+
+
+@membership_type.field("aliases")
+def resolve_membership_aliases(obj: dict[str, Any], info: GraphQLResolveInfo) -> Any:
+    from runapi_server.resolvers.artifacts import resolve_artifact_aliases
+
+    return resolve_artifact_aliases(obj["artifact"], info)
+
+
+@membership_type.field("artifactCollection")
+def resolve_membership_collection(obj: dict[str, Any], info: GraphQLResolveInfo) -> Any:
+    return _sequence(info, "artifact_sequences.id = ?", (obj["artifact"]["sequence_id"],))
+
+
+@membership_type.field("artifact")
+def resolve_membership_artifact(obj: dict[str, Any], _info: GraphQLResolveInfo) -> Any:
+    return obj["artifact"]
+
+
+@membership_type.field("files")
+def resolve_membership_files(
+    obj: dict[str, Any],
+    info: GraphQLResolveInfo,
+    names: list[str] | None = None,
+    after: str | None = None,
+    first: int | None = None,
+) -> dict[str, Any]:
+    return files_connection(info, obj["artifact"], names, after, first)
+
+
+# --------------------------------------------------------------------------- Artifact
+
+
+@artifact_type.field("digestAlgorithm")
+def resolve_artifact_digest_algorithm(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+    algorithm: str = obj["digest_algorithm"]
+    return algorithm
+
+
+@artifact_type.field("artifactMemberships")
+def resolve_artifact_memberships(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
+    return {
+        "edges": [{"node": membership(obj), "cursor": "0"}],
+        "pageInfo": EMPTY_PAGE_INFO,
+    }
+
+
+@artifact_type.field("usedBy")
+def resolve_artifact_used_by(
+    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
+) -> dict[str, Any]:
+    context_of(info).state.limits.check_page_size(window.get("first"), window.get("last"))
+    rows = (
+        _conn(info)
+        .execute(
+            RUN_SELECT + " JOIN artifact_usages ON artifact_usages.run_id = runs.id"
+            " WHERE artifact_usages.artifact_id = ? ORDER BY artifact_usages.rowid",
+            (obj["id"],),
+        )
+        .fetchall()
+    )
+    page = paginate(
+        rows,
+        "usedBy",
+        first=window.get("first"),
+        after=window.get("after"),
+        last=window.get("last"),
+        before=window.get("before"),
+    )
+    return {
+        "edges": [{"node": node, "cursor": cursor} for node, cursor in page.edges],
+        "pageInfo": page.page_info,
+        "totalCount": page.total,
+    }
+
+
+@artifact_type.field("createdBy")
+def resolve_artifact_created_by(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+    if obj["created_by_run_id"] is None:
+        return None
+    row: sqlite3.Row | None = (
+        _conn(info)
+        .execute(RUN_SELECT + " WHERE runs.id = ?", (obj["created_by_run_id"],))
+        .fetchone()
+    )
+    return row
+
+
+@initiator.type_resolver
+def resolve_initiator_type(_obj: Any, *_: Any) -> str:
+    return "Run"
+
+
+BINDABLES: list[SchemaBindable] = [
+    query,
+    entity_type,
+    project_type,
+    artifact_type,
+    type_type,
+    sequence_type,
+    membership_type,
+    initiator,
+]
