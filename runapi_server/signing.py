@@ -233,7 +233,7 @@ def check_page_token(
 ARTIFACT_BLOB: str = "artifact-blob"
 ARTIFACT_PART: str = "artifact-blob-part"
 ARTIFACT_MANIFEST: str = "artifact-manifest"
-_ARTIFACT_PATHS = {ARTIFACT_BLOB: "blob", ARTIFACT_PART: "blob", ARTIFACT_MANIFEST: "manifest"}
+_ARTIFACT_PATHS = {ARTIFACT_BLOB: "blob", ARTIFACT_PART: "blob-part", ARTIFACT_MANIFEST: "manifest"}
 
 
 def _artifact_subject(kind: str, number: int, part: int | None) -> list[str]:

@@ -55,6 +55,19 @@ def build_v1_data_dir(data_dir: Path) -> None:
                     NOW,
                 ),
             )
+        conn.execute(
+            "INSERT INTO artifact_sequences (id, project_id, name, type_name, created_at,"
+            " next_version) VALUES (1, 1, 'data', 'dataset', ?, 1)",
+            (NOW,),
+        )
+        conn.execute(
+            "INSERT INTO artifacts (id, sequence_id, version_index, digest, state, created_at,"
+            " updated_at) VALUES (1, 1, 0, 'd-old', 'COMMITTED', ?, ?)",
+            (NOW, NOW),
+        )
+        conn.execute(
+            "INSERT INTO artifact_aliases (sequence_id, artifact_id, alias) VALUES (1, 1, 'latest')"
+        )
         lines = [json.dumps({"_step": step, "loss": 1.0 / (step + 1)}) for step in range(3)]
         conn.execute("BEGIN")
         history.store_history(conn, 1, history.parse_history("wandb-history.jsonl", 0, lines))
@@ -113,14 +126,22 @@ def test_a_v1_data_dir_is_upgraded_with_its_rows_kept(tmp_path: Path) -> None:
         run.upload_file(str(target), root=str(tmp_path))
         (file,) = [f for f in run.files() if f.name == "card.txt"]
         assert httpx.get(file.direct_url, timeout=10).text == "kept"
+        # An artifact version from before contents existed: committed, with no files.
+        old = api.artifact("alice/legacy/data:latest")
+        assert (old.digest, old.state, old.file_count, list(old.files())) == (
+            "d-old",
+            "COMMITTED",
+            0,
+            [],
+        )
     conn = sqlite3.connect(data_dir / "runapi.sqlite3")
     try:
         versions = conn.execute("SELECT version, name FROM schema_migrations ORDER BY 1").fetchall()
         keys = [k for (k,) in conn.execute("SELECT url_key FROM runs ORDER BY id")]
     finally:
         conn.close()
-    assert versions == [(1, "base"), (2, "run_url_keys")]
-    assert migrations.LATEST == 2
+    assert versions == [(1, "base"), (2, "run_url_keys"), (3, "artifact_contents")]
+    assert versions == [(step.version, step.name) for step in migrations.STEPS]
     assert len(set(keys)) == 2 and all(len(k) == 32 for k in keys)
 
 
@@ -149,6 +170,9 @@ def test_a_data_dir_from_a_newer_runapi_is_refused_untouched(tmp_path: Path) -> 
         )
         assert done.returncode == 1, done
         assert done.stdout == ""
-        assert "has schema version 99, newer than this runapi knows (up to 2)" in done.stderr
+        assert (
+            f"has schema version 99, newer than this runapi knows (up to {migrations.LATEST})"
+            in done.stderr
+        )
         assert "Traceback" not in done.stderr
     assert dump(data_dir) == before
