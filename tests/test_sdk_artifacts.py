@@ -137,6 +137,12 @@ def reads(
         for w in logged.values()
         for alias in ALIASES
     ]
+    # Each user's key asks for the other user's version: not found.
+    pinned, latest = logged["pinned"], logged["latest"]
+    spec += [
+        {"api_key": mine.sdk.user.api_key, "path": theirs.path("v0"), "missing": True}
+        for mine, theirs in ((pinned, latest), (latest, pinned))
+    ]
     found: dict[str, dict[str, Any]] = {}
     for tag, version in VERSIONS.items():
         reader = make_sdk_env(tag, version, spawned_server, tmp_path_factory, "artread")
@@ -148,7 +154,7 @@ def reads(
         assert code == 0, f"wandb.Api {version} failed reading artifacts:\n{output[-4000:]}"
         result = json.loads(out.read_text())
         assert result["wandb_version"] == version
-        found[tag] = result["artifacts"]
+        found[tag] = {**result["artifacts"], "missing": result["missing"]}
     return found
 
 
@@ -309,3 +315,16 @@ def test_a_draft_of_a_version_uploads_only_what_it_adds_and_save_edits_it(
         "tags": ["edited"],
         "aliases": sorted(["drafted", "latest", *(["edited"] if writer in EDITS_ALIASES else [])]),
     }
+
+
+@pytest.mark.parametrize("reader", list(VERSIONS))
+def test_another_users_version_is_not_found(
+    logged: dict[str, Logged], reads: dict[str, dict[str, Any]], reader: str
+) -> None:
+    missing = reads[reader]["missing"]
+    assert set(missing) == {logged[tag].path("v0") for tag in VERSIONS}
+    for tag in VERSIONS:
+        entity = logged[tag].sdk.user.entity
+        assert missing[logged[tag].path("v0")] == {
+            "error": f"ValueError: project {PROJECT!r} not found under entity {entity!r}"
+        }

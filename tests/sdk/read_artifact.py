@@ -9,7 +9,8 @@ SPEC.json is a list of ``{"api_key": KEY, "path": "ENTITY/PROJECT/NAME:ALIAS",
 state, description, metadata, tags, its collection's name and tags, the id of the run
 that logged it and the versions that run logged (``logged_artifacts``); with
 ``download`` also the entries of ``files()`` and of the manifest, and the md5 and size
-of every file ``download()`` wrote.
+of every file ``download()`` wrote. With ``"missing": true`` the path must not be found
+for that key: OUT.json gets ``{"error": <the exception's type and message>}``.
 """
 
 from __future__ import annotations
@@ -68,11 +69,18 @@ def read(api: Any, path: str, download: bool, download_dir: Path) -> dict[str, A
 
 def main(spec: Path, out: Path, download_dir: Path) -> None:
     apis: dict[str, Any] = {}
-    result: dict[str, Any] = {"wandb_version": wandb.__version__, "artifacts": {}}
+    result: dict[str, Any] = {"wandb_version": wandb.__version__, "artifacts": {}, "missing": {}}
     for item in json.loads(spec.read_text()):
         key = item["api_key"]
         if key not in apis:
             apis[key] = wandb.Api(api_key=key, timeout=30)
+        if item.get("missing"):
+            try:
+                found = read(apis[key], item["path"], False, download_dir)
+            except Exception as exc:  # whatever wandb raises for "not found"
+                found = {"error": f"{type(exc).__name__}: {exc}"}
+            result["missing"][item["path"]] = found
+            continue
         result["artifacts"][item["path"]] = read(
             apis[key], item["path"], item["download"], download_dir
         )
