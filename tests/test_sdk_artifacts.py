@@ -15,13 +15,14 @@ logs a directory with `wandb.Artifact` + `add_dir` + `run.log_artifact(aliases=[
 
 Then `wandb.Api` of both versions (tests/sdk/read_artifact.py, run with each interpreter)
 reads what each version logged (the cross-check: 0.21.4 reads what 0.31.0 logged and vice
-versa): digest, size, file_count, `files()`, the manifest, `download()` byte-exact against
-the source files, the run that logged it, and every alias (`latest`, custom, `v0`/`v1`).
-Last, a consuming run of each SDK (tests/sdk/use_artifact.py) calls
-`run.use_artifact(NAME:second)` and downloads it, and `wandb.Api` sees the use from both
-sides (`used_artifacts`, `used_by`); and a deriving run (tests/sdk/edit_artifact.py)
-logs `new_draft()` of `second` with one file removed and one added (uploading just that
-file), then edits the new version's description, metadata and tags with `Artifact.save()`.
+versa): digest, size, file_count, `files()`, the manifest, `download()` and each entry's
+own `get_entry(name).download()` byte-exact against the source files, the run that logged
+it, every alias (`latest`, custom, `v0`/`v1`); another user's key finds nothing. Last, a
+consuming run of each SDK (tests/sdk/use_artifact.py) calls `run.use_artifact(NAME:second)`
+and downloads it, and `wandb.Api` sees the use from both sides (`used_artifacts`,
+`used_by`); and a deriving run (tests/sdk/edit_artifact.py) logs `new_draft()` of `second`
+with one file removed and one added (uploading just that file), then edits the new
+version's description, metadata and tags with `Artifact.save()`.
 """
 
 from __future__ import annotations
@@ -187,10 +188,12 @@ def test_versions_read_back_byte_exact(
         entries = {name: [b64md5(content), len(content)] for name, content in files.items()}
         assert read["manifest"] == entries
         assert read["files"] == sorted([name, *entry[::-1]] for name, entry in entries.items())
-        assert read["downloaded"] == {
+        expected = {
             name: {"size": len(content), "md5": hashlib.md5(content).hexdigest()}
             for name, content in files.items()
         }
+        assert read["downloaded"] == expected
+        assert read["entries"] == expected
 
 
 @pytest.mark.parametrize(("writer", "reader"), PAIRS, ids=PAIR_IDS)

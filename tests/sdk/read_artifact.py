@@ -9,8 +9,10 @@ SPEC.json is a list of ``{"api_key": KEY, "path": "ENTITY/PROJECT/NAME:ALIAS",
 state, description, metadata, tags, its collection's name and tags, the id of the run
 that logged it and the versions that run logged (``logged_artifacts``); with
 ``download`` also the entries of ``files()`` and of the manifest, and the md5 and size
-of every file ``download()`` wrote. With ``"missing": true`` the path must not be found
-for that key: OUT.json gets ``{"error": <the exception's type and message>}``.
+of every file ``download()`` wrote and of each entry downloaded alone
+(``get_entry(name).download()``, the SDK's single-file path). With ``"missing": true``
+the path must not be found for that key: OUT.json gets ``{"error": <the exception's type
+and message>}``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ def downloaded(root: Path) -> dict[str, Any]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
+
+
+def downloaded_entry(artifact: Any, name: str, root: Path) -> dict[str, Any]:
+    content = Path(artifact.get_entry(name).download(root=str(root))).read_bytes()
+    return {"size": len(content), "md5": hashlib.md5(content).hexdigest()}
 
 
 def read(api: Any, path: str, download: bool, download_dir: Path) -> dict[str, Any]:
@@ -64,6 +71,10 @@ def read(api: Any, path: str, download: bool, download_dir: Path) -> dict[str, A
             name: [entry.digest, entry.size] for name, entry in artifact.manifest.entries.items()
         },
         "downloaded": downloaded(written),
+        "entries": {
+            name: downloaded_entry(artifact, name, root.with_name(root.name + "-entries"))
+            for name in artifact.manifest.entries
+        },
     }
 
 
