@@ -52,6 +52,9 @@ BIG_BYTES = 6 * 1024 * 1024 + 12_345
 CHANGED = "nested/deeper/data.csv"
 # (run id and custom alias, which directory: 0 the first, 1 the changed one)
 LOGS = (("first", 0), ("second", 1), ("again", 0))
+# Far above the few seconds a log takes, far below the subprocess timeout: a log that
+# takes this long is the SDK retrying or polling the server, which is the bug.
+LOG_BUDGET_S = 45
 
 
 def source_files(tag: str) -> dict[str, bytes]:
@@ -90,6 +93,7 @@ class Logged:
     versions: tuple[dict[str, bytes], dict[str, bytes]]
     digests: list[str]
     uploads: list[int]
+    seconds: list[float]
 
     def path(self, alias: str) -> str:
         return f"{self.sdk.user.entity}/{PROJECT}/{NAME}:{alias}"
@@ -100,19 +104,18 @@ def log_all(sdk: SdkEnv) -> Logged:
     files = source_files(sdk.tag)
     versions = (files, changed_files(files))
     dirs = [write_dir(sdk.work / f"source-v{i}", v) for i, v in enumerate(versions)]
-    digests, uploads = [], []
+    digests, uploads, seconds = [], [], []
     for run_id, which in LOGS:
         out = sdk.work / f"logged-{run_id}.json"
         before = stored_uploads(data_dir, sdk.user.entity)
-        code, _seconds, output = sdk.run(
-            LOG, PROJECT, run_id, NAME, str(dirs[which]), run_id, str(out)
-        )
+        code, took, output = sdk.run(LOG, PROJECT, run_id, NAME, str(dirs[which]), run_id, str(out))
+        seconds.append(took)
         assert code == 0, f"wandb {sdk.version} failed logging {run_id}:\n{output[-4000:]}"
         uploads.append(stored_uploads(data_dir, sdk.user.entity) - before)
         reported = json.loads(out.read_text())
         assert reported["wandb_version"] == sdk.version
         digests.append(reported["digest"])
-    return Logged(sdk, versions, digests, uploads)
+    return Logged(sdk, versions, digests, uploads, seconds)
 
 
 @pytest.fixture(scope="module")
@@ -169,6 +172,7 @@ def test_second_version_uploads_only_the_changed_file(
 ) -> None:
     log = logged[writer]
     assert log.uploads == [len(log.versions[0]), 1, 0]
+    assert max(log.seconds) < LOG_BUDGET_S, log.seconds
     expected = [logical_digest(log.versions[which]) for _run, which in LOGS]
     assert log.digests == expected
 
