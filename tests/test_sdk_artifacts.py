@@ -15,13 +15,14 @@ logs a directory with `wandb.Artifact` + `add_dir` + `run.log_artifact(aliases=[
 
 Then `wandb.Api` of both versions (tests/sdk/read_artifact.py, run with each interpreter)
 reads what each version logged (the cross-check: 0.21.4 reads what 0.31.0 logged and vice
-versa): digest, size, file_count, `files()`, the manifest, `download()` byte-exact against
-the source files, the run that logged it, and every alias (`latest`, custom, `v0`/`v1`).
-Last, a consuming run of each SDK (tests/sdk/use_artifact.py) calls
-`run.use_artifact(NAME:second)` and downloads it, and `wandb.Api` sees the use from both
-sides (`used_artifacts`, `used_by`); and a deriving run (tests/sdk/edit_artifact.py)
-logs `new_draft()` of `second` with one file removed and one added (uploading just that
-file), then edits the new version's description, metadata and tags with `Artifact.save()`.
+versa): digest, size, file_count, `files()`, the manifest, `download()` and each entry's
+own `get_entry(name).download()` byte-exact against the source files, the run that logged
+it, every alias (`latest`, custom, `v0`/`v1`); another user's key finds nothing. Last, a
+consuming run of each SDK (tests/sdk/use_artifact.py) calls `run.use_artifact(NAME:second)`
+and downloads it, and `wandb.Api` sees the use from both sides (`used_artifacts`,
+`used_by`); and a deriving run (tests/sdk/edit_artifact.py) logs `new_draft()` of `second`
+with one file removed and one added (uploading just that file), then edits the new
+version's description, metadata and tags with `Artifact.save()`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,9 @@ BIG_BYTES = 6 * 1024 * 1024 + 12_345
 CHANGED = "nested/deeper/data.csv"
 # (run id and custom alias, which directory: 0 the first, 1 the changed one)
 LOGS = (("first", 0), ("second", 1), ("again", 0))
+# Far above the few seconds a log takes, far below the subprocess timeout: a log that
+# takes this long is the SDK retrying or polling the server, which is the bug.
+LOG_BUDGET_S = 45
 
 
 def source_files(tag: str) -> dict[str, bytes]:
@@ -89,6 +93,7 @@ class Logged:
     versions: tuple[dict[str, bytes], dict[str, bytes]]
     digests: list[str]
     uploads: list[int]
+    seconds: list[float]
 
     def path(self, alias: str) -> str:
         return f"{self.sdk.user.entity}/{PROJECT}/{NAME}:{alias}"
@@ -99,19 +104,18 @@ def log_all(sdk: SdkEnv) -> Logged:
     files = source_files(sdk.tag)
     versions = (files, changed_files(files))
     dirs = [write_dir(sdk.work / f"source-v{i}", v) for i, v in enumerate(versions)]
-    digests, uploads = [], []
+    digests, uploads, seconds = [], [], []
     for run_id, which in LOGS:
         out = sdk.work / f"logged-{run_id}.json"
         before = stored_uploads(data_dir, sdk.user.entity)
-        code, _seconds, output = sdk.run(
-            LOG, PROJECT, run_id, NAME, str(dirs[which]), run_id, str(out)
-        )
+        code, took, output = sdk.run(LOG, PROJECT, run_id, NAME, str(dirs[which]), run_id, str(out))
+        seconds.append(took)
         assert code == 0, f"wandb {sdk.version} failed logging {run_id}:\n{output[-4000:]}"
         uploads.append(stored_uploads(data_dir, sdk.user.entity) - before)
         reported = json.loads(out.read_text())
         assert reported["wandb_version"] == sdk.version
         digests.append(reported["digest"])
-    return Logged(sdk, versions, digests, uploads)
+    return Logged(sdk, versions, digests, uploads, seconds)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +141,12 @@ def reads(
         for w in logged.values()
         for alias in ALIASES
     ]
+    # Each user's key asks for the other user's version: not found.
+    pinned, latest = logged["pinned"], logged["latest"]
+    spec += [
+        {"api_key": mine.sdk.user.api_key, "path": theirs.path("v0"), "missing": True}
+        for mine, theirs in ((pinned, latest), (latest, pinned))
+    ]
     found: dict[str, dict[str, Any]] = {}
     for tag, version in VERSIONS.items():
         reader = make_sdk_env(tag, version, spawned_server, tmp_path_factory, "artread")
@@ -148,7 +158,7 @@ def reads(
         assert code == 0, f"wandb.Api {version} failed reading artifacts:\n{output[-4000:]}"
         result = json.loads(out.read_text())
         assert result["wandb_version"] == version
-        found[tag] = result["artifacts"]
+        found[tag] = {**result["artifacts"], "missing": result["missing"]}
     return found
 
 
@@ -162,6 +172,7 @@ def test_second_version_uploads_only_the_changed_file(
 ) -> None:
     log = logged[writer]
     assert log.uploads == [len(log.versions[0]), 1, 0]
+    assert max(log.seconds) < LOG_BUDGET_S, log.seconds
     expected = [logical_digest(log.versions[which]) for _run, which in LOGS]
     assert log.digests == expected
 
@@ -181,10 +192,12 @@ def test_versions_read_back_byte_exact(
         entries = {name: [b64md5(content), len(content)] for name, content in files.items()}
         assert read["manifest"] == entries
         assert read["files"] == sorted([name, *entry[::-1]] for name, entry in entries.items())
-        assert read["downloaded"] == {
+        expected = {
             name: {"size": len(content), "md5": hashlib.md5(content).hexdigest()}
             for name, content in files.items()
         }
+        assert read["downloaded"] == expected
+        assert read["entries"] == expected
 
 
 @pytest.mark.parametrize(("writer", "reader"), PAIRS, ids=PAIR_IDS)
@@ -309,3 +322,16 @@ def test_a_draft_of_a_version_uploads_only_what_it_adds_and_save_edits_it(
         "tags": ["edited"],
         "aliases": sorted(["drafted", "latest", *(["edited"] if writer in EDITS_ALIASES else [])]),
     }
+
+
+@pytest.mark.parametrize("reader", list(VERSIONS))
+def test_another_users_version_is_not_found(
+    logged: dict[str, Logged], reads: dict[str, dict[str, Any]], reader: str
+) -> None:
+    missing = reads[reader]["missing"]
+    assert set(missing) == {logged[tag].path("v0") for tag in VERSIONS}
+    for tag in VERSIONS:
+        entity = logged[tag].sdk.user.entity
+        assert missing[logged[tag].path("v0")] == {
+            "error": f"ValueError: project {PROJECT!r} not found under entity {entity!r}"
+        }

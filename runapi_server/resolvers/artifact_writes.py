@@ -27,7 +27,7 @@ from runapi_server.errors import BadInput
 from runapi_server.resolvers.artifact_files import FILES_SELECT, entry_file, manifest_row
 from runapi_server.resolvers.artifacts import (
     LATEST,
-    _alias_names,
+    alias_names,
     artifact_by_id,
     parse_artifact_id,
     set_alias,
@@ -399,7 +399,7 @@ def resolve_update_artifact(
     with ctx.state.db.transaction() as conn:
         artifact = owned_artifact(conn, ctx.user, input["artifactID"])
         aliases = input.get("aliases")
-        names = None if aliases is None else _alias_names(aliases, artifact["sequence_name"])
+        names = None if aliases is None else alias_names(aliases, artifact["sequence_name"])
         assignments = ", ".join(f"{column} = ?" for column in changes)
         conn.execute(
             f"UPDATE artifacts SET {assignments}{', ' if changes else ''}updated_at = ?"

@@ -354,7 +354,7 @@ def _collection_name(input: dict[str, Any]) -> str:
     return name
 
 
-def _alias_names(aliases: Any, collection: str) -> list[str]:
+def alias_names(aliases: Any, collection: str) -> list[str]:
     names: list[str] = []
     for alias in aliases or []:
         if alias["artifactCollectionName"] != collection:
@@ -438,7 +438,7 @@ def resolve_create_artifact(
     ctx = context_of(info)
     now = now_iso()
     collection = _collection_name(input)
-    aliases = _alias_names(input.get("aliases"), collection)
+    aliases = alias_names(input.get("aliases"), collection)
     type_name = input["artifactTypeName"]
     if not type_name:
         raise BadInput("artifactTypeName must not be empty")

@@ -9,7 +9,10 @@ SPEC.json is a list of ``{"api_key": KEY, "path": "ENTITY/PROJECT/NAME:ALIAS",
 state, description, metadata, tags, its collection's name and tags, the id of the run
 that logged it and the versions that run logged (``logged_artifacts``); with
 ``download`` also the entries of ``files()`` and of the manifest, and the md5 and size
-of every file ``download()`` wrote.
+of every file ``download()`` wrote and of each entry downloaded alone
+(``get_entry(name).download()``, the SDK's single-file path). With ``"missing": true``
+the path must not be found for that key: OUT.json gets ``{"error": <the exception's type
+and message>}``.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ def downloaded(root: Path) -> dict[str, Any]:
         for path in sorted(root.rglob("*"))
         if path.is_file()
     }
+
+
+def downloaded_entry(artifact: Any, name: str, root: Path) -> dict[str, Any]:
+    content = Path(artifact.get_entry(name).download(root=str(root))).read_bytes()
+    return {"size": len(content), "md5": hashlib.md5(content).hexdigest()}
 
 
 def read(api: Any, path: str, download: bool, download_dir: Path) -> dict[str, Any]:
@@ -63,16 +71,27 @@ def read(api: Any, path: str, download: bool, download_dir: Path) -> dict[str, A
             name: [entry.digest, entry.size] for name, entry in artifact.manifest.entries.items()
         },
         "downloaded": downloaded(written),
+        "entries": {
+            name: downloaded_entry(artifact, name, root.with_name(root.name + "-entries"))
+            for name in artifact.manifest.entries
+        },
     }
 
 
 def main(spec: Path, out: Path, download_dir: Path) -> None:
     apis: dict[str, Any] = {}
-    result: dict[str, Any] = {"wandb_version": wandb.__version__, "artifacts": {}}
+    result: dict[str, Any] = {"wandb_version": wandb.__version__, "artifacts": {}, "missing": {}}
     for item in json.loads(spec.read_text()):
         key = item["api_key"]
         if key not in apis:
             apis[key] = wandb.Api(api_key=key, timeout=30)
+        if item.get("missing"):
+            try:
+                found = read(apis[key], item["path"], False, download_dir)
+            except Exception as exc:  # whatever wandb raises for "not found"
+                found = {"error": f"{type(exc).__name__}: {exc}"}
+            result["missing"][item["path"]] = found
+            continue
         result["artifacts"][item["path"]] = read(
             apis[key], item["path"], item["download"], download_dir
         )
