@@ -9,7 +9,6 @@ import secrets
 import string
 import time
 import warnings
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -28,6 +27,16 @@ from ._json import dumps, loads_object, same_value
 from ._lookup import require_run
 from ._pagination import Paginator
 from ._paths import RunPath
+from ._run_fields import (
+    HIDDEN_CONFIG_KEYS,
+    EditableField,
+    changes_input,
+    diff,
+    field_values,
+    optional_str,
+    str_list,
+    unwrap_config,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -41,50 +50,14 @@ RUN_STATES = frozenset(
 """Every run state W&B knows."""
 TERMINAL_STATES = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
 """States after which a run does not change state again."""
-HIDDEN_CONFIG_KEYS = frozenset({"_wandb", "wandb_version"})
 METADATA_FILE = "wandb-metadata.json"
 
 _RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
-
-# Editable run fields: facade attribute -> UpsertBucketInput field (by alias).
-_FIELD_INPUTS = {
-    "display_name": "displayName",
-    "tags": "tags",
-    "notes": "notes",
-    "group": "groupName",
-    "job_type": "jobType",
-    "description": "description",
-}
 
 
 def generate_run_id() -> str:
     """A new run id: 8 random lowercase alphanumerics, like W&B's."""
     return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(8))
-
-
-def _unwrap_config(raw: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, item in raw.items():
-        if key in HIDDEN_CONFIG_KEYS:
-            continue
-        out[key] = item["value"] if isinstance(item, dict) and "value" in item else item
-    return out
-
-
-def _diff(current: Mapping[str, Any], base: Mapping[str, Any]) -> tuple[dict[str, Any], set[str]]:
-    changed = {k: v for k, v in current.items() if k not in base or not same_value(v, base[k])}
-    return changed, set(base) - set(current)
-
-
-def _field_values(fields: RunFields) -> dict[str, Any]:
-    return {
-        "display_name": fields.display_name,
-        "tags": list(fields.tags or []),
-        "notes": fields.notes,
-        "group": fields.group,
-        "job_type": fields.job_type,
-        "description": fields.description,
-    }
 
 
 class Run:
@@ -129,11 +102,11 @@ class Run:
         if fields.project is not None:
             self._path = RunPath(fields.project.entity_name, fields.project.name, fields.name)
         self._raw_config = loads_object(fields.config, "run config")
-        self._config = _unwrap_config(self._raw_config)
+        self._config = unwrap_config(self._raw_config)
         self._config_base = copy.deepcopy(self._config)
         self._summary = loads_object(fields.summary_metrics, "run summary")
         self._summary_base = copy.deepcopy(self._summary)
-        self._values = _field_values(fields)
+        self._values = field_values(fields)
         self._values_base = copy.deepcopy(self._values)
         self._system_metrics = None
 
@@ -231,57 +204,16 @@ class Run:
         value = self._value("display_name")
         return value if isinstance(value, str) else None
 
-    @property
-    def tags(self) -> list[str]:
-        """Tags (a list you may edit in place, or assign)."""
-        tags: list[str] = self._value("tags")
-        return tags
-
-    @tags.setter
-    def tags(self, value: list[str]) -> None:
-        if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
-            raise ValueError(f"tags must be a list of str, not {value!r}")
-        self._set_value("tags", list(value))
-
-    @property
-    def notes(self) -> str | None:
-        """Notes (settable)."""
-        notes: str | None = self._value("notes")
-        return notes
-
-    @notes.setter
-    def notes(self, value: str | None) -> None:
-        self._set_value("notes", value)
-
-    @property
-    def group(self) -> str | None:
-        """Group (settable)."""
-        group: str | None = self._value("group")
-        return group
-
-    @group.setter
-    def group(self, value: str | None) -> None:
-        self._set_value("group", value)
-
-    @property
-    def job_type(self) -> str | None:
-        """Job type (settable)."""
-        job_type: str | None = self._value("job_type")
-        return job_type
-
-    @job_type.setter
-    def job_type(self, value: str | None) -> None:
-        self._set_value("job_type", value)
-
-    @property
-    def description(self) -> str | None:
-        """Description (settable)."""
-        description: str | None = self._value("description")
-        return description
-
-    @description.setter
-    def description(self, value: str | None) -> None:
-        self._set_value("description", value)
+    tags = EditableField[list[str]]("tags", str_list("tags"))
+    """Tags (a list you may edit in place, or assign)."""
+    notes = EditableField[str | None]("notes", optional_str("notes"))
+    """Notes (settable)."""
+    group = EditableField[str | None]("group", optional_str("group"))
+    """Group (settable)."""
+    job_type = EditableField[str | None]("job_type", optional_str("job_type"))
+    """Job type (settable)."""
+    description = EditableField[str | None]("description", optional_str("description"))
+    """Description (settable)."""
 
     # -- read-only attributes ------------------------------------------------------------
 
@@ -429,29 +361,11 @@ class Run:
         """
         self._loaded()
         fields = {k: v for k, v in self._values.items() if not same_value(v, self._values_base[k])}
-        config_set, config_deleted = _diff(self._config, self._config_base)
-        summary_set, summary_deleted = _diff(self._summary, self._summary_base)
-        if not (fields or config_set or config_deleted or summary_set or summary_deleted):
+        config = diff(self._config, self._config_base)
+        summary = diff(self._summary, self._summary_base)
+        if not (fields or any(config) or any(summary)):
             return
-        fresh = self._fetch()
-        data: dict[str, Any] = {"id": fresh.id}
-        for name, value in fields.items():
-            data[_FIELD_INPUTS[name]] = value
-        if config_set or config_deleted:
-            raw = loads_object(fresh.config, "run config")
-            for key, value in config_set.items():
-                old = raw.get(key)
-                desc = old.get("desc") if isinstance(old, dict) else None
-                raw[key] = {"value": value, "desc": desc}
-            for key in config_deleted:
-                raw.pop(key, None)
-            data["config"] = dumps(raw)
-        if summary_set or summary_deleted:
-            summary = loads_object(fresh.summary_metrics, "run summary")
-            summary.update(summary_set)
-            for key in summary_deleted:
-                summary.pop(key, None)
-            data["summaryMetrics"] = dumps(summary)
+        data = changes_input(self._fetch(), fields, config, summary)
         from runapi_generated.input_types import UpsertBucketInput
 
         result = self._ctx.gql.call(

@@ -15,7 +15,8 @@ from ._json import dumps, loads_object
 from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
-from ._run import HIDDEN_CONFIG_KEYS, Run
+from ._run import Run
+from ._run_fields import HIDDEN_CONFIG_KEYS, config_value
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -231,11 +232,8 @@ class Runs(Paginator[Run]):
             }
             config = loads_object(node.config, "run config")
             for key, entry in config.items():
-                if key in HIDDEN_CONFIG_KEYS:
-                    continue
-                if type(entry) is dict and "value" in entry:
-                    entry = entry["value"]
-                _flatten_into(record, "config." + key, entry)
+                if key not in HIDDEN_CONFIG_KEYS:
+                    _flatten_into(record, "config." + key, config_value(entry))
             summary = loads_object(node.summary_metrics, "run summary")
             for key, value in summary.items():
                 _flatten_into(record, "summary." + key, value)

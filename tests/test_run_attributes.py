@@ -235,10 +235,15 @@ def test_snake_to_camel(snake: str, camel: str) -> None:
     assert runapi.Run.snake_to_camel(snake) == camel
 
 
-def test_bad_tags(user: User) -> None:
+def test_bad_field_values_are_refused_on_assignment(user: User) -> None:
     run = new_run(make_api(user), user, project="tags")
-    with pytest.raises(ValueError, match="tags"):
+    with pytest.raises(ValueError, match="tags must be a list of str"):
         run.tags = "not-a-list"  # type: ignore[assignment]
+    for field in ("notes", "group", "job_type", "description"):
+        with pytest.raises(ValueError, match=f"{field} must be a str or None, not 5"):
+            setattr(run, field, 5)
+    run.notes, run.group = "kept", None
+    assert (run.notes, run.group, run.tags) == ("kept", None, [])
 
 
 def test_create_rejects_bad_input(user: User) -> None:

@@ -29,6 +29,14 @@ from runapi.filters import (
 def check(api: runapi.Api) -> None:
     run = api.run("entity/project/run_id")
     assert_type(run, runapi.Run)
+    assert_type(run.tags, list[str])
+    assert_type(run.notes, str | None)
+    assert_type(run.job_type, str | None)
+    run.notes = "typed"
+    run.group = None
+    run.tags = ["a"]
+    run.notes = 5  # type: ignore[assignment]
+    run.tags = "a"  # type: ignore[assignment]
     assert_type(run.history(), pandas.DataFrame)
     assert_type(run.history(pandas=True), pandas.DataFrame)
     assert_type(run.history(samples=10, keys=["loss"]), pandas.DataFrame)
