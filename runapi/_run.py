@@ -2,46 +2,30 @@
 
 from __future__ import annotations
 
-import copy
 import importlib
-import os
 import secrets
 import string
 import time
-import warnings
 from datetime import datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, overload
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from . import _run_artifacts as run_artifacts
 from . import _run_files as run_files
-from ._artifact_upload import MULTIPART_THRESHOLD, PART_SIZE, UPLOAD_WORKERS, UploadOptions
-from ._artifacts import Artifact, ArtifactSpec
-from ._context import Context
-from ._exceptions import RunFileNotFoundError, WaitTimeoutError
-from ._files import File
-from ._history import HistoryScan, Stream, fetch_history, rows_to_dataframe
+from ._exceptions import WaitTimeoutError
 from ._http import MUTATION
 from ._json import dumps, loads_object, same_value
 from ._lookup import require_run
-from ._pagination import Paginator
-from ._paths import RunPath
+from ._run_contents import RunContents
 from ._run_fields import (
     HIDDEN_CONFIG_KEYS,
     EditableField,
     changes_input,
     diff,
-    field_values,
     optional_str,
     str_list,
-    unwrap_config,
 )
 
 if TYPE_CHECKING:
-    import pandas
-    from runapi_generated.fragments import RunFields
-
     from ._api import Api
 
 RUN_STATES = frozenset(
@@ -50,7 +34,6 @@ RUN_STATES = frozenset(
 """Every run state W&B knows."""
 TERMINAL_STATES = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
 """States after which a run does not change state again."""
-METADATA_FILE = "wandb-metadata.json"
 
 _RUN_ID_ALPHABET = string.ascii_lowercase + string.digits
 
@@ -60,7 +43,7 @@ def generate_run_id() -> str:
     return "".join(secrets.choice(_RUN_ID_ALPHABET) for _ in range(8))
 
 
-class Run:
+class Run(RunContents):
     """A W&B run.
 
     Get one with `api.run("entity/project/run_id")`, from `api.runs(...)`, or create one
@@ -77,114 +60,7 @@ class Run:
     ```
     """
 
-    def __init__(self, ctx: Context, path: RunPath, fields: RunFields | None = None) -> None:
-        """Wrap a run; no I/O (attributes load on first use)."""
-        self._ctx = ctx
-        self._path = path
-        self._fields: RunFields | None = None
-        self._raw_config: dict[str, Any] = {}
-        self._config: dict[str, Any] = {}
-        self._config_base: dict[str, Any] = {}
-        self._summary: dict[str, Any] = {}
-        self._summary_base: dict[str, Any] = {}
-        self._values: dict[str, Any] = {}
-        self._values_base: dict[str, Any] = {}
-        self._system_metrics: dict[str, Any] | None = None
-        self._metadata: dict[str, Any] | None = None
-        self._metadata_loaded = False
-        if fields is not None:
-            self._apply(fields)
-
-    # -- loading -----------------------------------------------------------------------
-
-    def _apply(self, fields: RunFields) -> None:
-        self._fields = fields
-        if fields.project is not None:
-            self._path = RunPath(fields.project.entity_name, fields.project.name, fields.name)
-        self._raw_config = loads_object(fields.config, "run config")
-        self._config = unwrap_config(self._raw_config)
-        self._config_base = copy.deepcopy(self._config)
-        self._summary = loads_object(fields.summary_metrics, "run summary")
-        self._summary_base = copy.deepcopy(self._summary)
-        self._values = field_values(fields)
-        self._values_base = copy.deepcopy(self._values)
-        self._system_metrics = None
-
-    def _fetch(self) -> RunFields:
-        client = self._ctx.gql.client
-        project = self._ctx.gql.call(
-            client.get_run, self._path.entity, self._path.project, self._path.run_id
-        )
-        return require_run(project, self._path)
-
-    def load(self, force: bool = False) -> None:
-        """Fetch the run's attributes (again when `force`; local edits are dropped then).
-
-        ```python
-        run.load(force=True)
-        ```
-        """
-        if self._fields is None or force:
-            self._apply(self._fetch())
-            self._metadata_loaded = False
-            self._metadata = None
-
-    def _loaded(self) -> RunFields:
-        if self._fields is None:
-            self.load()
-        assert self._fields is not None
-        return self._fields
-
-    # -- identity ----------------------------------------------------------------------
-
-    @property
-    def entity(self) -> str:
-        """The entity (user or team) owning the run."""
-        return self._path.entity
-
-    @property
-    def project(self) -> str:
-        """The project name."""
-        return self._path.project
-
-    @property
-    def id(self) -> str:
-        """The run id (`1a2b3c4d`), the last part of the run's path."""
-        return self._path.run_id
-
-    @property
-    def path(self) -> list[str]:
-        """`[entity, project, run_id]`, as W&B returns it."""
-        return [self._path.entity, self._path.project, self._path.run_id]
-
-    @property
-    def storage_id(self) -> str:
-        """The server's opaque id of the run (GraphQL `Run.id`)."""
-        return self._loaded().id
-
-    @property
-    def url(self) -> str:
-        """The run's web page, `{app_url}/{entity}/{project}/runs/{run_id}`."""
-        app_url = self._ctx.settings.app_url
-        return f"{app_url}/{self.entity}/{self.project}/runs/{self.id}"
-
-    @property
-    def username(self) -> str:
-        """Deprecated: the entity (W&B's old name for it)."""
-        warnings.warn(
-            "Run.username is deprecated; use Run.entity", DeprecationWarning, stacklevel=2
-        )
-        return self.entity
-
     # -- editable fields ---------------------------------------------------------------
-
-    def _value(self, name: str) -> Any:
-        self._loaded()
-        return self._values[name]
-
-    def _set_value(self, name: str, value: Any) -> None:
-        self._loaded()
-        self._values[name] = value
 
     @property
     def name(self) -> str:
@@ -316,12 +192,12 @@ class Run:
         """
         if not self._metadata_loaded:
             page = run_files.files_page(
-                self._ctx, self._path, 1, None, names=[METADATA_FILE], pattern=None
+                self._ctx, self._path, 1, None, names=[run_files.METADATA_FILE], pattern=None
             )
-            found = [f for f in page.items if f.name == METADATA_FILE]
+            found = [f for f in page.items if f.name == run_files.METADATA_FILE]
             if found:
                 content = found[0].read_bytes()
-                self._metadata = loads_object(content.decode("utf-8"), METADATA_FILE)
+                self._metadata = loads_object(content.decode("utf-8"), run_files.METADATA_FILE)
             else:
                 self._metadata = None
             self._metadata_loaded = True
@@ -427,208 +303,6 @@ class Run:
                 time.sleep(min(poll_interval, remaining))
             else:
                 time.sleep(poll_interval)
-
-    # -- history ------------------------------------------------------------------------
-
-    @overload
-    def history(
-        self,
-        samples: int = ...,
-        keys: list[str] | None = ...,
-        x_axis: str = ...,
-        pandas: Literal[True] = ...,
-        stream: Stream = ...,
-    ) -> pandas.DataFrame: ...
-    @overload
-    def history(
-        self,
-        samples: int = ...,
-        keys: list[str] | None = ...,
-        x_axis: str = ...,
-        *,
-        pandas: Literal[False],
-        stream: Stream = ...,
-    ) -> list[dict[str, Any]]: ...
-    @overload
-    def history(
-        self,
-        samples: int = ...,
-        keys: list[str] | None = ...,
-        x_axis: str = ...,
-        pandas: bool = ...,
-        stream: Stream = ...,
-    ) -> pandas.DataFrame | list[dict[str, Any]]: ...
-    def history(
-        self,
-        samples: int = 500,
-        keys: list[str] | None = None,
-        x_axis: str = "_step",
-        pandas: bool = True,
-        stream: Stream = "default",
-    ) -> pandas.DataFrame | list[dict[str, Any]]:
-        """At most `samples` history rows, spread over the run, first and last kept.
-
-        `keys` selects columns (rows lacking one of them are left out; `x_axis` is always
-        included); `stream="system"` reads system metrics. `pandas=False` gives a list
-        of dicts. Bad arguments raise `ValueError`.
-
-        ```python
-        df = run.history(samples=200, keys=["loss"])
-        rows = run.history(pandas=False)
-        ```
-        """
-        rows = fetch_history(
-            self._ctx, self._path, samples=samples, keys=keys, x_axis=x_axis, stream=stream
-        )
-        return rows_to_dataframe(rows) if pandas else rows
-
-    def scan_history(
-        self,
-        keys: list[str] | None = None,
-        page_size: int = 1000,
-        min_step: int | None = None,
-        max_step: int | None = None,
-    ) -> HistoryScan:
-        """Every history row in `[min_step, max_step)`, read lazily `page_size` steps at a time.
-
-        ```python
-        losses = [row["loss"] for row in run.scan_history(keys=["loss"])]
-        ```
-        """
-        return HistoryScan(
-            self._ctx,
-            self._path,
-            keys=keys,
-            page_size=page_size,
-            min_step=min_step,
-            max_step=max_step,
-        )
-
-    # -- files ----------------------------------------------------------------------------
-
-    def files(
-        self, names: list[str] | None = None, pattern: str | None = None, per_page: int = 50
-    ) -> Paginator[File]:
-        """The run's files, lazily paginated; `len()` from the server's file count.
-
-        `names` keeps only those names; `pattern` is a glob (`*.json`, `media/*`; `*` and
-        `?` as in `fnmatch`, case-sensitive) or, without `*` and `?`, SQL LIKE as W&B
-        takes it (`%.json`).
-
-        ```python
-        for f in run.files(pattern="*.png"):
-            f.download(root="images")
-        ```
-        """
-        if names is not None and (
-            not isinstance(names, list) or not all(isinstance(n, str) for n in names)
-        ):
-            raise ValueError(f"names must be a list of str, not {names!r}")
-        return Paginator(
-            lambda first, after: run_files.files_page(
-                self._ctx, self._path, first, after, names=names, pattern=pattern
-            ),
-            per_page=per_page,
-            description=f"files of {self._path}",
-        )
-
-    def file(self, name: str) -> File:
-        """The file `name` of the run (`RunFileNotFoundError` when absent).
-
-        ```python
-        meta = run.file("wandb-metadata.json")
-        ```
-        """
-        page = run_files.files_page(self._ctx, self._path, 50, None, names=[name], pattern=None)
-        for item in page.items:
-            if item.name == name:
-                return item
-        raise RunFileNotFoundError(f"run {self._path} has no file {name!r}")
-
-    def upload_file(self, path: str | os.PathLike[str], root: str | os.PathLike[str] = ".") -> File:
-        """Upload a local file; its name in the run is `path` relative to `root`.
-
-        ```python
-        run.upload_file("out/model.txt", root="out")   # stored as "model.txt"
-        ```
-        """
-        local = Path(path)
-        name = run_files.upload_name(local, Path(root))
-        run_files.upload(self._ctx, self._path, name, local.read_bytes())
-        if name == METADATA_FILE:
-            self._metadata_loaded = False
-        return self.file(name)
-
-    # -- artifacts ------------------------------------------------------------------------
-
-    def logged_artifacts(self, per_page: int = 100) -> Paginator[Artifact]:
-        """Artifacts this run logged (outputs), lazily paginated.
-
-        ```python
-        names = [a.name for a in run.logged_artifacts()]
-        ```
-        """
-        return Paginator(
-            lambda first, after: run_artifacts.artifacts_page(
-                self._ctx, self._path, "logged", first, after
-            ),
-            per_page=per_page,
-            description=f"artifacts logged by {self._path}",
-        )
-
-    def used_artifacts(self, per_page: int = 100) -> Paginator[Artifact]:
-        """Artifacts this run used (inputs), lazily paginated."""
-        return Paginator(
-            lambda first, after: run_artifacts.artifacts_page(
-                self._ctx, self._path, "used", first, after
-            ),
-            per_page=per_page,
-            description=f"artifacts used by {self._path}",
-        )
-
-    def log_artifact(
-        self,
-        artifact: ArtifactSpec,
-        aliases: list[str] | None = None,
-        tags: list[str] | None = None,
-        *,
-        progress: bool | None = None,
-        max_workers: int = UPLOAD_WORKERS,
-        multipart_threshold: int = MULTIPART_THRESHOLD,
-        part_size: int = PART_SIZE,
-    ) -> Artifact:
-        """Log a new artifact version as an output of this run and return it committed.
-
-        Runs W&B's sequence: hash the spec's files, `createArtifact` with the logical
-        manifest digest, upload only the bytes the server does not store yet
-        (`max_workers` at a time, files from `multipart_threshold` bytes in `part_size`
-        parts, a progress bar in bytes on a terminal unless `progress=False`), upload the
-        manifest, `commitArtifact`. Logging the same files again returns the existing
-        version. `latest` is always among the aliases, as W&B does.
-
-        ```python
-        spec = ArtifactSpec("model", "model", metadata={"acc": 0.9})
-        spec.add_dir("checkpoints")
-        a = run.log_artifact(spec, aliases=["best"])
-        a.version, a.digest, a.size, a.file_count
-        ```
-        """
-        options = UploadOptions(
-            workers=max_workers,
-            progress=progress,
-            multipart_threshold=multipart_threshold,
-            part_size=part_size,
-        )
-        return run_artifacts.log(self._ctx, self._path, artifact, aliases, tags, options)
-
-    def use_artifact(self, artifact: Artifact | str, use_as: str | None = None) -> Artifact:
-        """Record that this run used `artifact` (an `Artifact` or its path).
-
-        ```python
-        run.use_artifact("alice/mnist/dataset:latest")
-        ```
-        """
-        return run_artifacts.use(self._ctx, self._path, artifact, use_as)
 
     # -- display ---------------------------------------------------------------------------
 

@@ -17,6 +17,9 @@ from ._lookup import require_run
 from ._pagination import Page, next_cursor
 from ._paths import RunPath
 
+METADATA_FILE = "wandb-metadata.json"
+"""The run file holding the SDK's metadata (host, python, git, ...): `Run.metadata`."""
+
 
 def is_glob(pattern: str) -> bool:
     """Whether ``pattern`` is a glob (``*.json``) rather than SQL LIKE (``%.json``)."""
