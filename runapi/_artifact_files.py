@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -13,12 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import httpx
-
+from . import _rest as rest
 from ._context import Context
 from ._exceptions import ArtifactChecksumError, ArtifactFileNotFoundError
-from ._graphql import http_status_error, transport_error
-from ._http import NO_AUTH
 from ._manifest import ArtifactManifest, ManifestEntry, hash_file, md5_base64_to_hex
 from ._progress import Progress
 
@@ -120,38 +114,28 @@ def fetch_verified(
     """GET `url` (signed: no API key) into a temporary file beside `target`, check size and
     MD5 against `entry`, then rename it onto `target`. On any failure the temporary file is
     removed and `target` is left as it was."""
-    what = f"GET artifact file {entry.path!r}"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".runapi-", suffix=".part", dir=target.parent)
-    try:
-        hasher = hashlib.md5()
-        size = 0
-        with os.fdopen(fd, "wb") as out, ctx.http.stream("GET", url, auth=NO_AUTH) as response:
-            if response.is_error:
-                response.read()
-                raise http_status_error(response, what)
-            for chunk in response.iter_bytes(1 << 20):
-                out.write(chunk)
-                hasher.update(chunk)
-                size += len(chunk)
-                on_bytes(len(chunk))
-        actual = base64.b64encode(hasher.digest()).decode("ascii")
-        if size != entry.size or actual != entry.digest:
-            raise ArtifactChecksumError(
-                f"artifact file {entry.path!r} does not match its manifest: expected "
-                f"{entry.size} bytes with MD5 {entry.digest}, got {size} bytes with MD5 {actual}",
-                name=entry.path,
-                expected_digest=entry.digest,
-                actual_digest=actual,
-                expected_size=entry.size,
-                actual_size=size,
-            )
-        os.replace(tmp_name, target)
-    except httpx.TransportError as exc:
-        raise transport_error(exc, what) from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+
+    def mismatch(size: int, md5: str) -> ArtifactChecksumError:
+        return ArtifactChecksumError(
+            f"artifact file {entry.path!r} does not match its manifest: expected "
+            f"{entry.size} bytes with MD5 {entry.digest}, got {size} bytes with MD5 {md5}",
+            name=entry.path,
+            expected_digest=entry.digest,
+            actual_digest=md5,
+            expected_size=entry.size,
+            actual_size=size,
+        )
+
+    rest.download(
+        ctx,
+        url,
+        target,
+        what=f"GET artifact file {entry.path!r}",
+        signed=True,
+        expected=rest.Expected(entry.size, entry.digest),
+        mismatch=mismatch,
+        on_bytes=on_bytes,
+    )
 
 
 @dataclass(frozen=True)

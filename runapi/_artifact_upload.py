@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from . import _rest as rest
 from ._context import Context
 from ._exceptions import ResponseValidationError
-from ._graphql import http_status_error, transport_error
-from ._http import MUTATION, NO_AUTH
+from ._http import MUTATION
 from ._manifest import (
     MANIFEST_NAME,
     ArtifactManifest,
@@ -371,14 +371,16 @@ class Uploader:
         send = dict(headers)
         if length is not None:
             send["Content-Length"] = str(length)
-        description = f"PUT upload of {what}"
-        try:
-            response = self._ctx.http.put(url, content=content, headers=send, auth=NO_AUTH)
-        except httpx.TransportError as exc:
-            raise transport_error(exc, description) from exc
-        if response.is_error:
-            raise http_status_error(response, description)
-        return response
+        return rest.send(
+            self._ctx,
+            "PUT",
+            url,
+            what=f"PUT upload of {what}",
+            signed=True,
+            long=True,
+            content=content,
+            headers=send,
+        )
 
 
 def digest_of(files: list[LocalFile]) -> str:

@@ -10,8 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from . import _rest as rest
 from ._artifact_files import DOWNLOAD_WORKERS, ArtifactFile, download_all
 from ._context import Context
 from ._exceptions import (
@@ -20,8 +19,6 @@ from ._exceptions import (
     ProjectNotFoundError,
     ResponseValidationError,
 )
-from ._graphql import http_status_error, transport_error
-from ._http import NO_AUTH
 from ._json import canonical, loads_object
 from ._manifest import ArtifactManifest, check_artifact_path, parse_manifest
 from ._pagination import Page, Paginator, next_cursor
@@ -345,12 +342,7 @@ def fetch_manifest(ctx: Context, artifact_id: str, label: str) -> ArtifactManife
         return ArtifactManifest(entries={})
     url = found.current_manifest.file.direct_url
     what = f"GET manifest of artifact {label}"
-    try:
-        response = ctx.http.get(url, auth=NO_AUTH)
-    except httpx.TransportError as exc:
-        raise transport_error(exc, what) from exc
-    if response.is_error:
-        raise http_status_error(response, what)
+    response = rest.send(ctx, "GET", url, what=what, signed=True, long=True)
     try:
         return parse_manifest(response.content)
     except ValueError as exc:

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
-import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 
+from . import _rest as rest
 from ._context import Context
 from ._exceptions import DownloadIntegrityError
-from ._graphql import http_status_error, transport_error
-from ._http import NO_AUTH, NO_DEADLINE, same_origin
+from ._http import same_origin
 from ._progress import Progress
 
 if TYPE_CHECKING:
@@ -102,40 +100,34 @@ class File:
         """
         url, with_auth = self._source()
         what = f"GET file {self.name!r}"
-        try:
-            if with_auth:
-                response = self._ctx.http.get(url, extensions=NO_DEADLINE)
-            else:
-                response = self._ctx.http.get(url, auth=NO_AUTH, extensions=NO_DEADLINE)
-        except httpx.TransportError as exc:
-            raise transport_error(exc, what) from exc
-        if response.is_error:
-            raise http_status_error(response, what)
-        self._verify(len(response.content), hashlib.md5(response.content))
+        response = rest.send(self._ctx, "GET", url, what=what, signed=not with_auth, long=True)
+        md5 = rest.md5_base64(hashlib.md5(response.content))
+        if not self._expected().matches(len(response.content), md5):
+            raise self._mismatch(len(response.content), md5)
         return response.content
 
-    def _verify(self, size: int, digest: Any) -> None:
-        """`DownloadIntegrityError` unless `size` and the MD5 `digest` are what the server
-        reported (each checked only when the server reported it)."""
-        expected_size = self._fields.size_bytes
-        if expected_size is not None and size != expected_size:
-            raise DownloadIntegrityError(
+    def _expected(self) -> rest.Expected:
+        return rest.Expected(self._fields.size_bytes, self.md5 or None)
+
+    def _mismatch(self, size: int, md5: str) -> DownloadIntegrityError:
+        """The error for received bytes that are not what the server reported."""
+        expected = self._fields.size_bytes
+        if expected is not None and size != expected:
+            return DownloadIntegrityError(
                 f"download of {self.name!r} is incomplete or altered: got {size} bytes, the"
-                f" server reported {expected_size} (the file may also have changed since it"
+                f" server reported {expected} (the file may also have changed since it"
                 " was listed: list it again)",
                 name=self.name,
-                expected=f"{expected_size} bytes",
+                expected=f"{expected} bytes",
                 received=f"{size} bytes",
             )
-        md5 = base64.b64encode(digest.digest()).decode()
-        if self.md5 and md5 != self.md5:
-            raise DownloadIntegrityError(
-                f"download of {self.name!r} is altered: its MD5 is {md5}, the server reported"
-                f" {self.md5}",
-                name=self.name,
-                expected=self.md5,
-                received=md5,
-            )
+        return DownloadIntegrityError(
+            f"download of {self.name!r} is altered: its MD5 is {md5}, the server reported"
+            f" {self.md5}",
+            name=self.name,
+            expected=str(self.md5),
+            received=md5,
+        )
 
     def download(
         self,
@@ -159,37 +151,17 @@ class File:
         if target.exists() and not replace:
             raise FileExistsError(f"{str(target)!r} exists; pass replace=True to overwrite it")
         url, with_auth = self._source()
-        what = f"GET file {self.name!r}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp_name = str(target.parent / f".runapi-{secrets.token_hex(6)}")
-        # 0o666 under the umask, as any file the user writes (mkstemp would give 0o600).
-        fd = os.open(tmp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                stream = (
-                    self._ctx.http.stream("GET", url, extensions=NO_DEADLINE)
-                    if with_auth
-                    else self._ctx.http.stream("GET", url, auth=NO_AUTH, extensions=NO_DEADLINE)
-                )
-                digest = hashlib.md5()
-                size = 0
-                bar = Progress(self.size or None, unit="bytes", label=self.name, enabled=progress)
-                with stream as response, bar:
-                    if response.is_error:
-                        response.read()
-                        raise http_status_error(response, what)
-                    for chunk in response.iter_bytes():
-                        out.write(chunk)
-                        digest.update(chunk)
-                        size += len(chunk)
-                        bar.update(len(chunk))
-            self._verify(size, digest)
-            os.replace(tmp_name, target)
-        except httpx.TransportError as exc:
-            raise transport_error(exc, what) from exc
-        finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+        with Progress(self.size or None, unit="bytes", label=self.name, enabled=progress) as bar:
+            rest.download(
+                self._ctx,
+                url,
+                target,
+                what=f"GET file {self.name!r}",
+                signed=not with_auth,
+                expected=self._expected(),
+                mismatch=self._mismatch,
+                on_bytes=bar.update,
+            )
         return target
 
     def __repr__(self) -> str:

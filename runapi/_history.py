@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import httpx
 
+from . import _rest as rest
 from ._context import Context
 from ._exceptions import BadRequestError, GraphQLError, ResponseValidationError, RunNotFoundError
-from ._graphql import http_status_error, transport_error
-from ._http import NO_AUTH, NO_DEADLINE
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused, row_objects
 from ._lookup import require_run
 from ._parquet import export_frame, pyarrow_available
@@ -345,13 +344,9 @@ class HistoryScan:
 
     def _download(self, url: str) -> bytes:
         what = "GET history export"
-        try:
-            response = self._ctx.http.get(url, auth=NO_AUTH, extensions=NO_DEADLINE)
-        except httpx.TransportError as exc:
-            raise transport_error(exc, what) from exc
-        if response.status_code != 200:
-            raise http_status_error(response, what)
-        return response.content
+        return rest.send(
+            self._ctx, "GET", url, what=what, signed=True, long=True, ok=_is_200
+        ).content
 
     def to_arrow(self, progress: bool | None = None) -> pyarrow.Table:
         """Every row as a pyarrow Table (`pip install 'runapi[arrow]'`).
@@ -380,3 +375,8 @@ class HistoryScan:
 
     def __repr__(self) -> str:
         return f"<HistoryScan {self._path} keys={self._keys} page_size={self._page_size}>"
+
+
+def _is_200(response: httpx.Response) -> bool:
+    """Exports are whole-file GETs: anything but 200 (a 206, a redirect) is an error."""
+    return response.status_code == 200

@@ -11,9 +11,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from ._graphql import http_status_error, transport_error
+from . import _rest as rest
 from ._json import dumps
 from ._paths import RunPath
 
@@ -137,14 +135,16 @@ def page_token(ctx: Context, path: RunPath) -> str | None:
     """
     what = "POST run page token"
     body = {"entity": path.entity, "project": path.project, "run": path.run_id}
-    try:
-        response = ctx.http.post(PAGE_TOKEN_PATH, json=body)
-    except httpx.TransportError as exc:
-        raise transport_error(exc, what) from exc
+    response = rest.send(
+        ctx,
+        "POST",
+        PAGE_TOKEN_PATH,
+        what=what,
+        json=body,
+        ok=lambda response: not response.is_error or response.status_code in (404, 405),
+    )
     if response.status_code in (404, 405):
         return None
-    if response.is_error:
-        raise http_status_error(response, what)
     try:
         token = response.json().get("token")
     except (ValueError, AttributeError):

@@ -6,13 +6,11 @@ import fnmatch
 import mimetypes
 from pathlib import Path
 
-import httpx
-
+from . import _rest as rest
 from ._context import Context
 from ._exceptions import ResponseValidationError
 from ._files import File
-from ._graphql import http_status_error, transport_error
-from ._http import MUTATION, NO_AUTH
+from ._http import MUTATION
 from ._lookup import require_run
 from ._pagination import Page, next_cursor
 from ._paths import RunPath
@@ -111,9 +109,13 @@ def upload(ctx: Context, path: RunPath, name: str, content: bytes) -> None:
     if not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = mimetypes.guess_type(name)[0] or "application/octet-stream"
     what = f"PUT upload of {name!r}"
-    try:
-        response = ctx.http.put(target.upload_url, content=content, headers=headers, auth=NO_AUTH)
-    except httpx.TransportError as exc:
-        raise transport_error(exc, what) from exc
-    if response.is_error:
-        raise http_status_error(response, what)
+    rest.send(
+        ctx,
+        "PUT",
+        target.upload_url,
+        what=what,
+        signed=True,
+        long=True,
+        content=content,
+        headers=headers,
+    )
