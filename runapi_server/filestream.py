@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import history, runfiles
+from runapi_server import history, parquet_export, runfiles
 from runapi_server.auth import AuthUser
 from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
@@ -150,6 +150,10 @@ def apply_post(
         conn.execute(
             "UPDATE runs SET heartbeat_at = ?, updated_at = ? WHERE id = ?", (now, now, run_id)
         )
+        if post.history_chunks or post.complete:  # exports kept current: no export at read
+            parquet_export.export_pending(
+                state, conn, run_id, post.history_chunks, final=post.complete
+            )
     return True
 
 

@@ -27,7 +27,7 @@ import json
 import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any
 
@@ -60,7 +60,9 @@ class HistoryChunk:
     """Contiguous parsed history lines, held as columns (no per-row objects).
 
     ``keys[i]`` is the JSON sorted key list of line ``offset + i``; ``type_counts`` says how
-    many values of each (key, type) the chunk holds.
+    many values of each (key, type) the chunk holds. ``rows`` are the decoded lines (orjson
+    where it read them: an integer beyond 64 bits is a float there, see
+    :func:`decode_lines`), kept so the parquet export of the chunk needs no second decode.
     """
 
     offset: int
@@ -68,6 +70,11 @@ class HistoryChunk:
     keys: list[str]
     texts: list[str]
     type_counts: Counter[tuple[str, str]]
+    rows: list[dict[str, Any]] = field(default_factory=list, repr=False, compare=False)
+    # (names, one tuple of values per name) when every row has the same keys
+    columns: tuple[tuple[str, ...], list[tuple[Any, ...]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def lines(self) -> list[HistoryLine]:
@@ -159,7 +166,7 @@ def _decode_each(file_name: str, offset: int, content: Sequence[str]) -> list[An
     return rows
 
 
-def _decode_lines(file_name: str, offset: int, content: Sequence[str]) -> list[dict[str, Any]]:
+def decode_lines(file_name: str, offset: int, content: Sequence[str]) -> list[dict[str, Any]]:
     """Decode every line in one C-level pass; on failure, name the first bad line.
 
     orjson decodes (about 5x faster than the stdlib); a chunk it refuses (a line with a
@@ -207,19 +214,11 @@ def _steps(
     return result
 
 
-def parse_history(file_name: str, offset: int, content: Sequence[str]) -> HistoryChunk:
-    """Validate history lines starting at line ``offset``; rows must be JSON objects.
-
-    Per-row work is C-level passes (decoding, shape and type signatures); Python loops run
-    once per distinct (shape, types) signature, except over rows holding nested objects.
-
-    ```python
-    parse_history("wandb-history.jsonl", 3, ['{"_step": 7, "a": 1}']).steps  # -> [7]
-    ```
-    """
-    rows = _decode_lines(file_name, offset, content)
-    steps = _steps(file_name, offset, rows, content)
-    shapes = list(map(tuple, rows))
+def _count_types(
+    rows: list[dict[str, Any]], shapes: list[tuple[str, ...]]
+) -> Counter[tuple[str, str]]:
+    """(key, type) counts of rows of several shapes: a Python loop once per distinct
+    (shape, types) signature, except over rows holding nested objects."""
     types = list(map(tuple, map(map, repeat(type), map(dict.values, rows))))
     signatures = Counter(zip(shapes, types, strict=True))
     type_counts: Counter[tuple[str, str]] = Counter()
@@ -235,13 +234,59 @@ def parse_history(file_name: str, offset: int, content: Sequence[str]) -> Histor
             if dict in kinds:
                 for key, value in row.items():
                     type_counts[(key, value_type(value))] += 1
-    keysets = {shape: json.dumps(sorted(shape)) for shape in set(shapes)}
+    return type_counts
+
+
+def _count_column_types(
+    names: tuple[str, ...], columns: list[tuple[Any, ...]]
+) -> Counter[tuple[str, str]]:
+    """(key, type) counts of rows of one shape, from its columns (one C pass each)."""
+    type_counts: Counter[tuple[str, str]] = Counter()
+    for name, column in zip(names, columns, strict=True):
+        for kind, n in Counter(map(type, column)).items():
+            if kind is dict:
+                for value in column:
+                    if type(value) is dict:
+                        type_counts[(name, value_type(value))] += 1
+            else:
+                type_counts[(name, _TYPE_NAMES.get(kind) or "unknown")] += n
+    return type_counts
+
+
+def parse_history(file_name: str, offset: int, content: Sequence[str]) -> HistoryChunk:
+    """Validate history lines starting at line ``offset``; rows must be JSON objects.
+
+    Per-row work is C-level passes (decoding, shapes, columns and type counts). When every
+    row has the same keys (the usual case) the chunk keeps its columns, which the parquet
+    export reuses.
+
+    ```python
+    parse_history("wandb-history.jsonl", 3, ['{"_step": 7, "a": 1}']).steps  # -> [7]
+    ```
+    """
+    rows = decode_lines(file_name, offset, content)
+    steps = _steps(file_name, offset, rows, content)
+    shapes = list(map(tuple, rows))
+    distinct = dict.fromkeys(shapes)
+    columns: tuple[tuple[str, ...], list[tuple[Any, ...]]] | None = None
+    if len(distinct) == 1:
+        (names,) = distinct
+        values = list(zip(*map(dict.values, rows), strict=True)) if names else []
+        columns = (names, values)
+        type_counts = _count_column_types(names, values)
+        keys = [json.dumps(sorted(names))] * len(rows)
+    else:
+        type_counts = _count_types(rows, shapes)
+        keysets = {shape: json.dumps(sorted(shape)) for shape in distinct}
+        keys = [keysets[shape] for shape in shapes]
     return HistoryChunk(
         offset=offset,
         steps=steps,
-        keys=[keysets[shape] for shape in shapes],
+        keys=keys,
         texts=list(content),
         type_counts=type_counts,
+        rows=rows,
+        columns=columns,
     )
 
 
@@ -306,33 +351,36 @@ def exported_through(conn: sqlite3.Connection, run_id: int) -> int | None:
     return None if last is None else int(last)
 
 
-def drop_exports(conn: sqlite3.Connection, run_id: int) -> list[str]:
-    """Forget the run's parquet exports; returns their paths (relative to the data dir)."""
-    paths = [
-        str(row[0])
-        for row in conn.execute("SELECT path FROM history_exports WHERE run_id = ?", (run_id,))
-    ]
-    conn.execute("DELETE FROM history_exports WHERE run_id = ?", (run_id,))
+def drop_exports(conn: sqlite3.Connection, run_id: int, from_line: int | None = None) -> list[str]:
+    """Forget the run's parquet exports (only those reaching line ``from_line`` or later
+    when given, so the exports left still cover a prefix of the run); returns their paths
+    (relative to the data dir)."""
+    where = "run_id = ?" if from_line is None else "run_id = ? AND last_line >= ?"
+    params = (run_id,) if from_line is None else (run_id, from_line)
+    found = conn.execute(f"SELECT path FROM history_exports WHERE {where}", params)
+    paths = [str(row[0]) for row in found]
+    conn.execute(f"DELETE FROM history_exports WHERE {where}", params)
     return paths
 
 
 def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) -> None:
     """Store a parsed chunk (``parse_history`` output), replacing the same line numbers.
 
-    Exports that the chunk makes stale (it rewrites exported lines, or the run's steps stop
-    following line order) are forgotten; their files are removed by the exporter.
+    Exports that the chunk makes stale are forgotten (their files are removed by the
+    exporter): all of them when the run's steps stop following line order, else those
+    from the first line the chunk changes (a re-sent chunk of the same lines changes none).
     """
     count_new = len(chunk.texts)
     if not count_new:
         return
     first, last = chunk.offset, chunk.offset + count_new - 1
     old = conn.execute(
-        "SELECT keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
+        "SELECT line_no, keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
         (run_id, first, last),
     ).fetchall()
     keyset_delta: Counter[int] = Counter()
     type_delta: Counter[tuple[str, str]] = Counter()
-    for keyset_id, text in old:
+    for _, keyset_id, text in old:
         keyset_delta[keyset_id] -= 1
         for key, value in json.loads(text).items():
             type_delta[(key, value_type(value))] -= 1
@@ -343,8 +391,18 @@ def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) ->
     stats = stream_stats(conn, run_id, HISTORY)
     ordered = stats.ordered and _chunk_ordered(conn, run_id, chunk)
     exported = exported_through(conn, run_id)
-    if exported is not None and (not ordered or first <= exported):
+    if exported is not None and not ordered:
         drop_exports(conn, run_id)
+    elif exported is not None and first <= exported:
+        before = {int(line): text for line, _, text in old}
+        changed = (
+            line
+            for line, text in zip(range(first, last + 1), chunk.texts, strict=True)
+            if before.get(line) != text
+        )
+        line = next(changed, None)
+        if line is not None and line <= exported:
+            drop_exports(conn, run_id, line)
     conn.executemany(
         # Plain INSERT when no line is replaced (no conflict check per row).
         ("INSERT OR REPLACE" if old else "INSERT")
