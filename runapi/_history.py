@@ -61,6 +61,92 @@ def _spec_keys(keys: list[str], x_axis: str) -> list[str]:
     return keys if x_axis in keys else [*keys, x_axis]
 
 
+def _run_field(data: dict[str, Any], path: RunPath, operation: str, name: str) -> Any:
+    """``data.project.run.<name>`` of a lean answer, checking only the envelope."""
+    project = data.get("project")
+    if project is not None and not isinstance(project, dict):
+        raise ResponseValidationError(f"GraphQL {operation}: project is not an object")
+    run = project.get("run") if project is not None else None
+    if run is None:
+        raise RunNotFoundError(f"run {path} not found")
+    if not isinstance(run, dict):
+        raise ResponseValidationError(f"GraphQL {operation}: run is not an object")
+    return run.get(name)
+
+
+def history_texts(
+    ctx: Context, path: RunPath, samples: int, min_step: int | None, max_step: int | None
+) -> list[str]:
+    """The row texts of `GetRunHistory`, with only its envelope checked (no pydantic
+    pass over hundreds or thousands of strings)."""
+    from runapi_generated.operations import GET_RUN_HISTORY_GQL
+
+    variables: dict[str, object] = {
+        "entity": path.entity,
+        "project": path.project,
+        "name": path.run_id,
+        "samples": samples,
+    }
+    if min_step is not None:
+        variables["minStep"] = min_step
+    if max_step is not None:
+        variables["maxStep"] = max_step
+    data = ctx.gql.data(GET_RUN_HISTORY_GQL, "GetRunHistory", variables)
+    texts = _run_field(data, path, "get_run_history", "history")
+    if not isinstance(texts, list) or not set(map(type, texts)) <= {str}:
+        raise ResponseValidationError("GraphQL get_run_history: history is not a list of str")
+    return texts
+
+
+def sampled_rows(ctx: Context, path: RunPath, spec: str) -> list[dict[str, Any]]:
+    """The rows of one `sampledHistory` spec, with only the envelope checked."""
+    from runapi_generated.operations import GET_RUN_SAMPLED_HISTORY_GQL
+
+    variables: dict[str, object] = {
+        "entity": path.entity,
+        "project": path.project,
+        "name": path.run_id,
+        "specs": [spec],
+    }
+    data = ctx.gql.data(GET_RUN_SAMPLED_HISTORY_GQL, "GetRunSampledHistory", variables)
+    sampled = _run_field(data, path, "get_run_sampled_history", "sampledHistory")
+    if sampled is not None and not isinstance(sampled, list):
+        raise ResponseValidationError("GraphQL get_run_sampled_history: not a list")
+    return row_objects(sampled[0] if sampled else [])
+
+
+def _checked_args(
+    samples: int, keys: list[str] | None, x_axis: str, stream: str
+) -> list[str] | None:
+    _check_int("samples", samples, 1)
+    checked = check_keys(keys)
+    if not isinstance(x_axis, str) or not x_axis:
+        raise ValueError(f"x_axis must be a non-empty str, not {x_axis!r}")
+    if stream not in ("default", "system"):
+        raise ValueError(f"stream must be 'default' or 'system', not {stream!r}")
+    return checked
+
+
+def history_frame(
+    ctx: Context,
+    path: RunPath,
+    *,
+    samples: int,
+    keys: list[str] | None,
+    x_axis: str,
+    stream: str,
+) -> pandas.DataFrame:
+    """Sampled history as a DataFrame, built column by column (see `Run.history`)."""
+    checked = _checked_args(samples, keys, x_axis, stream)
+    columns = ColumnBuilder()
+    if stream == "default" and checked is None:
+        columns.add_texts(history_texts(ctx, path, samples, None, None))
+    else:
+        rows = fetch_history(ctx, path, samples=samples, keys=keys, x_axis=x_axis, stream=stream)
+        columns.add(rows)
+    return columns.to_pandas()
+
+
 def fetch_history(
     ctx: Context,
     path: RunPath,
@@ -71,12 +157,7 @@ def fetch_history(
     stream: str,
 ) -> list[dict[str, Any]]:
     """Sampled history rows (validated arguments; see `Run.history`)."""
-    _check_int("samples", samples, 1)
-    checked = check_keys(keys)
-    if not isinstance(x_axis, str) or not x_axis:
-        raise ValueError(f"x_axis must be a non-empty str, not {x_axis!r}")
-    if stream not in ("default", "system"):
-        raise ValueError(f"stream must be 'default' or 'system', not {stream!r}")
+    checked = _checked_args(samples, keys, x_axis, stream)
     client = ctx.gql.client
     e, p, n = path.entity, path.project, path.run_id
     if stream == "system":
@@ -89,18 +170,16 @@ def fetch_history(
             ]
         return rows
     if checked is None:
-        run = require_run(ctx.gql.call(client.get_run_history, e, p, n, samples=samples), path)
-        return decode_rows(run.history)
-    spec = dumps({"keys": _spec_keys(checked, x_axis), "samples": samples})
-    sampled = require_run(ctx.gql.call(client.get_run_sampled_history, e, p, n, specs=[spec]), path)
-    return row_objects(sampled.sampled_history[0] if sampled.sampled_history else [])
+        return decode_rows(history_texts(ctx, path, samples, None, None))
+    return sampled_rows(ctx, path, dumps({"keys": _spec_keys(checked, x_axis), "samples": samples}))
 
 
 def rows_to_dataframe(rows: list[dict[str, Any]]) -> pandas.DataFrame:
-    """A DataFrame with one row per history row (columns: union of keys, in order seen)."""
-    import pandas
-
-    return pandas.DataFrame.from_records(rows) if rows else pandas.DataFrame()
+    """A DataFrame with one row per history row (columns: union of keys, in order seen),
+    built column by column (`ColumnBuilder`)."""
+    columns = ColumnBuilder()
+    columns.add(rows)
+    return columns.to_pandas()
 
 
 class HistoryScan:
@@ -162,33 +241,10 @@ class HistoryScan:
         return -1
 
     def _history_texts(self, start: int, stop: int) -> list[str]:
-        """The row texts of steps `[start, stop)`: `GetRunHistory` with only its envelope
-        checked (no pydantic pass over thousands of strings)."""
-        from runapi_generated.operations import GET_RUN_HISTORY_GQL
-
-        variables: dict[str, object] = {
-            "entity": self._path.entity,
-            "project": self._path.project,
-            "name": self._path.run_id,
-            "samples": self._page_size,
-            "minStep": start,
-            "maxStep": stop,
-        }
-        data = self._ctx.gql.data(GET_RUN_HISTORY_GQL, "GetRunHistory", variables)
-        project = data.get("project")
-        if project is not None and not isinstance(project, dict):
-            raise ResponseValidationError("GraphQL get_run_history: project is not an object")
-        run = project.get("run") if project is not None else None
-        if run is None:
-            raise RunNotFoundError(f"run {self._path} not found")
-        texts = run.get("history") if isinstance(run, dict) else None
-        if not isinstance(texts, list) or not set(map(type, texts)) <= {str}:
-            raise ResponseValidationError("GraphQL get_run_history: history is not a list of str")
-        return texts
+        """The row texts of steps `[start, stop)`."""
+        return history_texts(self._ctx, self._path, self._page_size, start, stop)
 
     def _window(self, start: int, stop: int) -> list[dict[str, Any]]:
-        client = self._ctx.gql.client
-        key = {"entity": self._path.entity, "project": self._path.project}
         if self._keys is None:
             return decode_rows(self._history_texts(start, stop))
         spec = dumps(
@@ -199,13 +255,7 @@ class HistoryScan:
                 "maxStep": stop,
             }
         )
-        sampled = require_run(
-            self._ctx.gql.call(
-                client.get_run_sampled_history, name=self._path.run_id, specs=[spec], **key
-            ),
-            self._path,
-        )
-        return row_objects(sampled.sampled_history[0] if sampled.sampled_history else [])
+        return sampled_rows(self._ctx, self._path, spec)
 
     def _bounds(self) -> list[tuple[int, int]]:
         end = self._last_step() + 1

@@ -21,7 +21,7 @@ from ._artifacts import Artifact, ArtifactSpec
 from ._context import Context
 from ._exceptions import ResponseValidationError, RunFileNotFoundError, WaitTimeoutError
 from ._files import File
-from ._history import HistoryScan, Stream, fetch_history, rows_to_dataframe
+from ._history import HistoryScan, Stream, fetch_history, history_frame
 from ._http import MUTATION
 from ._json import dumps, loads_object, same_value
 from ._lookup import require_run
@@ -586,10 +586,13 @@ class Run:
         rows = run.history(pandas=False)
         ```
         """
-        rows = fetch_history(
+        if pandas:
+            return history_frame(
+                self._ctx, self._path, samples=samples, keys=keys, x_axis=x_axis, stream=stream
+            )
+        return fetch_history(
             self._ctx, self._path, samples=samples, keys=keys, x_axis=x_axis, stream=stream
         )
-        return rows_to_dataframe(rows) if pandas else rows
 
     def scan_history(
         self,

@@ -290,6 +290,49 @@ def parse_history(file_name: str, offset: int, content: Sequence[str]) -> Histor
     )
 
 
+_INEXACT = float(2**63)  # orjson reads integer tokens beyond 64 bits as such floats
+
+
+def _plain(value: Any) -> bool:
+    """Whether orjson surely read ``value`` as the stdlib does."""
+    kind = type(value)
+    if kind is float:
+        return not abs(value) >= _INEXACT
+    return kind is not dict and kind is not list
+
+
+def picked_rows(texts: Sequence[str], keys: Sequence[str], *, every: bool) -> list[dict[str, Any]]:
+    """Stored (validated) row texts decoded in one call and reduced to ``keys`` (rows
+    lacking one left out when ``every``, rows holding none left out otherwise), exactly:
+    orjson when it reads them all (no bare ``NaN`` / ``Infinity`` token) and every value
+    kept is a plain scalar that orjson reads exactly (not a float of 2**63 or more, which
+    may be an integer beyond 64 bits, nor a list or object, which may hide one), else the
+    stdlib.
+
+    ```python
+    picked_rows(['{"a": NaN, "b": 1}', '{"a": 2}'], ["b"], every=False)  # -> [{'b': 1}]
+    ```
+    """
+    joined = "[" + ",".join(texts) + "]"
+    if orjson is not None:
+        try:
+            rows = orjson.loads(joined)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            picked = _pick(rows, keys, every)
+            if all(all(map(_plain, row.values())) for row in picked):
+                return picked
+    return _pick(json.loads(joined), keys, every)
+
+
+def _pick(rows: list[dict[str, Any]], keys: Sequence[str], every: bool) -> list[dict[str, Any]]:
+    if every:
+        return [{key: row[key] for key in keys} for row in rows]
+    picked = ({key: row[key] for key in keys if key in row} for row in rows)
+    return [row for row in picked if row]
+
+
 def parse_events(file_name: str, offset: int, content: Sequence[str]) -> list[EventLine]:
     """Validate system-metrics lines starting at line ``offset`` (JSON objects)."""
     for i, text in enumerate(content):
@@ -643,11 +686,7 @@ def sampled_history(
     texts = _select_history(
         conn, run_id, samples=samples, min_step=min_step, max_step=max_step, keyset_ids=keyset_ids
     )
-    result = []
-    for text in texts:
-        row = json.loads(text)
-        result.append({key: row[key] for key in keys})
-    return result
+    return picked_rows(texts, keys, every=True)
 
 
 def event_rows(conn: sqlite3.Connection, run_id: int, samples: int | None = None) -> list[str]:
@@ -740,9 +779,7 @@ def live_rows(
         query = "SELECT row FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no"
         params = (run_id, after_line)
     result = []
-    for (text,) in conn.execute(query, params):
-        row = json.loads(text)
-        picked = {key: row[key] for key in keys if key in row}
-        if picked:
-            result.append(picked)
+    cursor = _plain_cursor(conn).execute(query, params)
+    while texts := [text for (text,) in cursor.fetchmany(10_000)]:
+        result += picked_rows(texts, keys, every=False)
     return result
