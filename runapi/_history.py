@@ -30,6 +30,12 @@ T = TypeVar("T")
 FAST_PAGE_SIZE = 10_000
 """Steps per GraphQL page when a whole scan is read into a DataFrame."""
 
+ITER_VALUES = 200_000
+"""Values per window up to which iterating a scan doubles its windows' steps."""
+
+ITER_GROWTH = 16
+"""Iterating a scan reads windows of at most this many times `page_size` steps."""
+
 IN_FLIGHT = 1
 """GraphQL pages requested ahead while a DataFrame is built (memory: this many + 1).
 Two measured no faster on two cores: the client's decoding, not the wait, bounds it."""
@@ -241,8 +247,10 @@ class HistoryScan:
         return -1
 
     def _history_texts(self, start: int, stop: int) -> list[str]:
-        """The row texts of steps `[start, stop)`."""
-        return history_texts(self._ctx, self._path, self._page_size, start, stop)
+        """The row texts of steps `[start, stop)` (at most one row a step is asked for, as
+        with `page_size` windows)."""
+        samples = max(stop - start, self._page_size)
+        return history_texts(self._ctx, self._path, samples, start, stop)
 
     def _window(self, start: int, stop: int) -> list[dict[str, Any]]:
         if self._keys is None:
@@ -250,7 +258,7 @@ class HistoryScan:
         spec = dumps(
             {
                 "keys": _spec_keys(self._keys, "_step"),
-                "samples": self._page_size,
+                "samples": max(stop - start, self._page_size),
                 "minStep": start,
                 "maxStep": stop,
             }
@@ -295,8 +303,38 @@ class HistoryScan:
                 for future in pending:
                     future.cancel()
 
+    def _growing(self) -> Iterator[list[dict[str, Any]]]:
+        """The rows of successive windows, the next requested while the caller uses this
+        one. Windows start at `page_size` steps and double while a window holds fewer
+        than `ITER_VALUES` values, up to `ITER_GROWTH` times `page_size` steps: fewer,
+        larger transfers for runs of small rows, `page_size` windows for big rows."""
+        end = self._last_step() + 1
+        if self._max_step is not None:
+            end = min(end, self._max_step)
+        start, size = self._min_step or 0, self._page_size
+        largest = self._page_size * ITER_GROWTH
+        with ThreadPoolExecutor(1, thread_name_prefix="runapi-history") as pool:
+            pending: Future[list[dict[str, Any]]] | None = None
+            if start < end:
+                pending = pool.submit(self._window, start, min(start + size, end))
+            try:
+                while pending is not None:
+                    rows = pending.result()
+                    start, pending = min(start + size, end), None
+                    if sum(map(len, rows)) * 2 <= ITER_VALUES:
+                        size = min(size * 2, largest)
+                    if start < end:
+                        pending = pool.submit(self._window, start, min(start + size, end))
+                    if rows:
+                        yield rows
+            finally:
+                if pending is not None:
+                    pending.cancel()
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for page in self.pages():
+        """Every row, from windows read ahead and growing while rows are small (see
+        `_growing`); each window's rows are decoded in one call."""
+        for page in self._growing():
             yield from page
 
     def to_pandas(self, *, parquet: bool = True, page_size: int | None = None) -> pandas.DataFrame:

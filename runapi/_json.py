@@ -48,6 +48,31 @@ def _maybe_inexact(value: Any) -> bool:
     return False
 
 
+_DIGITS = bytes.maketrans(b"0123456789D", b"DDDDDDDDDDd")
+_RUN = b"D" * 19
+
+
+def _long_integer_tokens(raw: bytes) -> bool:
+    """Whether ``raw`` may hold an integer token of 19 or more digits (one orjson may read
+    inexactly): a run of 19 digits not after a decimal point (a fraction's digits are
+    harmless). C-level passes (translate, find), a Python step per long fraction only.
+
+    ```python
+    >>> _long_integer_tokens(b"[0.0011428193144282783, 1]")
+    False
+    >>> _long_integer_tokens(b"[-9223372036854775809]")
+    True
+    ```
+    """
+    masked = raw.translate(_DIGITS)
+    at = masked.find(_RUN)  # the start of a run of digits (searches resume past runs)
+    while at >= 0:
+        if at == 0 or masked[at - 1] != 46:  # not after b".": maybe an integer token
+            return True
+        at = masked.find(_RUN, at + len(_RUN))  # a run of 38+ digits: judged an integer
+    return False
+
+
 _orjson: Any = None
 
 
@@ -85,6 +110,8 @@ def fast_loads(data: bytes | str) -> Any:
         except orjson.JSONDecodeError:
             pass
         else:
+            if not _long_integer_tokens(raw):
+                return value
             try:
                 if not _maybe_inexact(value):
                     return value

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 from conftest import User
@@ -214,3 +215,44 @@ def test_sampled_history_keeps_exact_values(user: User) -> None:
     assert frame["n"][2] == 2**64 + 1 and frame["c"][5] == {"d": [2**70, float("-inf")]}
     plain = run.history(keys=["s"])
     assert list(plain["s"]) == [r["s"] for r in rows]
+
+
+class HistoryRequests(httpx.BaseTransport):
+    """Counts `GetRunHistory` requests on the way to the real server."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.windows: list[tuple[int, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.read() or b"{}")
+        if body.get("operationName") == "GetRunHistory":
+            variables = body["variables"]
+            self.windows.append((variables["minStep"], variables["maxStep"]))
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_iterating_a_scan_reads_growing_windows(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Iteration doubles its windows while rows are small (up to 16x `page_size` steps)
+    and keeps `page_size` windows when they hold many values; rows come back exact."""
+    from runapi import _history
+
+    transport = HistoryRequests()
+    api = make_api(user, transport=transport)
+    run = new_run(api, user, project="grow")
+    rows = steps(450)
+    rows[7]["loss"] = math.nan
+    log_history(user, run, rows)
+    got = list(run.scan_history(page_size=10))
+    assert json.dumps(got) == json.dumps(rows)
+    sizes = [b - a for a, b in transport.windows]
+    assert sizes[:6] == [10, 20, 40, 80, 160, 140] and len(sizes) == 6
+    transport.windows.clear()
+    monkeypatch.setattr(_history, "ITER_VALUES", 99)  # 10 rows of 5 values are "big"
+    assert json.dumps(list(run.scan_history(page_size=10))) == json.dumps(rows)
+    assert {b - a for a, b in transport.windows} == {10} and len(transport.windows) == 45
