@@ -1,9 +1,10 @@
 """Parquet exports of run history, served to `Run.parquetHistory` readers.
 
 Exports are kept current as history arrives, so reading a finished run needs no export
-step: a file_stream post that leaves ``FLUSH_ROWS`` or more lines unexported writes them as
-a new immutable part (in the post's transaction, from the rows the post already decoded),
-and the run's last post (``complete``) writes whatever is left. Small parts are merged into
+step: once ``FLUSH_ROWS`` or more lines are unexported they are written as a new immutable
+part, from the rows the posts already decoded, by the exporter thread a post hands its
+run to (``export_worker``, off the request path), and the run's last post (``complete``)
+writes whatever is left before it is answered. Small parts are merged into
 one once together they reach ``PART_ROWS`` lines, and at the end of the run (parts whose
 columns no single type holds stay apart). A part is written under a temporary name and
 renamed, then recorded in ``history_exports`` in the same transaction as the rows: a
@@ -203,9 +204,10 @@ def _stop(conn: Any, run_id: int, line: int) -> None:
 
 
 def _compact(state: ServerState, conn: Any, run_id: int, *, final: bool) -> None:
-    """Merge the run's trailing small parts (fewer than ``PART_ROWS`` rows each) into one,
-    when together they first reach ``PART_ROWS`` rows, or at the end of the run (``final``).
-    Parts whose columns no one type holds (`merge_tables`) stay as they are."""
+    """Merge the run's trailing small parts (fewer than ``PART_ROWS`` rows each), when
+    together they first reach ``PART_ROWS`` rows, or at the end of the run (``final``):
+    consecutive parts are merged while one table holds them all (`merge_tables`), so a
+    key switching type between parts starts a new group."""
     import pyarrow.parquet as pq
 
     parts = list_exports(conn, run_id)
@@ -219,13 +221,25 @@ def _compact(state: ServerState, conn: Any, run_id: int, *, final: bool) -> None
         return
     if not final and not (total >= PART_ROWS > total - small[-1].row_count):
         return
-    tables = [pq.read_table(state.data_dir / p.path) for p in small]
-    merged = parquet_tables.merge_tables(tables)
-    if merged is None:
-        return
-    path = _write_part(state, run_id, small[0].first_line, merged)
-    history.drop_exports(conn, run_id, small[0].first_line)  # files go with the orphans
-    _record(conn, run_id, small[0].first_line, small[-1].last_line, total, path)
+    groups: list[tuple[list[Export], Any]] = []
+    for part in small:
+        table = pq.read_table(state.data_dir / part.path)
+        merged = parquet_tables.merge_tables([groups[-1][1], table]) if groups else None
+        if merged is None:
+            groups.append(([part], table))
+        else:
+            groups[-1] = ([*groups[-1][0], part], merged)
+    for members, table in groups:
+        if len(members) < 2:
+            continue
+        first, last = members[0], members[-1]
+        path = _write_part(state, run_id, first.first_line, table)
+        conn.execute(  # files go with the orphans
+            "DELETE FROM history_exports WHERE run_id = ? AND first_line BETWEEN ? AND ?",
+            (run_id, first.first_line, last.first_line),
+        )
+        rows = sum(m.row_count for m in members)
+        _record(conn, run_id, first.first_line, last.last_line, rows, path)
 
 
 def export_pending(

@@ -342,9 +342,12 @@ def test_falls_back_without_parquet_field(user: User) -> None:
 
 def export_records(user: User, run: runapi.Run) -> list[tuple[int, int, int, str]]:
     """The run's `history_exports` records (first line, last line, rows, path), read from
-    the server's database (read-only)."""
+    the server's database (read-only) once the exporter has caught up with the posts."""
     import sqlite3
 
+    from runapi_server import export_worker
+
+    assert export_worker.wait_idle(user.server.data_dir)
     db = user.server.data_dir / "runapi.sqlite3"
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return [
@@ -355,6 +358,16 @@ def export_records(user: User, run: runapi.Run) -> list[tuple[int, int, int, str
                 (run.id,),
             )
         ]
+
+
+def log_settled(user: User, run: runapi.Run, rows: list[dict[str, Any]], chunk: int) -> None:
+    """`log_history` a chunk at a time, each exported before the next is posted (so the
+    parts' layout does not depend on how far the exporter thread lags)."""
+    from runapi_server import export_worker
+
+    for start in range(0, len(rows), chunk):
+        log_history(user, run, rows[start : start + chunk], offset=start, chunk=chunk)
+        assert export_worker.wait_idle(user.server.data_dir)
 
 
 def small_parts(monkeypatch: pytest.MonkeyPatch, flush: int, part: int) -> None:
@@ -379,7 +392,7 @@ def test_exports_kept_current_as_history_arrives(
             row["huge"] = 1e19
     for row in rows[::13]:
         row["text"] = "ünïcødé ✓ \U0001f600"
-    log_history(user, run, rows, chunk=30)
+    log_settled(user, run, rows, chunk=30)
     written = export_records(user, run)
     assert written and written[0][0] == 0 and written[-1][1] >= 480  # while active
     assert parquet_urls(user, run) == []  # an active run is served live (wandb-core)
@@ -405,7 +418,7 @@ def test_resent_chunks_keep_exports_and_rewrites_drop_from_there(
     api = make_api(user)
     run = new_run(api, user, project="pq")
     rows = tricky_rows(250)
-    log_history(user, run, rows, chunk=50)
+    log_settled(user, run, rows, chunk=50)
     finish(user, run)
     first = export_records(user, run)
     assert [(r[0], r[1]) for r in first] == [(0, 99), (100, 199), (200, 249)]
@@ -429,7 +442,7 @@ def test_a_damaged_part_is_made_again(user: User, monkeypatch: pytest.MonkeyPatc
     api = make_api(user)
     run = new_run(api, user, project="pq")
     rows = tricky_rows(120)
-    log_history(user, run, rows, chunk=40)
+    log_settled(user, run, rows, chunk=40)
     finish(user, run)
     records = export_records(user, run)
     assert len(records) == 3
@@ -441,3 +454,24 @@ def test_a_damaged_part_is_made_again(user: User, monkeypatch: pytest.MonkeyPatc
     assert len(urls) == 3 and again[0] == records[0] and again[1][3] != records[1][3]
     assert [(r[0], r[1]) for r in again] == [(r[0], r[1]) for r in records]
     assert_logged(run.scan_history().to_pandas(), rows)
+
+
+def test_parts_whose_types_differ_stay_apart_and_read_exactly(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key that is an int in one part and a string in the next: the parts are not merged
+    (no column holds both), and the frame joins them as pandas would."""
+    small_parts(monkeypatch, flush=30, part=90)
+    api = make_api(user)
+    run = new_run(api, user, project="pq")
+    rows = tricky_rows(120)
+    for row in rows:
+        row["kind"] = row["_step"] if row["_step"] < 60 else f"k{row['_step']}"
+    log_settled(user, run, rows, chunk=30)
+    finish(user, run)
+    records = export_records(user, run)
+    assert [(r[0], r[1]) for r in records] == [(0, 59), (60, 119)]  # ints, then strings
+    frame = run.scan_history().to_pandas()
+    same_frames(frame, run.scan_history().to_pandas(parquet=False))
+    assert_logged(frame, rows)
+    assert frame["kind"][59] == 59 and frame["kind"][60] == "k60"
