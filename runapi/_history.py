@@ -16,7 +16,7 @@ from ._graphql import http_status_error, transport_error
 from ._http import NO_AUTH
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused, row_objects
 from ._lookup import require_run
-from ._parquet import export_frame, pyarrow_available
+from ._parquet import export_table, exports_frame, pyarrow_available
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -29,6 +29,9 @@ T = TypeVar("T")
 
 FAST_PAGE_SIZE = 10_000
 """Steps per GraphQL page when a whole scan is read into a DataFrame."""
+
+EXPORT_WORKERS = 4
+"""Parquet export parts downloaded and parsed at once by `HistoryScan.to_pandas`."""
 
 ITER_VALUES = 200_000
 """Values per window up to which iterating a scan doubles its windows' steps."""
@@ -419,14 +422,18 @@ class HistoryScan:
         upper = self._max_step
         if boundary is not None:
             upper = boundary if upper is None else min(boundary, upper)
-        frames = []
-        for url in parquet.parquet_urls:
-            frame = export_frame(
-                self._download(url), keys=self._keys, min_step=self._min_step, max_step=upper
-            )
-            if frame is None:
-                return None
-            frames.append(frame)
+
+        def part(url: str) -> tuple[Any, set[str]] | None:
+            content = self._download(url)
+            return export_table(content, keys=self._keys, min_step=self._min_step, max_step=upper)
+
+        # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
+        # joined in arrow and converted to pandas once.
+        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
+            parts = list(pool.map(part, parquet.parquet_urls))
+        if any(p is None for p in parts):
+            return None
+        frames = [exports_frame([p for p in parts if p is not None])]
         if boundary is None:
             return frames, None
         return frames, max(boundary, self._min_step or boundary)
