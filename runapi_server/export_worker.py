@@ -38,6 +38,11 @@ class _Due:
     chunks: list[history.HistoryChunk] = field(default_factory=list)
 
     def add(self, chunks: Sequence[history.HistoryChunk]) -> None:
+        for chunk in chunks:  # a chunk rewriting held lines makes them stale
+            end = chunk.offset + len(chunk.texts)
+            self.chunks = [
+                c for c in self.chunks if c.offset + len(c.texts) <= chunk.offset or c.offset >= end
+            ]
         self.chunks += [c for c in chunks if c.rows]
         while sum(len(c.texts) for c in self.chunks) > HELD_ROWS:
             self.chunks.pop(0)
@@ -84,12 +89,16 @@ class _Exporter:
 
     def _export(self, run_id: int, due: _Due) -> None:
         try:
+            chunks = joined(due.chunks)
+            # Parts are built and written without the write lock (posts go on meanwhile);
+            # what is left (and merging small parts) takes it.
+            while parquet_export.write_part_unlocked(self._state, run_id, chunks):
+                pass
             with self._state.db.transaction() as conn:
                 row = conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
                 if row is None:  # deleted meanwhile
                     return
                 final = str(row[0]) not in parquet_export.ACTIVE_STATES
-                chunks = joined(due.chunks)
                 parquet_export.export_pending(self._state, conn, run_id, chunks, final=final)
         except Exception:  # the rows are safe; a read exports what is pending
             log.exception("history export of run %s failed", run_id)

@@ -126,37 +126,45 @@ def _stale_format(records: Sequence[Export]) -> bool:
     return any(e.path != STOP_PATH and not e.path.endswith(FILE_SUFFIX) for e in records)
 
 
+@dataclass(frozen=True)
+class _Lines:
+    """Up to ``PART_ROWS`` stored lines after the exported ones, and their decoded rows."""
+
+    first: int
+    last: int
+    texts: list[str]
+    rows: list[dict[str, Any]]
+    columns: parquet_tables.Columns | None
+
+
 def _pending(
     conn: Any, run_id: int, after: int, chunks: Sequence[history.HistoryChunk], least: int
-) -> tuple[int, list[str], list[dict[str, Any]], parquet_tables.Columns | None]:
-    """The first line, texts and decoded rows of up to ``PART_ROWS`` lines after line
-    ``after`` (none when fewer than ``least``): taken from the post's chunk when it holds
-    exactly the lines pending (the usual case, no second decode), else read back and
-    decoded with orjson."""
-    (pending, last) = conn.execute(
-        "SELECT count(*), max(line_no) FROM history WHERE run_id = ? AND line_no > ?",
-        (run_id, after),
+) -> _Lines | None:
+    """The lines after line ``after`` (None when fewer than ``least``), as stored; their
+    decoded rows are a post's chunk's when it holds exactly these texts (the usual case,
+    no second decode), else the texts decoded with orjson."""
+    (pending,) = conn.execute(
+        "SELECT count(*) FROM history WHERE run_id = ? AND line_no > ?", (run_id, after)
     ).fetchone()
     if pending == 0 or pending < least:
-        return after + 1, [], [], None
-    for chunk in chunks:
-        size = len(chunk.texts)
-        if chunk.rows and chunk.offset == after + 1 and after + size == last and pending == size:
-            whole = chunk.columns if size <= PART_ROWS else None
-            return after + 1, chunk.texts[:PART_ROWS], chunk.rows[:PART_ROWS], whole
-    rows = conn.execute(
+        return None
+    found = conn.execute(
         "SELECT line_no, row FROM history WHERE run_id = ? AND line_no > ?"
         " ORDER BY line_no LIMIT ?",
         (run_id, after, PART_ROWS),
     ).fetchall()
-    if not rows:
-        return after + 1, [], [], None
-    texts = [str(r[1]) for r in rows]
+    if not found:
+        return None
+    texts = [str(r[1]) for r in found]
+    first, last = int(found[0][0]), int(found[-1][0])
+    for chunk in chunks:
+        if chunk.rows and chunk.offset == first and chunk.texts == texts:
+            return _Lines(first, last, texts, chunk.rows, chunk.columns)
     try:
         decoded = history.decode_lines(history.HISTORY, 0, texts)
     except history.RowError:  # stored rows were validated; judge them with the stdlib
         decoded = []
-    return int(rows[0][0]), texts, decoded, None
+    return _Lines(first, last, texts, decoded, None)
 
 
 def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) -> str:
@@ -266,23 +274,63 @@ def export_pending(
     if any(e.path == STOP_PATH for e in records):
         return
     done = max((e.last_line for e in records), default=-1)
-    wrote = False
     while True:
-        least = 1 if final else FLUSH_ROWS
-        first, texts, rows, columns = _pending(conn, run_id, done, chunks, least)
-        if not texts:
+        lines = _pending(conn, run_id, done, chunks, 1 if final else FLUSH_ROWS)
+        if lines is None:
             break
-        table = parquet_tables.exact_table(rows, texts, columns)
-        if table.num_rows < len(texts):
-            _stop(conn, run_id, first + table.num_rows)
+        table = parquet_tables.exact_table(lines.rows, lines.texts, lines.columns)
+        if table.num_rows < len(lines.texts):
+            (stop,) = conn.execute(
+                "SELECT line_no FROM history WHERE run_id = ? AND line_no >= ?"
+                " ORDER BY line_no LIMIT 1 OFFSET ?",
+                (run_id, lines.first, table.num_rows),
+            ).fetchone()
+            _stop(conn, run_id, int(stop))
             return
-        last = first + len(texts) - 1
-        _record(conn, run_id, first, last, len(texts), _write_part(state, run_id, first, table))
-        wrote, done = True, last
-        if len(texts) < PART_ROWS:
+        path = _write_part(state, run_id, lines.first, table)
+        _record(conn, run_id, lines.first, lines.last, len(lines.texts), path)
+        done = lines.last
+        if len(lines.texts) < PART_ROWS:
             break
-    if wrote or final:
-        _compact(state, conn, run_id, final=final)
+    _compact(state, conn, run_id, final=final)
+
+
+def write_part_unlocked(
+    state: ServerState, run_id: int, chunks: Sequence[history.HistoryChunk]
+) -> bool:
+    """Write the next part due (``FLUSH_ROWS`` or more lines pending) without holding the
+    write lock, then record it in a short write transaction after checking that the
+    exports and the lines it copies are still those it read (else the file is left as an
+    orphan). False when no part was recorded (nothing due, or the caller should take the
+    locked path: `export_pending`)."""
+    if not exports_enabled():
+        return False
+    read = state.db.read()
+    records = _list_records(read, run_id)
+    stats = history.stream_stats(read, run_id, history.HISTORY)
+    if not stats.ordered or _stale_format(records) or any(e.path == STOP_PATH for e in records):
+        return False
+    done = max((e.last_line for e in records), default=-1)
+    lines = _pending(read, run_id, done, chunks, FLUSH_ROWS)
+    if lines is None:
+        return False
+    table = parquet_tables.exact_table(lines.rows, lines.texts, lines.columns)
+    if table.num_rows < len(lines.texts):
+        return False
+    path = _write_part(state, run_id, lines.first, table)
+    with state.db.transaction() as conn:
+        if _list_records(conn, run_id) != records:
+            return False
+        if not history.stream_stats(conn, run_id, history.HISTORY).ordered:
+            return False
+        stored = conn.execute(
+            "SELECT row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ? ORDER BY line_no",
+            (run_id, lines.first, lines.last),
+        ).fetchall()
+        if [str(r[0]) for r in stored] != lines.texts:
+            return False
+        _record(conn, run_id, lines.first, lines.last, len(lines.texts), path)
+    return True
 
 
 def _due(conn: Any, run_id: int) -> bool:

@@ -475,3 +475,43 @@ def test_parts_whose_types_differ_stay_apart_and_read_exactly(
     same_frames(frame, run.scan_history().to_pandas(parquet=False))
     assert_logged(frame, rows)
     assert frame["kind"][59] == 59 and frame["kind"][60] == "k60"
+
+
+def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exporter reuses a post's decoded rows only while they are what is stored: a
+    later post rewriting those lines wins, whichever path writes the part."""
+    from runapi_server import export_worker, history, parquet_export
+    from runapi_server.state import ServerState
+    from runapi_server.timeutil import now_iso
+
+    state = ServerState.open(tmp_path)
+    with state.db.transaction() as conn:
+        conn.execute("INSERT INTO users (name, created_at) VALUES ('u', ?)", (now_iso(),))
+        conn.execute(
+            "INSERT INTO projects (entity, name, created_at) VALUES ('u', 'p', ?)", (now_iso(),)
+        )
+        conn.execute(
+            "INSERT INTO runs (project_id, name, user_id, state, created_at, updated_at,"
+            " heartbeat_at) VALUES (1, 'r', 1, 'finished', ?, ?, ?)",
+            (now_iso(), now_iso(), now_iso()),
+        )
+    texts = [json.dumps({"_step": i, "loss": i / 2}) for i in range(30)]
+    held = history.parse_history("wandb-history.jsonl", 0, texts)
+    rewrite = history.parse_history("wandb-history.jsonl", 10, ['{"_step": 10, "loss": -1.0}'])
+    with state.db.transaction() as conn:
+        history.store_history(conn, 1, held)
+        history.store_history(conn, 1, rewrite)
+    for write in ("unlocked", "locked"):
+        with state.db.transaction() as conn:
+            history.drop_exports(conn, 1)
+        if write == "unlocked":
+            monkeypatch.setattr(parquet_export, "FLUSH_ROWS", 5)
+            assert parquet_export.write_part_unlocked(state, 1, export_worker.joined([held]))
+        else:
+            with state.db.transaction() as conn:
+                parquet_export.export_pending(state, conn, 1, [held], final=True)
+        (part,) = parquet_export.list_exports(state.db.read(), 1)
+        table = pq.read_table(tmp_path / part.path)
+        assert table.column("loss").to_pylist()[9:12] == [4.5, -1.0, 5.5], write
