@@ -114,11 +114,11 @@ def ingest_cost(key_of: Callable[[Path], str], rows: int, metrics: int, chunk: i
             servers.append((server, filler))
         spent: list[list[float]] = [[], []]
         for i, start in enumerate(range(0, rows, chunk)):
-            lines = history_lines(start, min(start + chunk, rows), metrics)
+            body = Filler.body(history_lines(start, min(start + chunk, rows), metrics), start)
             order = (0, 1) if i % 2 == 0 else (1, 0)
             for side in order:
                 t0 = time.perf_counter()
-                servers[side][1].stream("ingest", "run", lines, start)
+                servers[side][1].post("ingest", "run", body)
                 spent[side].append(time.perf_counter() - t0)
         for _, filler in servers:
             filler.finish("ingest", "run")

@@ -120,6 +120,31 @@ def fast_loads(data: bytes | str) -> Any:
     return json.loads(data)
 
 
+def _loads_lines(texts: Sequence[str]) -> list[Any] | None:
+    """JSON texts decoded with orjson, one call for all of them, else one call each with
+    the stdlib for the few orjson refuses (a bare `NaN` / `Infinity` token, as in a row
+    logging a NaN), so one such row does not send the whole page to the stdlib. None
+    when orjson is missing or may read a text inexactly (an integer token of 19 digits or
+    more): the caller then decodes with `fast_loads`. Invalid JSON raises `ValueError`.
+    """
+    orjson = _orjson_module()
+    if not orjson:
+        return None
+    raw = ("[" + ",".join(texts) + "]").encode("utf-8", "surrogatepass")
+    if _long_integer_tokens(raw):
+        return None
+    try:
+        values: list[Any] = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        values = []
+        for text in texts:
+            try:
+                values.append(orjson.loads(text))
+            except orjson.JSONDecodeError:
+                values.append(json.loads(text))
+    return values
+
+
 def loads_object(text: str | None, what: str) -> dict[str, Any]:
     """Decode a JSONString holding an object; None or empty gives `{}`."""
     if text is None or text == "":
@@ -146,7 +171,9 @@ def decode_rows(rows: Sequence[str], what: str = "history") -> list[dict[str, An
     if not rows:
         return []
     try:
-        decoded = fast_loads("[" + ",".join(rows) + "]")
+        decoded = _loads_lines(rows)
+        if decoded is None:
+            decoded = fast_loads("[" + ",".join(rows) + "]")
     except ValueError as exc:
         raise ResponseValidationError(f"{what} rows are not valid JSON: {exc}") from exc
     if not isinstance(decoded, list) or len(decoded) != len(rows):
@@ -305,8 +332,11 @@ class ColumnBuilder:
         if orjson:
             try:
                 decoded = orjson.loads("[" + ",".join(texts) + "]")
-            except orjson.JSONDecodeError:
-                decoded = None
+            except orjson.JSONDecodeError:  # a row with NaN: orjson for the others
+                try:
+                    decoded = _loads_lines(texts)
+                except (ValueError, RecursionError):
+                    decoded = None
         if (
             isinstance(decoded, list)
             and len(decoded) == len(texts)

@@ -317,13 +317,19 @@ def picked_rows(texts: Sequence[str], keys: Sequence[str], *, every: bool) -> li
     if orjson is not None:
         try:
             rows = orjson.loads(joined)
-        except orjson.JSONDecodeError:
-            pass
-        else:
-            picked = _pick(rows, keys, every)
-            if all(all(map(_plain, row.values())) for row in picked):
-                return picked
+        except orjson.JSONDecodeError:  # a row with NaN: orjson for the others
+            rows = [_loads_one(text) for text in texts]
+        picked = _pick(rows, keys, every)
+        if all(all(map(_plain, row.values())) for row in picked):
+            return picked
     return _pick(json.loads(joined), keys, every)
+
+
+def _loads_one(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _pick(rows: list[dict[str, Any]], keys: Sequence[str], every: bool) -> list[dict[str, Any]]:
