@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -115,12 +115,25 @@ class Filler:
     def stream(
         self, project: str, run: str, lines: list[str], offset: int, complete: bool = False
     ) -> None:
+        self.post(project, run, self.body(lines, offset, complete))
+
+    @staticmethod
+    def body(lines: list[str], offset: int, complete: bool = False) -> bytes:
+        """A file_stream post of history ``lines`` from line ``offset``, encoded (so
+        timings of `post` leave the client's JSON encoding out)."""
         body: dict[str, Any] = {
             "files": {"wandb-history.jsonl": {"offset": offset, "content": lines}}
         }
         if complete:
             body.update(complete=True, exitcode=0)
-        response = self.client.post(f"/files/{self.entity}/{project}/{run}/file_stream", json=body)
+        return json.dumps(body).encode()
+
+    def post(self, project: str, run: str, body: bytes) -> None:
+        response = self.client.post(
+            f"/files/{self.entity}/{project}/{run}/file_stream",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
         if response.status_code != 200:
             raise RuntimeError(f"file_stream: HTTP {response.status_code}: {response.text[:300]}")
 
@@ -143,16 +156,44 @@ def history_lines(start: int, stop: int, metrics: int, seed: int = 0) -> list[st
     return out
 
 
+def sparse_lines(start: int, stop: int, seed: int = 0) -> list[str]:
+    """A realistic training log: `_step`, `_runtime`, `_timestamp` and four train metrics
+    every step, `val/loss` and `val/acc` every 50 steps, an occasional NaN loss."""
+    rnd = random.Random(seed * 1_000_003 + start)
+    head = '{"_step": %d, "_runtime": %.3f, "_timestamp": %.3f, "train/loss": %s'
+    out = []
+    for step in range(start, stop):
+        loss = "NaN" if step % 997 == 13 else repr(rnd.random())
+        parts = [head % (step, step * 0.01, 1.7e9 + step * 0.01, loss)]
+        parts.append(f', "train/acc": {rnd.random()!r}, "train/lr": {1e-3 / (1 + step)!r}')
+        parts.append(f', "train/grad_norm": {rnd.random() * 10!r}')
+        if step % 50 == 0:
+            parts.append(f', "val/loss": {rnd.random()!r}, "val/acc": {rnd.random()!r}')
+        parts.append("}")
+        out.append("".join(parts))
+    return out
+
+
 def fill_history(
-    filler: Filler, project: str, run: str, rows: int, metrics: int, chunk: int = 20_000
+    filler: Filler,
+    project: str,
+    run: str,
+    rows: int,
+    metrics: int,
+    chunk: int = 20_000,
+    lines_of: Callable[[int, int], list[str]] | None = None,
 ) -> float:
-    """Create `run` and stream `rows` rows; returns ingest rows/s (posting time only)."""
+    """Create `run` and stream `rows` rows (`lines_of(start, stop)`, default
+    `history_lines` with `metrics` metrics); returns ingest rows/s (posting time only:
+    the request and the server's answer, not the client's JSON encoding)."""
     filler.create_run(project, run)
     posting = 0.0
     for start in range(0, rows, chunk):
-        lines = history_lines(start, min(start + chunk, rows), metrics)
+        stop = min(start + chunk, rows)
+        lines = lines_of(start, stop) if lines_of else history_lines(start, stop, metrics)
+        body = filler.body(lines, start)
         t0 = time.perf_counter()
-        filler.stream(project, run, lines, start)
+        filler.post(project, run, body)
         posting += time.perf_counter() - t0
     filler.finish(project, run)
     return rows / posting if posting else 0.0

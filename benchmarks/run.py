@@ -16,7 +16,6 @@ benchmarks/RESULTS.md. No thresholds are asserted: this reports, it does not jud
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -26,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +42,8 @@ from benchmarks.fill import (  # noqa: E402
     fill_many,
     fill_runs_table,
 )
+from benchmarks.groups import ingest_cost, iteration_group, sparse_group  # noqa: E402
+from benchmarks.harness import Result, fmt, log, ratio, run_scenario  # noqa: E402
 
 ANCHORS = ["0.21.4", "0.31.0"]
 ENTITY = "bench"
@@ -61,25 +62,27 @@ class Sizes:
     many_runs: int  # full histories of many runs to one long frame
     many_rows: int
     many_anchor_runs: int  # the anchors read this many of them, extrapolated
+    sparse_rows: int  # the realistic run: train metrics every step, val every 50, some NaN
+    iter_rows: int  # row iteration against the anchors (a size they finish)
+    iter_long_rows: int  # row iteration, runapi alone
+    ingest_rows: int  # ingest with exports on and off
     artifact_bytes: int = 1 << 30
     artifact_files: int = 1000
 
 
-FULL = Sizes(1_000_000, 10_000_000, 10_000, 200, 2_000, 20_000, 3, 2, 100, 100_000, 10)
-QUICK = Sizes(20_000, 200_000, 200, 20, 500, 2_000, 2, 1, 4, 2_000, 2, 8 << 20, 100)
-
-
-@dataclass
-class Result:
-    scenario: str
-    size: str
-    times: dict[str, list[float]] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+# fmt: off
+FULL = Sizes(
+    1_000_000, 10_000_000, 10_000, 200, 2_000, 20_000, 3, 2,
+    100, 100_000, 10,
+    300_000, 100_000, 1_000_000, 400_000,
+)
+QUICK = Sizes(
+    20_000, 200_000, 200, 20, 500, 2_000, 2, 1,
+    4, 2_000, 2,
+    20_000, 10_000, 100_000, 40_000,
+    8 << 20, 100,
+)
+# fmt: on
 
 
 # --------------------------------------------------------------------------- venvs
@@ -114,40 +117,27 @@ def anchor_python(version: str) -> Path | None:
 # --------------------------------------------------------------------------- timing
 
 
-def run_scenario(
-    python: Path, impl: str, scenario: str, args: dict[str, Any], env: dict[str, str]
-) -> dict[str, Any] | None:
-    cmd = [str(python), str(HERE / "scenarios.py"), impl, scenario, json.dumps(args)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
-    if proc.returncode != 0:
-        log(f"{impl} {scenario} failed: {proc.stderr.strip().splitlines()[-1:]}")
-        return None
-    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
-
-
 def time_import(python: Path, module: str, env: dict[str, str]) -> float:
     t0 = time.perf_counter()
     subprocess.run([str(python), "-c", f"import {module}"], check=True, env=env)
     return time.perf_counter() - t0
 
 
-def fmt(values: list[float], unit: str = "s") -> str:
-    if not values:
-        return "n/a"
-    med = statistics.median(values)
-    if unit == "ms":
-        return f"{med * 1000:.1f} ms ({min(values) * 1000:.1f}-{max(values) * 1000:.1f})"
-    return f"{med:.3f} s ({min(values):.3f}-{max(values):.3f})"
-
-
-def ratio(anchor: list[float], ours: list[float]) -> str:
-    if not anchor or not ours:
-        return "n/a"
-    return f"{statistics.median(anchor) / statistics.median(ours):.1f}x"
-
-
 # --------------------------------------------------------------------------- main
+
+
+def export_files(data_dir: Path, run: str) -> list[Path]:
+    """The parquet history exports of ``run``, in line order (from the server's database)."""
+    import sqlite3
+
+    db = data_dir / "runapi.sqlite3"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        found = conn.execute(
+            "SELECT e.path FROM history_exports AS e JOIN runs ON runs.id = e.run_id"
+            " WHERE runs.name = ? AND e.path != '' ORDER BY e.first_line",
+            (run,),
+        )
+        return [data_dir / row[0] for row in found]
 
 
 def machine() -> str:
@@ -254,7 +244,7 @@ def main() -> int:
     parser.add_argument("--huge-rows", type=int, help="rows of the long run (default by mode)")
     parser.add_argument(
         "--only",
-        default="full,sampled,table,bulk,many,import,scan,artifacts",
+        default="full,sampled,table,bulk,many,import,scan,sparse,iter,ingest,artifacts",
         help="comma-separated scenario groups to run",
     )
     parser.add_argument(
@@ -306,7 +296,7 @@ def main() -> int:
         if only & {"full", "sampled"}:
             log(f"filling: {sizes.big_rows:,} x 10 metrics")
             ingest["big"] = fill_history(filler, "hist", "big", sizes.big_rows, 10)
-        if only & {"sampled", "scan"}:
+        if only & {"sampled", "scan", "iter"}:
             log(f"filling: {sizes.huge_rows:,} x 3 metrics")
             ingest["huge"] = fill_history(filler, "hist", "huge", sizes.huge_rows, 3)
         if "table" in only:
@@ -322,9 +312,8 @@ def main() -> int:
         big = f"{ENTITY}/hist/big"
         huge = f"{ENTITY}/hist/huge"
         if "full" in only:
-            log("first parquet read of the 1M-row run (the server exports it)")
+            log("first read of the 1M-row run, right after its last post")
             first = run_scenario(ours, "runapi", "full_history", {"path": big}, env)
-            export_s = first["seconds"] if first else float("nan")
 
             # 1. full history, parquet path
             r1 = Result("full history -> DataFrame (parquet exports)", f"{sizes.big_rows:,} x 10")
@@ -361,15 +350,12 @@ def main() -> int:
             r1.notes.append(note)
             r2.notes.append(note)
             r1.notes.append(
-                f"first read after the fill, which made the server export parquet: {export_s:.2f} s"
-            )
-            r1.notes.append(
                 "wandb 0.31.0: `scan_history(use_cache=False)` (no local parquet cache)"
             )
             try:
                 import pyarrow.parquet as pq
 
-                files = sorted((data_dir / "files" / "history-exports").rglob("*.parquet"))
+                files = export_files(data_dir, "big")
                 local = []
                 for _ in range(3):
                     t0 = time.perf_counter()
@@ -379,7 +365,15 @@ def main() -> int:
                 r1.times["local parquet"] = local
             except Exception as exc:  # a reference figure only
                 r1.notes.append(f"local parquet reference not measured: {exc}")
-            results += [r1, r2]
+            cold = Result(
+                "full history -> DataFrame, first read right after the run finishes (cold)",
+                f"{sizes.big_rows:,} x 10",
+            )
+            if first and r1.times.get("runapi"):
+                cold.times["runapi"] = [first["seconds"]]
+                warm = statistics.median(r1.times["runapi"])
+                cold.extra["cold / warm"] = f"{first['seconds'] / warm:.2f}x (1 repetition)"
+            results += [r1, cold, r2]
 
         # 3. sampling
         if "sampled" in only:
@@ -468,8 +462,28 @@ def main() -> int:
                 res6.times.setdefault("runapi", []).append(time_import(ours, "runapi", env))
                 for version, python in anchors.items():
                     res6.times.setdefault(version, []).append(time_import(python, "wandb", env))
-            res6.notes.append("whole process wall time, runapi vs wandb")
+            res6.notes.append(
+                "whole process wall time, runapi vs wandb; runapi loads its generated client"
+                " (pydantic models) on first use, which the scenarios import before timing"
+            )
             results.append(res6)
+
+        if "sparse" in only:
+            found, ingest["sparse"] = sparse_group(
+                ours, anchors, env, filler, ENTITY, sizes.sparse_rows, sizes.reps, sizes.anchor_reps
+            )
+            results += found
+        if "iter" in only:
+            results += iteration_group(
+                ours,
+                anchors,
+                env,
+                huge,
+                sizes.iter_rows,
+                min(sizes.iter_long_rows, sizes.huge_rows),
+                sizes.reps,
+                sizes.anchor_reps,
+            )
 
         # 7. streaming scan of the long run
         if "scan" in only:
@@ -486,6 +500,10 @@ def main() -> int:
             results += artifact_results(sizes, ours, anchors, env, data_dir / "artifact-work")
     finally:
         server.stop()
+    exports_cost = None
+    if "ingest" in only:
+        log(f"ingest with exports on and off: {sizes.ingest_rows:,} rows, 2 servers")
+        exports_cost = ingest_cost(lambda d: create_user(d, ENTITY), sizes.ingest_rows, 10)
 
     ingest_note = ", ".join(f"{k}: {v:,.0f} rows/s" for k, v in ingest.items())
     versions = ", ".join(anchors) or "none"
@@ -513,7 +531,14 @@ def main() -> int:
         cells += [fmt(r.times.get(v, []), unit) for v in ANCHORS]
         cells += [ratio(r.times.get(v, []), r.times.get("runapi", [])) for v in ANCHORS]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"Ingest (file_stream, 20,000-row posts, client-side wall): {ingest_note}.", ""]
+    lines += [
+        "",
+        f"Ingest (file_stream, 20,000-row posts encoded beforehand, client-side wall of the"
+        f" request): {ingest_note}.",
+    ]
+    if exports_cost:
+        lines.append(f"What history exports cost ingest: {exports_cost}.")
+    lines.append("")
     for r in results:
         for k, v in r.extra.items():
             lines.append(f"- {r.scenario}: {k}: {v}")

@@ -15,7 +15,7 @@ from ._context import Context
 from ._exceptions import BadRequestError, GraphQLError, ResponseValidationError, RunNotFoundError
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused, row_objects
 from ._lookup import require_run
-from ._parquet import export_frame, pyarrow_available
+from ._parquet import export_table, exports_frame, pyarrow_available
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -28,6 +28,15 @@ T = TypeVar("T")
 
 FAST_PAGE_SIZE = 10_000
 """Steps per GraphQL page when a whole scan is read into a DataFrame."""
+
+EXPORT_WORKERS = 4
+"""Parquet export parts downloaded and parsed at once by `HistoryScan.to_pandas`."""
+
+ITER_VALUES = 200_000
+"""Values per window up to which iterating a scan doubles its windows' steps."""
+
+ITER_GROWTH = 16
+"""Iterating a scan reads windows of at most this many times `page_size` steps."""
 
 IN_FLIGHT = 1
 """GraphQL pages requested ahead while a DataFrame is built (memory: this many + 1).
@@ -60,6 +69,92 @@ def _spec_keys(keys: list[str], x_axis: str) -> list[str]:
     return keys if x_axis in keys else [*keys, x_axis]
 
 
+def _run_field(data: dict[str, Any], path: RunPath, operation: str, name: str) -> Any:
+    """``data.project.run.<name>`` of a lean answer, checking only the envelope."""
+    project = data.get("project")
+    if project is not None and not isinstance(project, dict):
+        raise ResponseValidationError(f"GraphQL {operation}: project is not an object")
+    run = project.get("run") if project is not None else None
+    if run is None:
+        raise RunNotFoundError(f"run {path} not found")
+    if not isinstance(run, dict):
+        raise ResponseValidationError(f"GraphQL {operation}: run is not an object")
+    return run.get(name)
+
+
+def history_texts(
+    ctx: Context, path: RunPath, samples: int, min_step: int | None, max_step: int | None
+) -> list[str]:
+    """The row texts of `GetRunHistory`, with only its envelope checked (no pydantic
+    pass over hundreds or thousands of strings)."""
+    from runapi_generated.operations import GET_RUN_HISTORY_GQL
+
+    variables: dict[str, object] = {
+        "entity": path.entity,
+        "project": path.project,
+        "name": path.run_id,
+        "samples": samples,
+    }
+    if min_step is not None:
+        variables["minStep"] = min_step
+    if max_step is not None:
+        variables["maxStep"] = max_step
+    data = ctx.gql.data(GET_RUN_HISTORY_GQL, "GetRunHistory", variables)
+    texts = _run_field(data, path, "get_run_history", "history")
+    if not isinstance(texts, list) or not set(map(type, texts)) <= {str}:
+        raise ResponseValidationError("GraphQL get_run_history: history is not a list of str")
+    return texts
+
+
+def sampled_rows(ctx: Context, path: RunPath, spec: str) -> list[dict[str, Any]]:
+    """The rows of one `sampledHistory` spec, with only the envelope checked."""
+    from runapi_generated.operations import GET_RUN_SAMPLED_HISTORY_GQL
+
+    variables: dict[str, object] = {
+        "entity": path.entity,
+        "project": path.project,
+        "name": path.run_id,
+        "specs": [spec],
+    }
+    data = ctx.gql.data(GET_RUN_SAMPLED_HISTORY_GQL, "GetRunSampledHistory", variables)
+    sampled = _run_field(data, path, "get_run_sampled_history", "sampledHistory")
+    if sampled is not None and not isinstance(sampled, list):
+        raise ResponseValidationError("GraphQL get_run_sampled_history: not a list")
+    return row_objects(sampled[0] if sampled else [])
+
+
+def _checked_args(
+    samples: int, keys: list[str] | None, x_axis: str, stream: str
+) -> list[str] | None:
+    _check_int("samples", samples, 1)
+    checked = check_keys(keys)
+    if not isinstance(x_axis, str) or not x_axis:
+        raise ValueError(f"x_axis must be a non-empty str, not {x_axis!r}")
+    if stream not in ("default", "system"):
+        raise ValueError(f"stream must be 'default' or 'system', not {stream!r}")
+    return checked
+
+
+def history_frame(
+    ctx: Context,
+    path: RunPath,
+    *,
+    samples: int,
+    keys: list[str] | None,
+    x_axis: str,
+    stream: str,
+) -> pandas.DataFrame:
+    """Sampled history as a DataFrame, built column by column (see `Run.history`)."""
+    checked = _checked_args(samples, keys, x_axis, stream)
+    columns = ColumnBuilder()
+    if stream == "default" and checked is None:
+        columns.add_texts(history_texts(ctx, path, samples, None, None))
+    else:
+        rows = fetch_history(ctx, path, samples=samples, keys=keys, x_axis=x_axis, stream=stream)
+        columns.add(rows)
+    return columns.to_pandas()
+
+
 def fetch_history(
     ctx: Context,
     path: RunPath,
@@ -70,12 +165,7 @@ def fetch_history(
     stream: str,
 ) -> list[dict[str, Any]]:
     """Sampled history rows (validated arguments; see `Run.history`)."""
-    _check_int("samples", samples, 1)
-    checked = check_keys(keys)
-    if not isinstance(x_axis, str) or not x_axis:
-        raise ValueError(f"x_axis must be a non-empty str, not {x_axis!r}")
-    if stream not in ("default", "system"):
-        raise ValueError(f"stream must be 'default' or 'system', not {stream!r}")
+    checked = _checked_args(samples, keys, x_axis, stream)
     client = ctx.gql.client
     e, p, n = path.entity, path.project, path.run_id
     if stream == "system":
@@ -88,18 +178,16 @@ def fetch_history(
             ]
         return rows
     if checked is None:
-        run = require_run(ctx.gql.call(client.get_run_history, e, p, n, samples=samples), path)
-        return decode_rows(run.history)
-    spec = dumps({"keys": _spec_keys(checked, x_axis), "samples": samples})
-    sampled = require_run(ctx.gql.call(client.get_run_sampled_history, e, p, n, specs=[spec]), path)
-    return row_objects(sampled.sampled_history[0] if sampled.sampled_history else [])
+        return decode_rows(history_texts(ctx, path, samples, None, None))
+    return sampled_rows(ctx, path, dumps({"keys": _spec_keys(checked, x_axis), "samples": samples}))
 
 
 def rows_to_dataframe(rows: list[dict[str, Any]]) -> pandas.DataFrame:
-    """A DataFrame with one row per history row (columns: union of keys, in order seen)."""
-    import pandas
-
-    return pandas.DataFrame.from_records(rows) if rows else pandas.DataFrame()
+    """A DataFrame with one row per history row (columns: union of keys, in order seen),
+    built column by column (`ColumnBuilder`)."""
+    columns = ColumnBuilder()
+    columns.add(rows)
+    return columns.to_pandas()
 
 
 class HistoryScan:
@@ -161,50 +249,23 @@ class HistoryScan:
         return -1
 
     def _history_texts(self, start: int, stop: int) -> list[str]:
-        """The row texts of steps `[start, stop)`: `GetRunHistory` with only its envelope
-        checked (no pydantic pass over thousands of strings)."""
-        from runapi_generated.operations import GET_RUN_HISTORY_GQL
-
-        variables: dict[str, object] = {
-            "entity": self._path.entity,
-            "project": self._path.project,
-            "name": self._path.run_id,
-            "samples": self._page_size,
-            "minStep": start,
-            "maxStep": stop,
-        }
-        data = self._ctx.gql.data(GET_RUN_HISTORY_GQL, "GetRunHistory", variables)
-        project = data.get("project")
-        if project is not None and not isinstance(project, dict):
-            raise ResponseValidationError("GraphQL get_run_history: project is not an object")
-        run = project.get("run") if project is not None else None
-        if run is None:
-            raise RunNotFoundError(f"run {self._path} not found")
-        texts = run.get("history") if isinstance(run, dict) else None
-        if not isinstance(texts, list) or not set(map(type, texts)) <= {str}:
-            raise ResponseValidationError("GraphQL get_run_history: history is not a list of str")
-        return texts
+        """The row texts of steps `[start, stop)` (at most one row a step is asked for, as
+        with `page_size` windows)."""
+        samples = max(stop - start, self._page_size)
+        return history_texts(self._ctx, self._path, samples, start, stop)
 
     def _window(self, start: int, stop: int) -> list[dict[str, Any]]:
-        client = self._ctx.gql.client
-        key = {"entity": self._path.entity, "project": self._path.project}
         if self._keys is None:
             return decode_rows(self._history_texts(start, stop))
         spec = dumps(
             {
                 "keys": _spec_keys(self._keys, "_step"),
-                "samples": self._page_size,
+                "samples": max(stop - start, self._page_size),
                 "minStep": start,
                 "maxStep": stop,
             }
         )
-        sampled = require_run(
-            self._ctx.gql.call(
-                client.get_run_sampled_history, name=self._path.run_id, specs=[spec], **key
-            ),
-            self._path,
-        )
-        return row_objects(sampled.sampled_history[0] if sampled.sampled_history else [])
+        return sampled_rows(self._ctx, self._path, spec)
 
     def _bounds(self) -> list[tuple[int, int]]:
         end = self._last_step() + 1
@@ -244,8 +305,38 @@ class HistoryScan:
                 for future in pending:
                     future.cancel()
 
+    def _growing(self) -> Iterator[list[dict[str, Any]]]:
+        """The rows of successive windows, the next requested while the caller uses this
+        one. Windows start at `page_size` steps and double while a window holds fewer
+        than `ITER_VALUES` values, up to `ITER_GROWTH` times `page_size` steps: fewer,
+        larger transfers for runs of small rows, `page_size` windows for big rows."""
+        end = self._last_step() + 1
+        if self._max_step is not None:
+            end = min(end, self._max_step)
+        start, size = self._min_step or 0, self._page_size
+        largest = self._page_size * ITER_GROWTH
+        with ThreadPoolExecutor(1, thread_name_prefix="runapi-history") as pool:
+            pending: Future[list[dict[str, Any]]] | None = None
+            if start < end:
+                pending = pool.submit(self._window, start, min(start + size, end))
+            try:
+                while pending is not None:
+                    rows = pending.result()
+                    start, pending = min(start + size, end), None
+                    if sum(map(len, rows)) * 2 <= ITER_VALUES:
+                        size = min(size * 2, largest)
+                    if start < end:
+                        pending = pool.submit(self._window, start, min(start + size, end))
+                    if rows:
+                        yield rows
+            finally:
+                if pending is not None:
+                    pending.cancel()
+
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        for page in self.pages():
+        """Every row, from windows read ahead and growing while rows are small (see
+        `_growing`); each window's rows are decoded in one call."""
+        for page in self._growing():
             yield from page
 
     def to_pandas(self, *, parquet: bool = True, page_size: int | None = None) -> pandas.DataFrame:
@@ -330,14 +421,18 @@ class HistoryScan:
         upper = self._max_step
         if boundary is not None:
             upper = boundary if upper is None else min(boundary, upper)
-        frames = []
-        for url in parquet.parquet_urls:
-            frame = export_frame(
-                self._download(url), keys=self._keys, min_step=self._min_step, max_step=upper
-            )
-            if frame is None:
-                return None
-            frames.append(frame)
+
+        def part(url: str) -> tuple[Any, set[str]] | None:
+            content = self._download(url)
+            return export_table(content, keys=self._keys, min_step=self._min_step, max_step=upper)
+
+        # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
+        # joined in arrow and converted to pandas once.
+        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
+            parts = list(pool.map(part, parquet.parquet_urls))
+        if any(p is None for p in parts):
+            return None
+        frames = [exports_frame([p for p in parts if p is not None])]
         if boundary is None:
             return frames, None
         return frames, max(boundary, self._min_step or boundary)

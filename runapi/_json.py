@@ -7,6 +7,7 @@ import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ResponseValidationError
@@ -23,19 +24,52 @@ def _maybe_inexact(value: Any) -> bool:
     """Whether an orjson result holds a float of magnitude 2**63 or more anywhere: orjson
     turns integer tokens beyond 64 bits into such floats (every other integer it reads
     exactly), so without one the result is what the stdlib gives. A float that was
-    written as such only costs a stdlib decode."""
-    kind = type(value)
-    if kind is float:
-        return bool(abs(value) >= _FLOAT_LIMIT)
-    if kind is dict:
-        value = list(value.values())
-    elif kind is not list:
-        return False
-    kinds = set(map(type, value))
-    if float in kinds and any(type(v) is float and abs(v) >= _FLOAT_LIMIT for v in value):
-        return True
-    if dict in kinds or list in kinds:
-        return any(_maybe_inexact(v) for v in value if type(v) is dict or type(v) is list)
+    written as such only costs a stdlib decode. Walks one nesting level at a time, each
+    with C-level passes (no Python call per value).
+
+    ```python
+    >>> _maybe_inexact([{"a": [1.0, {"b": 1e19}]}]), _maybe_inexact({"a": [1, "x", 2.5]})
+    (True, False)
+    ```
+    """
+    level: list[Any] = [value]
+    while level:
+        kinds = set(map(type, level))
+        if float in kinds:
+            floats = [v for v in level if type(v) is float] if len(kinds) > 1 else level
+            if any(map(_FLOAT_LIMIT.__le__, map(abs, floats))):
+                return True
+        deeper: list[Any] = []
+        if dict in kinds:
+            deeper += chain.from_iterable(v.values() for v in level if type(v) is dict)
+        if list in kinds:
+            deeper += chain.from_iterable(v for v in level if type(v) is list)
+        level = deeper
+    return False
+
+
+_DIGITS = bytes.maketrans(b"0123456789D", b"DDDDDDDDDDd")
+_RUN = b"D" * 19
+
+
+def _long_integer_tokens(raw: bytes) -> bool:
+    """Whether ``raw`` may hold an integer token of 19 or more digits (one orjson may read
+    inexactly): a run of 19 digits not after a decimal point (a fraction's digits are
+    harmless). C-level passes (translate, find), a Python step per long fraction only.
+
+    ```python
+    >>> _long_integer_tokens(b"[0.0011428193144282783, 1]")
+    False
+    >>> _long_integer_tokens(b"[-9223372036854775809]")
+    True
+    ```
+    """
+    masked = raw.translate(_DIGITS)
+    at = masked.find(_RUN)  # the start of a run of digits (searches resume past runs)
+    while at >= 0:
+        if at == 0 or masked[at - 1] != 46:  # not after b".": maybe an integer token
+            return True
+        at = masked.find(_RUN, at + len(_RUN))  # a run of 38+ digits: judged an integer
     return False
 
 
@@ -76,12 +110,39 @@ def fast_loads(data: bytes | str) -> Any:
         except orjson.JSONDecodeError:
             pass
         else:
+            if not _long_integer_tokens(raw):
+                return value
             try:
                 if not _maybe_inexact(value):
                     return value
             except RecursionError:  # nesting too deep to check here: the stdlib decides
                 pass
     return json.loads(data)
+
+
+def _loads_lines(texts: Sequence[str]) -> list[Any] | None:
+    """JSON texts decoded with orjson, one call for all of them, else one call each with
+    the stdlib for the few orjson refuses (a bare `NaN` / `Infinity` token, as in a row
+    logging a NaN), so one such row does not send the whole page to the stdlib. None
+    when orjson is missing or may read a text inexactly (an integer token of 19 digits or
+    more): the caller then decodes with `fast_loads`. Invalid JSON raises `ValueError`.
+    """
+    orjson = _orjson_module()
+    if not orjson:
+        return None
+    raw = ("[" + ",".join(texts) + "]").encode("utf-8", "surrogatepass")
+    if _long_integer_tokens(raw):
+        return None
+    try:
+        values: list[Any] = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        values = []
+        for text in texts:
+            try:
+                values.append(orjson.loads(text))
+            except orjson.JSONDecodeError:
+                values.append(json.loads(text))
+    return values
 
 
 def loads_object(text: str | None, what: str) -> dict[str, Any]:
@@ -110,7 +171,9 @@ def decode_rows(rows: Sequence[str], what: str = "history") -> list[dict[str, An
     if not rows:
         return []
     try:
-        decoded = fast_loads("[" + ",".join(rows) + "]")
+        decoded = _loads_lines(rows)
+        if decoded is None:
+            decoded = fast_loads("[" + ",".join(rows) + "]")
     except ValueError as exc:
         raise ResponseValidationError(f"{what} rows are not valid JSON: {exc}") from exc
     if not isinstance(decoded, list) or len(decoded) != len(rows):
@@ -269,8 +332,11 @@ class ColumnBuilder:
         if orjson:
             try:
                 decoded = orjson.loads("[" + ",".join(texts) + "]")
-            except orjson.JSONDecodeError:
-                decoded = None
+            except orjson.JSONDecodeError:  # a row with NaN: orjson for the others
+                try:
+                    decoded = _loads_lines(texts)
+                except (ValueError, RecursionError):
+                    decoded = None
         if (
             isinstance(decoded, list)
             and len(decoded) == len(texts)

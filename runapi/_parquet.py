@@ -43,14 +43,38 @@ def decode_json_texts(texts: Sequence[str | None], what: str) -> list[Any]:
     return [None if t is None else next(it) for t in texts]
 
 
-def export_frame(
+def exports_frame(parts: Sequence[tuple[Any, set[str]]]) -> pandas.DataFrame:
+    """One DataFrame of several exports' tables (`export_table` results, in order): the
+    tables joined in arrow and converted once (no frame per part, no second copy in a
+    concat), or, when their column types differ, a frame per part concatenated."""
+    import pandas
+    import pyarrow as pa
+
+    tables = [table for table, _ in parts if table.num_columns]
+    if not tables:
+        return pandas.DataFrame()
+    if all(not json_columns for _, json_columns in parts):
+        try:
+            joined = pa.concat_tables(tables, promote_options="default")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+        else:
+            return _to_pandas(joined, set())
+    frames = [_to_pandas(*part) for part in parts if part[0].num_columns]
+    if len(frames) == 1:
+        return frames[0]
+    return pandas.concat(frames, ignore_index=True, sort=False)
+
+
+def export_table(
     content: bytes,
     *,
     keys: list[str] | None,
     min_step: int | None,
     max_step: int | None,
-) -> pandas.DataFrame | None:
-    """One export as a DataFrame, filtered like a scan; None when it cannot be used.
+) -> tuple[Any, set[str]] | None:
+    """One export as a `pyarrow.Table` filtered like a scan, and the names of its JSON-text
+    columns (exports of older servers); None when it cannot be used.
 
     `keys` keeps rows holding every key, reduced to those keys (as `sampledHistory`);
     steps are kept in `[min_step, max_step)`. None when the export has no `_step` column
@@ -83,8 +107,7 @@ def export_frame(
     if keys is not None:
         wanted = keys if "_step" in keys else [*keys, "_step"]
         if not all(k in table.column_names for k in wanted):
-            table = table.slice(0, 0)
-            return _to_pandas(table.select([]), set())
+            return table.slice(0, 0).select([]), set()
         for key in wanted:
             valid = pc.is_valid(table.column(key))
             mask = valid if mask is None else pc.and_(mask, valid)
@@ -98,7 +121,7 @@ def export_frame(
         if position >= 0:
             first[name] = position
     table = table.select(sorted(first, key=first.__getitem__))
-    return _to_pandas(table, json_columns & set(table.column_names))
+    return table, json_columns & set(table.column_names)
 
 
 def _nested(data_type: Any) -> bool:
@@ -120,7 +143,7 @@ def _to_pandas(table: Any, json_columns: set[str]) -> pandas.DataFrame:
     nested = {f.name for f in table.schema if _nested(f.type)} - json_columns
     objects = json_columns | nested
     plain = table.drop_columns(list(objects)) if objects else table
-    frame: pandas.DataFrame = plain.to_pandas()
+    frame: pandas.DataFrame = plain.to_pandas(split_blocks=True)  # no consolidating copy
     for name in json_columns:
         values = decode_json_texts(table.column(name).to_pylist(), f"history column {name!r}")
         frame[name] = pandas.Series(values, index=frame.index, dtype=object)

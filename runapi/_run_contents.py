@@ -12,7 +12,7 @@ from ._artifact_upload import MULTIPART_THRESHOLD, PART_SIZE, UPLOAD_WORKERS, Up
 from ._artifacts import Artifact, ArtifactSpec
 from ._exceptions import RunFileNotFoundError
 from ._files import File
-from ._history import HistoryScan, Stream, fetch_history, rows_to_dataframe
+from ._history import HistoryScan, Stream, fetch_history, history_frame
 from ._pagination import Paginator
 from ._run_base import RunBase
 
@@ -72,10 +72,13 @@ class RunContents(RunBase):
         rows = run.history(pandas=False)
         ```
         """
-        rows = fetch_history(
+        if pandas:
+            return history_frame(
+                self._ctx, self._path, samples=samples, keys=keys, x_axis=x_axis, stream=stream
+            )
+        return fetch_history(
             self._ctx, self._path, samples=samples, keys=keys, x_axis=x_axis, stream=stream
         )
-        return rows_to_dataframe(rows) if pandas else rows
 
     def scan_history(
         self,

@@ -67,6 +67,17 @@ _known: dict[tuple[str, str], tuple[AuthUser, float]] = {}
 _known_lock = threading.Lock()
 
 
+def known_user(db: Database, authorization: str | None) -> AuthUser | None:
+    """The user of a key seen recently (no database read, so callers on the event loop
+    can skip a thread hop), else None: then :func:`authenticate` decides."""
+    key = key_from_header(authorization)
+    if key is None:
+        return None
+    with _known_lock:
+        known = _known.get((str(db.path), hash_key(key)))
+    return known[0] if known is not None and known[1] > time.monotonic() else None
+
+
 def authenticate(db: Database, authorization: str | None) -> AuthUser | None:
     """The user whose API key the ``Authorization`` header carries, else None.
 

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import history, runfiles
+from runapi_server import export_worker, history, parquet_export, runfiles
 from runapi_server.auth import AuthUser
 from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
@@ -164,6 +164,11 @@ def apply_post(
         conn.execute(
             "UPDATE runs SET heartbeat_at = ?, updated_at = ? WHERE id = ?", (now, now, run_id)
         )
+        if post.complete:  # the run's last post: its exports are complete when answered
+            chunks = post.history_chunks
+            parquet_export.export_pending(state, conn, run_id, chunks, final=True)
+    if post.history_chunks and not post.complete:  # exports kept current, off the request
+        export_worker.after_post(state, run_id, post.history_chunks)
     return True
 
 

@@ -31,225 +31,28 @@ from dataclasses import dataclass
 from itertools import repeat
 from typing import Any
 
-try:
-    import orjson
-except ImportError:  # pragma: no cover - orjson comes with the server extra; the stdlib still works
-    orjson = None  # type: ignore[assignment]
+from runapi_server.history_parse import INT64_MAX as INT64_MAX
+from runapi_server.history_parse import INT64_MIN as INT64_MIN
+from runapi_server.history_parse import EventLine as EventLine
+from runapi_server.history_parse import HistoryChunk as HistoryChunk
+from runapi_server.history_parse import HistoryLine as HistoryLine
+from runapi_server.history_parse import RowError as RowError
+from runapi_server.history_parse import decode_lines as decode_lines
+from runapi_server.history_parse import parse_events as parse_events
+from runapi_server.history_parse import parse_history as parse_history
+from runapi_server.history_parse import parse_object as parse_object
+from runapi_server.history_parse import picked_rows as picked_rows
+from runapi_server.history_parse import value_type as value_type
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 TAIL_ROWS = 10
 HISTORY = "history"
 EVENTS = "events"
-
-
-class RowError(ValueError):
-    """A streamed line that cannot be stored; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class HistoryLine:
-    line_no: int
-    step: int
-    keys: str  # JSON list of the row's sorted top-level keys
-    text: str
-
-
-@dataclass(frozen=True)
-class HistoryChunk:
-    """Contiguous parsed history lines, held as columns (no per-row objects).
-
-    ``keys[i]`` is the JSON sorted key list of line ``offset + i``; ``type_counts`` says how
-    many values of each (key, type) the chunk holds.
-    """
-
-    offset: int
-    steps: list[int]
-    keys: list[str]
-    texts: list[str]
-    type_counts: Counter[tuple[str, str]]
-
-    @property
-    def lines(self) -> list[HistoryLine]:
-        """The lines as objects (for inspection; storing uses the columns)."""
-        return [
-            HistoryLine(self.offset + i, step, keys, text)
-            for i, (step, keys, text) in enumerate(
-                zip(self.steps, self.keys, self.texts, strict=True)
-            )
-        ]
-
-
-@dataclass(frozen=True)
-class EventLine:
-    line_no: int
-    text: str
 
 
 @dataclass(frozen=True)
 class StreamStats:
     line_count: int
     ordered: bool
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def parse_object(text: str, where: str) -> dict[str, Any]:
-    """Decode one JSON line that must hold an object, else raise :class:`RowError`."""
-    try:
-        value = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise RowError(f"{where} is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise RowError(f"{where} must be a JSON object, got {type(value).__name__}")
-    return value
-
-
-def value_type(value: Any) -> str:
-    """The W&B-style type name of a history value (``number``, ``string``, ``histogram`` ...)."""
-    if value is None:
-        return "nil"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "list"
-    if isinstance(value, dict):
-        kind = value.get("_type")
-        return kind if isinstance(kind, str) and kind else "map"
-    return "unknown"
-
-
-def _row_step(row: dict[str, Any], line_no: int, where: str) -> int:
-    if "_step" not in row:
-        return line_no
-    step = row["_step"]
-    if isinstance(step, float) and step.is_integer():
-        step = int(step)
-    if isinstance(step, bool) or not isinstance(step, int):
-        raise RowError(f"{where}: _step must be an integer, got {step!r}")
-    if not INT64_MIN <= step <= INT64_MAX:
-        raise RowError(f"{where}: _step {step} is outside the 64-bit integer range")
-    return step
-
-
-_TYPE_NAMES: dict[type, str] = {
-    float: "number",
-    int: "number",
-    str: "string",
-    bool: "boolean",
-    type(None): "nil",
-    list: "list",
-}
-
-
-def _decode_each(file_name: str, offset: int, content: Sequence[str]) -> list[Any]:
-    """Decode line by line: orjson where it accepts the line, else the stdlib, which
-    reads bare ``NaN`` / ``Infinity`` tokens and names what is wrong with a bad line."""
-    rows: list[Any] = []
-    for i, text in enumerate(content):
-        try:
-            rows.append(orjson.loads(text))
-        except orjson.JSONDecodeError:
-            rows.append(parse_object(text, f"{file_name} line {offset + i}"))
-    return rows
-
-
-def _decode_lines(file_name: str, offset: int, content: Sequence[str]) -> list[dict[str, Any]]:
-    """Decode every line in one C-level pass; on failure, name the first bad line.
-
-    orjson decodes (about 5x faster than the stdlib); a chunk it refuses (a line with a
-    bare ``NaN`` / ``Infinity`` token, or a bad line) is decoded line by line with the
-    stdlib as fallback. orjson reads integers beyond 64 bits as floats: those values
-    still count as ``number``, their text is stored as sent, and a ``_step`` that large
-    is refused either way (see :func:`_steps`).
-    """
-    rows: list[Any]
-    if orjson is None:  # pragma: no cover - orjson is a dependency
-        try:
-            rows = list(map(json.loads, content))
-        except (ValueError, RecursionError):
-            for i, text in enumerate(content):
-                parse_object(text, f"{file_name} line {offset + i}")
-            raise
-    else:
-        try:
-            rows = list(map(orjson.loads, content))
-        except orjson.JSONDecodeError:
-            rows = _decode_each(file_name, offset, content)
-    if rows and set(map(type, rows)) != {dict}:
-        for i, row in enumerate(rows):
-            if not isinstance(row, dict):
-                where = f"{file_name} line {offset + i}"
-                raise RowError(f"{where} must be a JSON object, got {type(row).__name__}")
-    return rows
-
-
-def _steps(
-    file_name: str, offset: int, rows: list[dict[str, Any]], texts: Sequence[str] | None = None
-) -> list[int]:
-    steps = [row.get("_step") for row in rows]
-    if not steps or set(map(type, steps)) == {int}:
-        ints: list[int] = steps  # type: ignore[assignment]
-        if not ints or (min(ints) >= INT64_MIN and max(ints) <= INT64_MAX):
-            return ints
-    result = []
-    for i, row in enumerate(rows):
-        where = f"{file_name} line {offset + i}"
-        if texts is not None and type(row.get("_step")) is float:
-            # orjson reads integers beyond 64 bits as floats: judge the value as sent.
-            row = parse_object(texts[i], where)
-        result.append(_row_step(row, offset + i, where))
-    return result
-
-
-def parse_history(file_name: str, offset: int, content: Sequence[str]) -> HistoryChunk:
-    """Validate history lines starting at line ``offset``; rows must be JSON objects.
-
-    Per-row work is C-level passes (decoding, shape and type signatures); Python loops run
-    once per distinct (shape, types) signature, except over rows holding nested objects.
-
-    ```python
-    parse_history("wandb-history.jsonl", 3, ['{"_step": 7, "a": 1}']).steps  # -> [7]
-    ```
-    """
-    rows = _decode_lines(file_name, offset, content)
-    steps = _steps(file_name, offset, rows, content)
-    shapes = list(map(tuple, rows))
-    types = list(map(tuple, map(map, repeat(type), map(dict.values, rows))))
-    signatures = Counter(zip(shapes, types, strict=True))
-    type_counts: Counter[tuple[str, str]] = Counter()
-    nested = False
-    for (shape, kinds), n in signatures.items():
-        if dict in kinds:
-            nested = True
-            continue
-        for key, kind in zip(shape, kinds, strict=True):
-            type_counts[(key, _TYPE_NAMES.get(kind) or "unknown")] += n
-    if nested:
-        for row, kinds in zip(rows, types, strict=True):
-            if dict in kinds:
-                for key, value in row.items():
-                    type_counts[(key, value_type(value))] += 1
-    keysets = {shape: json.dumps(sorted(shape)) for shape in set(shapes)}
-    return HistoryChunk(
-        offset=offset,
-        steps=steps,
-        keys=[keysets[shape] for shape in shapes],
-        texts=list(content),
-        type_counts=type_counts,
-    )
-
-
-def parse_events(file_name: str, offset: int, content: Sequence[str]) -> list[EventLine]:
-    """Validate system-metrics lines starting at line ``offset`` (JSON objects)."""
-    for i, text in enumerate(content):
-        parse_object(text, f"{file_name} line {offset + i}")
-    return [EventLine(offset + i, text) for i, text in enumerate(content)]
 
 
 # --------------------------------------------------------------------------- writing
@@ -306,33 +109,36 @@ def exported_through(conn: sqlite3.Connection, run_id: int) -> int | None:
     return None if last is None else int(last)
 
 
-def drop_exports(conn: sqlite3.Connection, run_id: int) -> list[str]:
-    """Forget the run's parquet exports; returns their paths (relative to the data dir)."""
-    paths = [
-        str(row[0])
-        for row in conn.execute("SELECT path FROM history_exports WHERE run_id = ?", (run_id,))
-    ]
-    conn.execute("DELETE FROM history_exports WHERE run_id = ?", (run_id,))
+def drop_exports(conn: sqlite3.Connection, run_id: int, from_line: int | None = None) -> list[str]:
+    """Forget the run's parquet exports (only those reaching line ``from_line`` or later
+    when given, so the exports left still cover a prefix of the run); returns their paths
+    (relative to the data dir)."""
+    where = "run_id = ?" if from_line is None else "run_id = ? AND last_line >= ?"
+    params = (run_id,) if from_line is None else (run_id, from_line)
+    found = conn.execute(f"SELECT path FROM history_exports WHERE {where}", params)
+    paths = [str(row[0]) for row in found]
+    conn.execute(f"DELETE FROM history_exports WHERE {where}", params)
     return paths
 
 
 def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) -> None:
     """Store a parsed chunk (``parse_history`` output), replacing the same line numbers.
 
-    Exports that the chunk makes stale (it rewrites exported lines, or the run's steps stop
-    following line order) are forgotten; their files are removed by the exporter.
+    Exports that the chunk makes stale are forgotten (their files are removed by the
+    exporter): all of them when the run's steps stop following line order, else those
+    from the first line the chunk changes (a re-sent chunk of the same lines changes none).
     """
     count_new = len(chunk.texts)
     if not count_new:
         return
     first, last = chunk.offset, chunk.offset + count_new - 1
     old = conn.execute(
-        "SELECT keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
+        "SELECT line_no, keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
         (run_id, first, last),
     ).fetchall()
     keyset_delta: Counter[int] = Counter()
     type_delta: Counter[tuple[str, str]] = Counter()
-    for keyset_id, text in old:
+    for _, keyset_id, text in old:
         keyset_delta[keyset_id] -= 1
         for key, value in json.loads(text).items():
             type_delta[(key, value_type(value))] -= 1
@@ -343,8 +149,18 @@ def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) ->
     stats = stream_stats(conn, run_id, HISTORY)
     ordered = stats.ordered and _chunk_ordered(conn, run_id, chunk)
     exported = exported_through(conn, run_id)
-    if exported is not None and (not ordered or first <= exported):
+    if exported is not None and not ordered:
         drop_exports(conn, run_id)
+    elif exported is not None and first <= exported:
+        before = {int(line): text for line, _, text in old}
+        changed = (
+            line
+            for line, text in zip(range(first, last + 1), chunk.texts, strict=True)
+            if before.get(line) != text
+        )
+        line = next(changed, None)
+        if line is not None and line <= exported:
+            drop_exports(conn, run_id, line)
     conn.executemany(
         # Plain INSERT when no line is replaced (no conflict check per row).
         ("INSERT OR REPLACE" if old else "INSERT")
@@ -585,11 +401,7 @@ def sampled_history(
     texts = _select_history(
         conn, run_id, samples=samples, min_step=min_step, max_step=max_step, keyset_ids=keyset_ids
     )
-    result = []
-    for text in texts:
-        row = json.loads(text)
-        result.append({key: row[key] for key in keys})
-    return result
+    return picked_rows(texts, keys, every=True)
 
 
 def event_rows(conn: sqlite3.Connection, run_id: int, samples: int | None = None) -> list[str]:
@@ -682,9 +494,7 @@ def live_rows(
         query = "SELECT row FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no"
         params = (run_id, after_line)
     result = []
-    for (text,) in conn.execute(query, params):
-        row = json.loads(text)
-        picked = {key: row[key] for key in keys if key in row}
-        if picked:
-            result.append(picked)
+    cursor = _plain_cursor(conn).execute(query, params)
+    while texts := [text for (text,) in cursor.fetchmany(10_000)]:
+        result += picked_rows(texts, keys, every=False)
     return result

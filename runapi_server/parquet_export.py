@@ -1,13 +1,25 @@
 """Parquet exports of run history, served to `Run.parquetHistory` readers.
 
-A run that has ended and whose steps follow its line order is exported in parts of up to
-``PART_ROWS`` lines, lazily, when `parquetHistory` is asked for it. A run that is still
-active (``ACTIVE_STATES``) is served with no exports, every row as ``liveData``: wandb-core
-(0.31) reads a page of steps from the parquet files *and*, once that page reaches the first
-live step, from ``history(minStep, maxStep)`` for the whole page, without dropping the rows
-it already has, so an export followed by a live tail would hand its readers duplicate rows.
-A write that rewrites exported lines, or makes the steps stop following line order, forgets
-the exports (see ``history.store_history``).
+Exports are kept current as history arrives, so reading a finished run needs no export
+step: once ``FLUSH_ROWS`` or more lines are unexported they are written as a new immutable
+part, from the rows the posts already decoded, by the exporter thread a post hands its
+run to (``export_worker``, off the request path), and the run's last post (``complete``)
+writes whatever is left before it is answered. Small parts are merged into
+one once together they reach ``PART_ROWS`` lines, and at the end of the run (parts whose
+columns no single type holds stay apart). A part is written under a temporary name and
+renamed, then recorded in ``history_exports`` in the same transaction as the rows: a
+killed server leaves at most an unrecorded file, removed later as an orphan. A run that
+ended without a last post (state set by ``upsertBucket``) has its few remaining lines
+exported when ``parquetHistory`` is first asked for it.
+
+A run that is still active (``ACTIVE_STATES``) is served with no exports, every row as
+``liveData``: wandb-core (0.31) reads a page of steps from the parquet files *and*, once
+that page reaches the first live step, from ``history(minStep, maxStep)`` for the whole
+page, without dropping the rows it already has, so an export followed by a live tail would
+hand its readers duplicate rows. A write that changes exported lines forgets the exports
+from the first line it changes on (a re-sent identical chunk changes none), and a write
+that makes the steps stop following line order forgets them all (see
+``history.store_history``); the next post or read makes them again.
 
 Every client must read exactly the values that were logged, and wandb-core (wandb >= 0.23,
 `scan_history`) turns each parquet cell into JSON with no hint from us: a
@@ -25,7 +37,7 @@ A missing key is a null cell, so a top-level JSON null cannot be told from a mis
 
 A run holding a value no column holds exactly together with the other values of its part
 (a top-level null, an empty object, objects of one key with differing key sets, a key
-switching type: ``1`` then ``"a"``) is not served from parquet at all: its exports are
+switching type within a part: ``1`` then ``"a"``) is not served from parquet at all: its exports are
 forgotten, a stop marker is stored (a ``history_exports`` record with path ``""`` and no
 rows, first_line = last_line = that line, so a write that rewrites it forgets the marker
 too) and every row is ``liveData``, which clients page over GraphQL and read exactly. Why
@@ -49,7 +61,6 @@ urls, live = parquet_history(state, "http://127.0.0.1:8080", run_row, ["_step"])
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import time
@@ -63,26 +74,19 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import history, runfiles, signing
+from runapi_server import history, parquet_tables, runfiles, signing
 from runapi_server.jsonresponse import error_response
 from runapi_server.lookup import run_for_grant
 from runapi_server.state import ServerState
 
 PART_ROWS = 100_000
+FLUSH_ROWS = 10_000
 EXPORT_DIR = runfiles.HISTORY_EXPORTS_DIR
 ORPHAN_AGE_S = 60.0
 FILE_SUFFIX = ".native.parquet"  # exports of older servers (JSON-text columns) lack it
 STOP_PATH = ""  # the path of the stop marker record (see the module docstring)
+SEND_CHUNK = 1 << 20  # bytes per write when a part is downloaded
 ACTIVE_STATES = frozenset({"running", "pending", "preempting"})
-_INT_LIMIT = 2**63
-_FLOAT_EXACT = 2**53
-
-
-class _Missing:
-    """Marks a key a row does not have (distinct from a JSON null)."""
-
-
-MISSING = _Missing()
 
 
 @dataclass(frozen=True)
@@ -96,194 +100,6 @@ class Export:
 def exports_enabled() -> bool:
     """False when ``RUNAPI_HISTORY_EXPORTS`` is ``0``/``off``/``false``."""
     return os.environ.get("RUNAPI_HISTORY_EXPORTS", "1").lower() not in ("0", "off", "false")
-
-
-# --------------------------------------------------------------------------- building
-
-
-class _Unfit(Exception):
-    """A value that no single arrow type holds exactly together with the values before it."""
-
-
-@dataclass(frozen=True)
-class _List:
-    item: Shape | None  # None: no item seen yet
-
-
-@dataclass(frozen=True)
-class _Struct:
-    fields: tuple[tuple[str, Shape | None], ...]  # in order of first appearance
-    names: frozenset[str]
-
-
-# Scalars: "null" (JSON null, nested values only), "bool", "int" (|v| <= 2**53, so a
-# float64 holds it exactly), "bigint" (int64 only), "float", "str".
-Shape = str | _List | _Struct
-_SCALAR_KIND: dict[type, str] = {
-    type(None): "null",
-    bool: "bool",
-    int: "int",
-    float: "float",
-    str: "str",
-}
-_NUMBER_MERGE = {
-    frozenset({"int", "float"}): "float",
-    frozenset({"int", "bigint"}): "bigint",
-}
-
-
-def _int_kind(value: int) -> str:
-    if -_FLOAT_EXACT <= value <= _FLOAT_EXACT:
-        return "int"
-    if -_INT_LIMIT <= value < _INT_LIMIT:
-        return "bigint"
-    raise _Unfit
-
-
-def _merge_kind(shape: Shape | None, kind: str) -> Shape:
-    """``shape`` widened to also hold a scalar of ``kind``."""
-    if shape is None or shape == "null" or shape == kind:
-        return kind
-    if kind == "null":
-        return shape
-    if isinstance(shape, str):
-        merged = _NUMBER_MERGE.get(frozenset({shape, kind}))
-        if merged is not None:
-            return merged
-    raise _Unfit
-
-
-def _merge(shape: Shape | None, value: Any) -> Shape:
-    """``shape`` widened to also hold ``value`` exactly; raises `_Unfit` when none does."""
-    kind = _SCALAR_KIND.get(type(value))
-    if kind == "int":
-        return _merge_kind(shape, _int_kind(value))
-    if kind is not None:
-        return _merge_kind(shape, kind)
-    if type(value) is list:
-        if shape is not None and shape != "null" and not isinstance(shape, _List):
-            raise _Unfit
-        item = shape.item if isinstance(shape, _List) else None
-        kinds = set(map(type, value))
-        if kinds <= _SCALAR_KIND.keys():  # fast path: a list of scalars
-            for t in kinds:
-                if t is int:
-                    ints = value if len(kinds) == 1 else [v for v in value if type(v) is int]
-                    item = _merge_kind(
-                        _merge_kind(item, _int_kind(min(ints))), _int_kind(max(ints))
-                    )
-                else:
-                    item = _merge_kind(item, _SCALAR_KIND[t])
-        else:
-            for v in value:
-                item = _merge(item, v)
-        return _List(item)
-    if type(value) is dict:
-        if not value:  # a struct needs at least one field to be written
-            raise _Unfit
-        if shape is None or shape == "null":
-            fields = tuple((name, _merge(None, v)) for name, v in value.items())
-            return _Struct(fields, frozenset(value))
-        if not isinstance(shape, _Struct) or value.keys() != shape.names:
-            raise _Unfit  # a missing field would read back as a null
-        fields = tuple((name, _merge(s, value[name])) for name, s in shape.fields)
-        return _Struct(fields, shape.names)
-    raise _Unfit
-
-
-def _fit(values: Sequence[Any]) -> tuple[int, Shape | None]:
-    """How many of one key's leading values (`MISSING` where a row lacks the key) one
-    column holds exactly, and their shape. A JSON null at the top level would read back
-    like a missing key, so it does not fit."""
-    kinds = set(map(type, values))
-    kinds.discard(_Missing)
-    if len(kinds) <= 1 and kinds <= {bool, float, str}:  # fast paths: plain scalars
-        return len(values), (_SCALAR_KIND[kinds.pop()] if kinds else None)
-    if int in kinds and kinds <= {int, float}:
-        ints = [v for v in values if type(v) is int]
-        try:
-            low, high = _int_kind(min(ints)), _int_kind(max(ints))
-        except _Unfit:
-            pass
-        else:
-            if float not in kinds:
-                return len(values), "int" if low == high == "int" else "bigint"
-            if low == high == "int":
-                return len(values), "float"
-    shape: Shape | None = None
-    for index, value in enumerate(values):
-        if value is MISSING:
-            continue
-        if value is None:
-            return index, shape
-        try:
-            shape = _merge(shape, value)
-        except _Unfit:
-            return index, shape
-    return len(values), shape
-
-
-def _arrow_type(shape: Shape | None) -> Any:
-    import pyarrow as pa
-
-    if isinstance(shape, _List):
-        return pa.list_(_arrow_type(shape.item))
-    if isinstance(shape, _Struct):
-        return pa.struct([pa.field(name, _arrow_type(s)) for name, s in shape.fields])
-    return {
-        None: pa.null(),
-        "null": pa.null(),
-        "bool": pa.bool_(),
-        "int": pa.int64(),
-        "bigint": pa.int64(),
-        "float": pa.float64(),
-        "str": pa.string(),
-    }[shape]
-
-
-def _column(values: Sequence[Any], shape: Shape | None) -> Any:
-    """The arrow array of one key's values (`MISSING`: a null), all of ``shape``."""
-    import pyarrow as pa
-
-    plain = [None if v is MISSING else v for v in values]
-    return pa.array(plain, type=_arrow_type(shape))
-
-
-def _columns(rows: Sequence[dict[str, Any]]) -> tuple[tuple[str, ...], list[Sequence[Any]]]:
-    """Key names in order of appearance and each key's values (`MISSING` where absent)."""
-    shapes = dict.fromkeys(map(tuple, rows))
-    if len(shapes) == 1:
-        (names,) = shapes
-        return names, list(zip(*map(dict.values, rows), strict=True))
-    names = tuple(dict.fromkeys(key for shape in shapes for key in shape))
-    return names, [[row.get(name, MISSING) for row in rows] for name in names]
-
-
-def rows_table(texts: Sequence[str]) -> Any:
-    """A `pyarrow.Table` of the longest run of leading history rows (stored JSON texts)
-    that native columns hold exactly, columns in order of appearance (see the module
-    docstring); it has no rows when even the first row does not fit.
-
-    ```python
-    rows_table(['{"_step": 0, "h": {"bins": [0, 1]}}', '{"_step": 1}']).num_rows  # -> 2
-    rows_table(['{"_step": 0, "x": 1}', '{"_step": 1, "x": "a"}']).num_rows  # -> 1
-    ```
-    """
-    import pyarrow as pa
-
-    rows: list[dict[str, Any]] = json.loads("[" + ",".join(texts) + "]")
-    names, columns = _columns(rows)
-    fits = [_fit(values) for values in columns]
-    fitting = min((count for count, _ in fits), default=len(rows))
-    if fitting < len(rows):
-        rows = rows[:fitting]
-        names, columns = _columns(rows)
-        fits = [_fit(values) for values in columns]
-    arrays = [_column(values, shape) for values, (_, shape) in zip(columns, fits, strict=True)]
-    schema = pa.schema(
-        [pa.field(name, array.type) for name, array in zip(names, arrays, strict=True)]
-    )
-    return pa.Table.from_arrays(arrays, schema=schema)
 
 
 # --------------------------------------------------------------------------- exporting
@@ -311,62 +127,227 @@ def _stale_format(records: Sequence[Export]) -> bool:
     return any(e.path != STOP_PATH and not e.path.endswith(FILE_SUFFIX) for e in records)
 
 
-def _export_part(state: ServerState, run_id: int, minimum: int) -> bool:
-    """Export the next part of the run if due; False when nothing (more) is due."""
+@dataclass(frozen=True)
+class _Lines:
+    """Up to ``PART_ROWS`` stored lines after the exported ones, and their decoded rows."""
+
+    first: int
+    last: int
+    texts: list[str]
+    rows: list[dict[str, Any]]
+    columns: parquet_tables.Columns | None
+
+
+def _pending(
+    conn: Any, run_id: int, after: int, chunks: Sequence[history.HistoryChunk], least: int
+) -> _Lines | None:
+    """The lines after line ``after`` (None when fewer than ``least``), as stored; their
+    decoded rows are a post's chunk's when it holds exactly these texts (the usual case,
+    no second decode), else the texts decoded with orjson."""
+    (pending,) = conn.execute(
+        "SELECT count(*) FROM history WHERE run_id = ? AND line_no > ?", (run_id, after)
+    ).fetchone()
+    if pending == 0 or pending < least:
+        return None
+    found = conn.execute(
+        "SELECT line_no, row FROM history WHERE run_id = ? AND line_no > ?"
+        " ORDER BY line_no LIMIT ?",
+        (run_id, after, PART_ROWS),
+    ).fetchall()
+    if not found:
+        return None
+    texts = [str(r[1]) for r in found]
+    first, last = int(found[0][0]), int(found[-1][0])
+    for chunk in chunks:
+        if chunk.rows and chunk.offset == first and chunk.texts == texts:
+            return _Lines(first, last, texts, chunk.rows, chunk.columns)
+    try:
+        decoded = history.decode_lines(history.HISTORY, 0, texts)
+    except history.RowError:  # stored rows were validated; judge them with the stdlib
+        decoded = []
+    return _Lines(first, last, texts, decoded, None)
+
+
+def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) -> str:
+    """Write ``table`` as a new immutable part file; returns its path (relative to the
+    data dir). Written under a temporary name, then renamed: a part is never seen
+    half-written, and one no record names (a crash before the commit) is an orphan. Not
+    synced (an fsync per part cost as much as the part): a part only copies rows that
+    SQLite holds durably, so one that a power loss left short or missing is found at read
+    (`_intact`) and made again from them."""
     import pyarrow.parquet as pq
 
-    with state.db.transaction() as conn:
-        stats = history.stream_stats(conn, run_id, history.HISTORY)
-        if not stats.ordered or stats.line_count == 0:
-            return False
-        records = _list_records(conn, run_id)
-        if _stale_format(records):
-            history.drop_exports(conn, run_id)  # files go with the orphans
-            records = []
-        if any(e.path == STOP_PATH for e in records):
-            return False
-        done = max((e.last_line for e in records), default=None)
-        (last,) = conn.execute(
-            "SELECT max(line_no) FROM history WHERE run_id = ?", (run_id,)
-        ).fetchone()
-        (pending,) = conn.execute(
-            "SELECT count(*) FROM history WHERE run_id = ? AND line_no > ?",
-            (run_id, -1 if done is None else done),
-        ).fetchone()
-        if pending == 0 or pending < minimum:
-            return False
-        start = -1 if done is None else done
-        rows = conn.execute(
-            "SELECT line_no, row FROM history WHERE run_id = ? AND line_no > ?"
-            " ORDER BY line_no LIMIT ?",
-            (run_id, start, PART_ROWS),
-        ).fetchall()
-        table = rows_table([r[1] for r in rows])
-        if table.num_rows < len(rows):
-            # Line ``stop`` holds a value no column holds exactly: the run is served as
-            # liveData only (see the module docstring); the marker spares re-reading it.
-            stop = int(rows[table.num_rows][0])
-            history.drop_exports(conn, run_id)  # files go with the orphans
-            conn.execute(
-                "INSERT INTO history_exports"
-                " (run_id, first_line, last_line, row_count, path) VALUES (?, ?, ?, 0, ?)",
-                (run_id, stop, stop, STOP_PATH),
-            )
-            return False
-        first_line, last_line = int(rows[0][0]), int(rows[-1][0])
-        name = f"{first_line}-{secrets.token_hex(6)}{FILE_SUFFIX}"
-        relative = Path("files", EXPORT_DIR, str(run_id), name)
-        final = state.data_dir / relative
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(name + ".tmp")
-        pq.write_table(table, tmp, compression="snappy")
-        tmp.replace(final)
-        conn.execute(
-            "INSERT OR REPLACE INTO history_exports"
-            " (run_id, first_line, last_line, row_count, path) VALUES (?, ?, ?, ?, ?)",
-            (run_id, first_line, last_line, len(rows), str(relative)),
+    name = f"{first_line}-{secrets.token_hex(6)}{FILE_SUFFIX}"
+    relative = Path("files", EXPORT_DIR, str(run_id), name)
+    final = state.data_dir / relative
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(name + ".tmp")
+    pq.write_table(table, tmp, compression="snappy")
+    tmp.replace(final)
+    return str(relative)
+
+
+def _intact(state: ServerState, export: Export) -> bool:
+    """Whether the part's file is there and ends with parquet's footer magic."""
+    try:
+        with (state.data_dir / export.path).open("rb") as part:
+            part.seek(-4, os.SEEK_END)
+            return part.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
+def _record(conn: Any, run_id: int, first: int, last: int, rows: int, path: str) -> None:
+    conn.execute(
+        "INSERT OR REPLACE INTO history_exports"
+        " (run_id, first_line, last_line, row_count, path) VALUES (?, ?, ?, ?, ?)",
+        (run_id, first, last, rows, path),
+    )
+
+
+def _stop(conn: Any, run_id: int, line: int) -> None:
+    """Line ``line`` holds a value no column holds exactly: the run is served as liveData
+    only (see the module docstring); the marker spares re-reading it."""
+    history.drop_exports(conn, run_id)  # files go with the orphans
+    _record(conn, run_id, line, line, 0, STOP_PATH)
+
+
+def _compact(state: ServerState, conn: Any, run_id: int, *, final: bool) -> None:
+    """Merge the run's trailing small parts (fewer than ``PART_ROWS`` rows each), when
+    together they first reach ``PART_ROWS`` rows, or at the end of the run (``final``):
+    consecutive parts are merged while one table holds them all (`merge_tables`), so a
+    key switching type between parts starts a new group."""
+    import pyarrow.parquet as pq
+
+    parts = list_exports(conn, run_id)
+    small: list[Export] = []
+    for part in reversed(parts):
+        if part.row_count >= PART_ROWS:
+            break
+        small.insert(0, part)
+    total = sum(p.row_count for p in small)
+    if len(small) < 2:
+        return
+    if not final and not (total >= PART_ROWS > total - small[-1].row_count):
+        return
+    groups: list[tuple[list[Export], Any]] = []
+    for part in small:
+        table = pq.read_table(state.data_dir / part.path)
+        merged = parquet_tables.merge_tables([groups[-1][1], table]) if groups else None
+        if merged is None:
+            groups.append(([part], table))
+        else:
+            groups[-1] = ([*groups[-1][0], part], merged)
+    for members, table in groups:
+        if len(members) < 2:
+            continue
+        first, last = members[0], members[-1]
+        path = _write_part(state, run_id, first.first_line, table)
+        conn.execute(  # files go with the orphans
+            "DELETE FROM history_exports WHERE run_id = ? AND first_line BETWEEN ? AND ?",
+            (run_id, first.first_line, last.first_line),
         )
-        return bool(last_line < last)
+        rows = sum(m.row_count for m in members)
+        _record(conn, run_id, first.first_line, last.last_line, rows, path)
+
+
+def export_pending(
+    state: ServerState,
+    conn: Any,
+    run_id: int,
+    chunks: Sequence[history.HistoryChunk] = (),
+    *,
+    final: bool,
+) -> None:
+    """In the caller's write transaction, export the run's lines not exported yet as new
+    parts when ``FLUSH_ROWS`` or more are pending, or whatever is pending when ``final``
+    (the run has ended); then merge small parts (see `_compact`). ``chunks`` are the
+    post's parsed history chunks, whose decoded rows spare a second decode."""
+    if not exports_enabled():
+        return
+    stats = history.stream_stats(conn, run_id, history.HISTORY)
+    if not stats.ordered or stats.line_count == 0:
+        return
+    records = _list_records(conn, run_id)
+    if _stale_format(records):
+        history.drop_exports(conn, run_id)  # files go with the orphans
+        records = []
+    if any(e.path == STOP_PATH for e in records):
+        return
+    done = max((e.last_line for e in records), default=-1)
+    while True:
+        lines = _pending(conn, run_id, done, chunks, 1 if final else FLUSH_ROWS)
+        if lines is None:
+            break
+        table = parquet_tables.exact_table(lines.rows, lines.texts, lines.columns)
+        if table.num_rows < len(lines.texts):
+            (stop,) = conn.execute(
+                "SELECT line_no FROM history WHERE run_id = ? AND line_no >= ?"
+                " ORDER BY line_no LIMIT 1 OFFSET ?",
+                (run_id, lines.first, table.num_rows),
+            ).fetchone()
+            _stop(conn, run_id, int(stop))
+            return
+        path = _write_part(state, run_id, lines.first, table)
+        _record(conn, run_id, lines.first, lines.last, len(lines.texts), path)
+        done = lines.last
+        if len(lines.texts) < PART_ROWS:
+            break
+    _compact(state, conn, run_id, final=final)
+
+
+def write_part_unlocked(
+    state: ServerState, run_id: int, chunks: Sequence[history.HistoryChunk]
+) -> bool:
+    """Write the next part due (``FLUSH_ROWS`` or more lines pending) without holding the
+    write lock, then record it in a short write transaction after checking that the
+    exports and the lines it copies are still those it read (else the file is left as an
+    orphan). False when no part was recorded (nothing due, or the caller should take the
+    locked path: `export_pending`)."""
+    if not exports_enabled():
+        return False
+    read = state.db.read()
+    records = _list_records(read, run_id)
+    stats = history.stream_stats(read, run_id, history.HISTORY)
+    if not stats.ordered or _stale_format(records) or any(e.path == STOP_PATH for e in records):
+        return False
+    done = max((e.last_line for e in records), default=-1)
+    lines = _pending(read, run_id, done, chunks, FLUSH_ROWS)
+    if lines is None:
+        return False
+    table = parquet_tables.exact_table(lines.rows, lines.texts, lines.columns)
+    if table.num_rows < len(lines.texts):
+        return False
+    path = _write_part(state, run_id, lines.first, table)
+    with state.db.transaction() as conn:
+        if _list_records(conn, run_id) != records:
+            return False
+        if not history.stream_stats(conn, run_id, history.HISTORY).ordered:
+            return False
+        stored = conn.execute(
+            "SELECT row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ? ORDER BY line_no",
+            (run_id, lines.first, lines.last),
+        ).fetchall()
+        if [str(r[0]) for r in stored] != lines.texts:
+            return False
+        _record(conn, run_id, lines.first, lines.last, len(lines.texts), path)
+    return True
+
+
+def _due(conn: Any, run_id: int) -> bool:
+    """Whether the run has lines to export (read-only check, no write lock taken)."""
+    stats = history.stream_stats(conn, run_id, history.HISTORY)
+    if not stats.ordered or stats.line_count == 0:
+        return False
+    records = _list_records(conn, run_id)
+    if _stale_format(records):
+        return True
+    if any(e.path == STOP_PATH for e in records):
+        return False
+    done = max((e.last_line for e in records), default=-1)
+    query = "SELECT max(line_no) FROM history WHERE run_id = ?"
+    (last,) = conn.execute(query, (run_id,)).fetchone()
+    return last is not None and int(last) > done
 
 
 def _remove_orphans(state: ServerState, run_id: int, keep: Sequence[Export]) -> None:
@@ -384,8 +365,13 @@ def ensure_exports(state: ServerState, run_id: int, run_state: str) -> list[Expo
     """Export what is due (see the module docstring) and return the run's exports."""
     if not exports_enabled() or run_state in ACTIVE_STATES:
         return []
-    while _export_part(state, run_id, 1):
-        pass
+    exports = list_exports(state.db.read(), run_id)
+    broken = next((e for e in exports if not _intact(state, e)), None)
+    if broken is not None or _due(state.db.read(), run_id):
+        with state.db.transaction() as conn:
+            if broken is not None:  # remade from the rows, from that part on
+                history.drop_exports(conn, run_id, broken.first_line)
+            export_pending(state, conn, run_id, final=True)
     exports = list_exports(state.db.read(), run_id)
     _remove_orphans(state, run_id, exports)
     return exports
@@ -429,7 +415,9 @@ def _export_of_grant(state: ServerState, grant: signing.RunGrant, name: str) -> 
     path = _find_export(state, int(run["id"]), name)
     if path is None:
         return error_response(f"history export {name!r} not found (exports changed?)", 404)
-    return FileResponse(path, media_type="application/vnd.apache.parquet")
+    response = FileResponse(path, media_type="application/vnd.apache.parquet")
+    response.chunk_size = SEND_CHUNK  # parts are large: fewer, larger writes
+    return response
 
 
 async def download_export(request: Request) -> Response:

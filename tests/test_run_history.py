@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 from conftest import User
@@ -183,3 +185,74 @@ def test_scan_to_pandas_pages_match_the_rows(user: User) -> None:
         assert df["c"][5] == {"deep": [2**70]}
     one_page = run.scan_history(max_step=2).to_pandas(parquet=False)
     assert one_page["_step"].dtype == "int64" and one_page["a"].dtype == "float64"
+
+
+def test_sampled_history_keeps_exact_values(user: User) -> None:
+    """`history()` (frame or rows, with or without keys) reads back what was logged:
+    NaN, infinities, ints beyond 64 bits, nested values, unicode; the server's one-call
+    decoding of the sampled rows falls back to the stdlib where orjson could be inexact."""
+    api = make_api(user)
+    run = new_run(api, user, project="exact")
+    rows: list[dict[str, Any]] = [
+        {"_step": i, "a": i / 4, "n": i, "s": f"ü{i}\U0001f600", "c": {"d": [i, 0.5]}}
+        for i in range(6)
+    ]
+    rows[1]["a"] = float("nan")
+    rows[2]["n"] = 2**64 + 1
+    rows[3]["a"] = float("inf")
+    rows[4]["n"] = -(2**63) - 1
+    rows[5]["c"] = {"d": [2**70, float("-inf")]}
+    log_history(user, run, rows)
+    text = json.dumps(rows)
+    assert json.dumps(run.history(pandas=False)) == text
+    for keys in (["n"], ["c"], ["a", "s"]):
+        picked = [{k: r[k] for k in [*keys, "_step"]} for r in rows]
+        assert json.dumps(run.history(keys=keys, pandas=False)) == json.dumps(picked)
+        frame = run.history(keys=keys)
+        assert json.dumps(frame.to_dict("records")) == json.dumps(picked)
+    frame = run.history()
+    assert json.dumps(frame.to_dict("records")) == text
+    assert frame["n"][2] == 2**64 + 1 and frame["c"][5] == {"d": [2**70, float("-inf")]}
+    plain = run.history(keys=["s"])
+    assert list(plain["s"]) == [r["s"] for r in rows]
+
+
+class HistoryRequests(httpx.BaseTransport):
+    """Counts `GetRunHistory` requests on the way to the real server."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.windows: list[tuple[int, int]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.read() or b"{}")
+        if body.get("operationName") == "GetRunHistory":
+            variables = body["variables"]
+            self.windows.append((variables["minStep"], variables["maxStep"]))
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_iterating_a_scan_reads_growing_windows(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Iteration doubles its windows while rows are small (up to 16x `page_size` steps)
+    and keeps `page_size` windows when they hold many values; rows come back exact."""
+    from runapi import _history
+
+    transport = HistoryRequests()
+    api = make_api(user, transport=transport)
+    run = new_run(api, user, project="grow")
+    rows = steps(450)
+    rows[7]["loss"] = math.nan
+    log_history(user, run, rows)
+    got = list(run.scan_history(page_size=10))
+    assert json.dumps(got) == json.dumps(rows)
+    sizes = [b - a for a, b in transport.windows]
+    assert sizes[:6] == [10, 20, 40, 80, 160, 140] and len(sizes) == 6
+    transport.windows.clear()
+    monkeypatch.setattr(_history, "ITER_VALUES", 99)  # 10 rows of 5 values are "big"
+    assert json.dumps(list(run.scan_history(page_size=10))) == json.dumps(rows)
+    assert {b - a for a, b in transport.windows} == {10} and len(transport.windows) == 45

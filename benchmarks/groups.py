@@ -1,0 +1,134 @@
+"""Benchmark groups of issue 14: the realistic sparse run (full read, first read right after
+the run finishes, sampled), row iteration against wandb, and what history exports cost
+ingest (two servers, exports on and off, fed the same posts alternately)."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.fill import Filler, Server, fill_history, history_lines, sparse_lines
+from benchmarks.harness import Result, log, run_scenario
+
+
+def sparse_group(
+    ours: Path,
+    anchors: dict[str, Path],
+    env: dict[str, str],
+    filler: Filler,
+    entity: str,
+    rows: int,
+    reps: int,
+    anchor_reps: int,
+) -> tuple[list[Result], float]:
+    """Fill the sparse run, read it at once (cold), then warm, sampled; with the anchors."""
+    log(f"filling: {rows:,} rows, train metrics every step, val every 50, some NaN")
+    ingest = fill_history(filler, "hist", "sparse", rows, 0, lines_of=sparse_lines)
+    path = f"{entity}/hist/sparse"
+    size = f"{rows:,} rows (4 train + 2 val metrics)"
+    log("first read of the sparse run, right after its last post")
+    first = run_scenario(ours, "runapi", "full_history", {"path": path}, env)
+    full = Result("sparse run: full history -> DataFrame", size)
+    for rep in range(reps):
+        log(f"sparse full history rep {rep + 1}")
+        res = run_scenario(ours, "runapi", "full_history", {"path": path}, env)
+        if res:
+            full.times.setdefault("runapi", []).append(res["seconds"])
+        if rep < anchor_reps:
+            for version, python in anchors.items():
+                args: dict[str, Any] = {"path": path}
+                if version != "0.21.4":
+                    args["no_cache"] = True
+                res = run_scenario(python, "wandb", "full_history", args, env)
+                if res:
+                    full.times.setdefault(version, []).append(res["seconds"])
+    cold = Result("sparse run: first read right after the run finishes (cold)", size)
+    if first:
+        cold.times["runapi"] = [first["seconds"]]
+        warm = statistics.median(full.times.get("runapi", [float("nan")]))
+        cold.extra["cold / warm"] = f"{first['seconds'] / warm:.2f}x (1 repetition)"
+    sampled = Result("history(samples=500), sparse run", f"{rows:,} rows")
+    for rep in range(reps):
+        for side, python in [("runapi", ours), *anchors.items()]:
+            if side != "runapi" and rep >= anchor_reps:
+                continue
+            impl = "runapi" if side == "runapi" else "wandb"
+            res = run_scenario(python, impl, "sampled", {"path": path, "calls": 5}, env)
+            if res:
+                sampled.times.setdefault(side, []).extend(res["times"])
+    sampled.notes.append("per call, median over 5 calls x repetitions (after 1 warm-up)")
+    return [full, cold, sampled], ingest
+
+
+def iteration_group(
+    ours: Path,
+    anchors: dict[str, Path],
+    env: dict[str, str],
+    path: str,
+    rows: int,
+    long_rows: int,
+    reps: int,
+    anchor_reps: int,
+) -> list[Result]:
+    """Row iteration of the first `rows` steps of the 3-metric run, runapi against the
+    anchors; and runapi alone over its first `long_rows` steps."""
+    vs = Result("scan_history() row iteration", f"{rows:,} rows")
+    for rep in range(max(reps, anchor_reps)):
+        log(f"row iteration rep {rep + 1}")
+        for side, python in [("runapi", ours), *anchors.items()]:
+            if side != "runapi" and rep >= anchor_reps:
+                continue
+            impl = "runapi" if side == "runapi" else "wandb"
+            res = run_scenario(python, impl, "scan_iter", {"path": path, "max_step": rows}, env)
+            if res:
+                vs.times.setdefault(side, []).append(res["seconds"])
+    long = Result("scan_history() row iteration", f"{long_rows:,} rows")
+    for _ in range(reps):
+        res = run_scenario(ours, "runapi", "scan_iter", {"path": path, "max_step": long_rows}, env)
+        if res:
+            long.times.setdefault("runapi", []).append(res["seconds"])
+    for result, count in ((vs, rows), (long, long_rows)):
+        if result.times.get("runapi"):
+            rate = count / statistics.median(result.times["runapi"])
+            result.extra["runapi rows/s"] = f"{rate:,.0f}"
+        result.notes.append("`sum(1 for _ in run.scan_history(max_step=N))`, default page_size")
+    return [vs, long]
+
+
+def ingest_cost(key_of: Callable[[Path], str], rows: int, metrics: int, chunk: int = 20_000) -> str:
+    """Ingest with history exports on and off: two servers fed the same posts, alternating
+    which goes first; rows/s of each (posting time) and the median per-post time ratio."""
+    servers: list[tuple[Server, Filler]] = []
+    try:
+        for exports in ("1", "0"):
+            data_dir = Path(tempfile.mkdtemp(prefix=f"runapi-bench-ingest{exports}-"))
+            server = Server(data_dir, data_dir / "server.log")
+            server.start(env={**os.environ, "RUNAPI_HISTORY_EXPORTS": exports})
+            filler = Filler(server.url, key_of(data_dir), "bench")
+            filler.create_run("ingest", "run")
+            servers.append((server, filler))
+        spent: list[list[float]] = [[], []]
+        for i, start in enumerate(range(0, rows, chunk)):
+            body = Filler.body(history_lines(start, min(start + chunk, rows), metrics), start)
+            order = (0, 1) if i % 2 == 0 else (1, 0)
+            for side in order:
+                t0 = time.perf_counter()
+                servers[side][1].post("ingest", "run", body)
+                spent[side].append(time.perf_counter() - t0)
+        for _, filler in servers:
+            filler.finish("ingest", "run")
+        on, off = (rows / sum(times) for times in spent)
+        ratios = [a / b for a, b in zip(spent[0], spent[1], strict=True)]
+        return (
+            f"{rows:,} rows x {metrics + 3} values, {chunk:,}-row posts: exports on"
+            f" {on:,.0f} rows/s, off {off:,.0f} rows/s (time per post on/off: median"
+            f" {statistics.median(ratios):.2f}x)"
+        )
+    finally:
+        for server, _ in servers:
+            server.stop()
