@@ -11,13 +11,11 @@ frame = api.runs("alice/mnist").to_polars()          # pip install 'runapi[polar
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Iterable, Mapping
-from types import ModuleType
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import MissingDependencyError
-from ._json import dumps, flatten
+from ._extras import require
+from ._json import ColumnBuilder, arrow_column, flatten
 from ._progress import Progress
 
 if TYPE_CHECKING:
@@ -29,67 +27,6 @@ if TYPE_CHECKING:
 
 RUN_COLUMNS = ("id", "name", "state", "created_at", "tags")
 """The fixed leading columns of a runs table; `config.*` and `summary.*` follow."""
-
-
-def require(module: str, extra: str) -> ModuleType:
-    """Import `module`, else raise `MissingDependencyError` with the install hint.
-
-    ```python
-    pa = require("pyarrow", "arrow")
-    ```
-    """
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"{module} is not installed; install it with: pip install 'runapi[{extra}]'"
-        ) from exc
-
-
-def _arrow_column(pa: ModuleType, values: list[Any]) -> Any:
-    """A pyarrow array of `values`; a column of mixed types becomes JSON text."""
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-        return pa.array([None if v is None else dumps(v) for v in values], type=pa.string())
-
-
-class ColumnBuilder:
-    """Rows in, columns out: the union of keys in order seen, missing values as None."""
-
-    def __init__(self) -> None:
-        self._columns: dict[str, list[Any]] = {}
-        self._count = 0
-
-    @property
-    def row_count(self) -> int:
-        """Rows added so far."""
-        return self._count
-
-    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Append `rows`."""
-        columns = self._columns
-        for row in rows:
-            for name, value in row.items():
-                column = columns.get(name)
-                if column is None:
-                    column = columns[name] = [None] * self._count
-                column.append(value)
-            self._count += 1
-            for column in columns.values():
-                if len(column) < self._count:
-                    column.append(None)
-
-    def columns(self) -> dict[str, list[Any]]:
-        """The columns built so far."""
-        return self._columns
-
-    def to_arrow(self) -> pyarrow.Table:
-        """The columns as a pyarrow Table."""
-        pa = require("pyarrow", "arrow")
-        arrays = {name: _arrow_column(pa, values) for name, values in self._columns.items()}
-        table: pyarrow.Table = pa.table(arrays) if arrays else pa.table({})
-        return table
 
 
 def rows_to_arrow(
@@ -124,7 +61,7 @@ def pandas_to_arrow(frame: pandas.DataFrame) -> pyarrow.Table:
         try:
             arrays[str(name)] = pa.array(values)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            arrays[str(name)] = _arrow_column(pa, values.tolist())
+            arrays[str(name)] = arrow_column(pa, values.tolist())
     table: pyarrow.Table = pa.table(arrays) if arrays else pa.table({})
     return table
 

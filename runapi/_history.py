@@ -463,7 +463,8 @@ class HistoryScan:
         frame = run.scan_history().to_polars()
         ```
         """
-        from ._frames import arrow_to_polars, require
+        from ._extras import require
+        from ._frames import arrow_to_polars
 
         require("polars", "polars")
         return arrow_to_polars(self.to_arrow(progress=progress))

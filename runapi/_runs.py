@@ -11,7 +11,7 @@ from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames
 from ._context import Context
 from ._exceptions import GraphQLError, ProjectNotFoundError
 from ._history import check_keys
-from ._json import dumps, loads_object
+from ._json import dumps, flatten_into, loads_object
 from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
@@ -37,16 +37,6 @@ TABLE_WORKERS = 3
 """Runs-table pages in flight at once (after the first page)."""
 NAMES_PAGE_SIZE = 10_000
 """Runs per request when only run ids (and cursors) are listed."""
-
-
-def _flatten_into(record: dict[str, Any], name: str, value: Any) -> None:
-    """`record[name] = value`, a non-empty dict spread over dotted names (`config.opt.lr`),
-    as `_json.flatten` does; decoded JSON holds plain dicts, so `type() is dict` suffices."""
-    if type(value) is dict and value:
-        for key, item in value.items():
-            _flatten_into(record, f"{name}.{key}", item)
-    else:
-        record[name] = value
 
 
 class Runs(Paginator[Run]):
@@ -233,10 +223,10 @@ class Runs(Paginator[Run]):
             config = loads_object(node.config, "run config")
             for key, entry in config.items():
                 if key not in HIDDEN_CONFIG_KEYS:
-                    _flatten_into(record, "config." + key, config_value(entry))
+                    flatten_into(record, "config." + key, config_value(entry))
             summary = loads_object(node.summary_metrics, "run summary")
             for key, value in summary.items():
-                _flatten_into(record, "summary." + key, value)
+                flatten_into(record, "summary." + key, value)
             records.append(record)
         return records
 
@@ -363,7 +353,7 @@ class Runs(Paginator[Run]):
         if format not in ("pandas", "polars", "arrow"):
             raise ValueError(f"format must be 'pandas', 'polars' or 'arrow', not {format!r}")
         if format != "pandas":
-            from ._frames import require
+            from ._extras import require
 
             require("pyarrow", "arrow")
             if format == "polars":
@@ -418,7 +408,8 @@ class Runs(Paginator[Run]):
         table = api.runs("alice/mnist").to_arrow()
         ```
         """
-        from ._frames import require, runs_to_arrow
+        from ._extras import require
+        from ._frames import runs_to_arrow
 
         require("pyarrow", "arrow")
         return runs_to_arrow(self, progress=progress, total=self._progress_total(progress))
@@ -430,7 +421,8 @@ class Runs(Paginator[Run]):
         frame = api.runs("alice/mnist").to_polars()
         ```
         """
-        from ._frames import arrow_to_polars, require
+        from ._extras import require
+        from ._frames import arrow_to_polars
 
         require("polars", "polars")
         return arrow_to_polars(self.to_arrow(progress=progress))

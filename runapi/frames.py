@@ -19,6 +19,8 @@ columns = builder.columns()   # {"_step": [...], "loss": [...]}
 
 from __future__ import annotations
 
-from ._frames import ColumnBuilder, require, rows_to_arrow, run_record
+from ._extras import require
+from ._frames import rows_to_arrow, run_record
+from ._json import ColumnBuilder
 
 __all__ = ["ColumnBuilder", "require", "rows_to_arrow", "run_record"]

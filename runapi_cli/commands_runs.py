@@ -98,7 +98,7 @@ def _json_record(record: dict[str, Any]) -> dict[str, Any]:
 def write_csv(records: Iterable[dict[str, Any]], out: IO[str]) -> None:
     """Records as CSV: the union of their keys (in order seen) as columns."""
     builder = ColumnBuilder()
-    builder.add(records)
+    builder.add(list(records))
     _write_columns_csv(builder, out)
 
 

@@ -12,7 +12,7 @@ from conftest import User
 from seeding import close_apis, log_history, make_api, new_run, steps
 
 import runapi
-from runapi._frames import ColumnBuilder, require
+from runapi.frames import ColumnBuilder, require
 
 __all__ = ["close_apis"]
 
