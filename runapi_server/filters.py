@@ -1,4 +1,5 @@
-"""MongoDB-style run filters and run order, compiled to Python over decoded run rows.
+"""MongoDB-style run filters, compiled to Python over decoded run rows (the order of a
+listing is in :mod:`runapi_server.ordering`).
 
 Fields (WIRE.md): ``state``, ``tags``, ``name``, ``display_name``, ``group``, ``job_type``,
 ``created_at``, ``updated_at``, ``heartbeat_at`` (camelCase accepted too),
@@ -10,15 +11,13 @@ most :data:`MAX_FILTER_DEPTH` deep. Anything else is :class:`BadInput`.
 
 ```python
 matches = compile_filter({"$and": [{"config.lr": {"$gt": 0.01}}, {"state": "finished"}]})
-ordered = compile_order("-summary_metrics.loss")
-runs = ordered([r for r in records if matches(r)])
+runs = [r for r in records if matches(r)]
 ```
 """
 
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -202,7 +201,7 @@ def resolve_field(name: Any) -> Field:
 # --------------------------------------------------------------------------- values
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
@@ -210,7 +209,7 @@ def values_equal(a: Any, b: Any) -> bool:
     """Equality that keeps booleans apart from numbers (``True`` is not ``1``)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    if _is_number(a) and _is_number(b):
+    if is_number(a) and is_number(b):
         return bool(a == b)
     if type(a) is not type(b):
         return False
@@ -218,7 +217,7 @@ def values_equal(a: Any, b: Any) -> bool:
 
 
 def _comparable(a: Any, b: Any) -> bool:
-    return (_is_number(a) and _is_number(b)) or (isinstance(a, str) and isinstance(b, str))
+    return (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str))
 
 
 def _elements(value: Any) -> list[Any]:
@@ -312,7 +311,7 @@ def _operator_test(field: Field, op: str, arg: Any, options: Any) -> Test:
         return lambda value: not eq(value)
     if op in _COMPARISONS:
         constant = field.constant(arg)
-        if not (_is_number(constant) or isinstance(constant, str)):
+        if not (is_number(constant) or isinstance(constant, str)):
             raise BadInput(f"{op} on {field.name!r} needs a number or string, got {arg!r}")
         return _compare_test(op, constant)
     if op in ("$in", "$nin"):
@@ -418,70 +417,6 @@ def compile_filter(filters: Any) -> Predicate:
     return _document_predicate(filters)
 
 
-# --------------------------------------------------------------------------- order
-
-DEFAULT_ORDER: Final = "+created_at"
-
-
-def _sort_key(value: Any) -> tuple[int, float, str]:
-    if _is_number(value):
-        number = float(value)
-        return (0, -math.inf if math.isnan(number) else number, "")
-    if isinstance(value, str):
-        return (1, 0.0, value)
-    if isinstance(value, bool):
-        return (2, float(value), "")
-    return (3, 0.0, json.dumps(value, sort_keys=True, default=str))
-
-
-@dataclass(frozen=True)
-class Order:
-    """A parsed ``order`` argument: the field, its direction, and its column if it is one."""
-
-    field: Field
-    descending: bool
-    column: str | None  # the ``runs`` column of a column field, else None (JSON or tags)
-
-
-NOT_NULL_COLUMNS: Final = frozenset({"state", "name", "created_at", "updated_at", "heartbeat_at"})
-"""Columns that are never NULL: their SQL order needs no "missing last" term."""
-
-
-def parse_order(order: str | None) -> Order:
-    """The order ``+field`` / ``-field`` names (default ``+created_at``); :class:`BadInput`
-    for an unknown field.
-
-    ```python
-    parse_order("-created_at").column  # "created_at"
-    ```
-    """
-    text = (order or "").strip() or DEFAULT_ORDER
-    descending = text.startswith("-")
-    name = (text[1:] if text[0] in "+-" else text).strip()
-    field = resolve_field(name)
-    return Order(field=field, descending=descending, column=COLUMNS.get(name))
-
-
-def order_by_sql(order: Order) -> str:
-    """The SQL ``ORDER BY`` terms (over table ``runs``) equal to :func:`compile_order`'s sort
-    of a column order: NULLs last either way, ties in creation order (``runs.id``).
-
-    Every column of :data:`COLUMNS` is TEXT, and SQLite's BINARY collation orders UTF-8
-    text by code point, as Python orders ``str``.
-
-    ```python
-    order_by_sql(parse_order("-created_at"))  # "runs.created_at DESC, runs.id"
-    ```
-    """
-    if order.column is None:
-        raise ValueError("order_by_sql needs a column order")
-    column = f"runs.{order.column}"
-    terms = [] if order.column in NOT_NULL_COLUMNS else [f"{column} IS NULL"]
-    terms.append(f"{column} DESC" if order.descending else column)
-    terms.append("runs.id")
-    return ", ".join(terms)
-
-
 def matches_everything(filters: Any) -> bool:
     """Whether a decoded filter document selects every run (None or ``{}``)."""
     return filters is None or (isinstance(filters, dict) and not filters)
@@ -518,38 +453,6 @@ def json_columns(names: set[str]) -> set[str]:
         elif name.startswith(SUMMARY_PREFIXES):
             needed.add("summary")
     return needed
-
-
-def sorter(order: Order) -> Callable[[list[RunRecord]], list[RunRecord]]:
-    """The sort of a parsed order (see :func:`compile_order`)."""
-    field, descending = order.field, order.descending
-
-    def sort(records: list[RunRecord]) -> list[RunRecord]:
-        present: list[tuple[tuple[int, float, str], RunRecord]] = []
-        missing: list[RunRecord] = []
-        for record in records:
-            value = field.get(record)
-            if value is MISSING or value is None:
-                missing.append(record)
-            else:
-                present.append((_sort_key(value), record))
-        # sort() is stable, also with reverse=True: equal keys keep creation order.
-        present.sort(key=lambda pair: pair[0], reverse=descending)
-        return [record for _key, record in present] + missing
-
-    return sort
-
-
-def compile_order(order: str | None) -> Callable[[list[RunRecord]], list[RunRecord]]:
-    """A sort for records given in creation order: ``+field`` ascending, ``-field`` descending.
-
-    Ties keep creation order; runs lacking the field (or holding null) come last either way.
-
-    ```python
-    compile_order("-summary_metrics.loss")(records)
-    ```
-    """
-    return sorter(parse_order(order))
 
 
 def name_candidates(filters: Any) -> list[str] | None:

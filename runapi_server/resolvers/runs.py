@@ -27,20 +27,17 @@ from runapi_server.connections import window, window_page
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.filters import (
-    Order,
     Predicate,
     RunRecord,
     compile_filter,
     json_columns,
     matches_everything,
     name_candidates,
-    order_by_sql,
-    parse_order,
     referenced_fields,
-    sorter,
 )
 from runapi_server.lookup import RUN_SELECT, find_run, find_run_by_storage_id, run_by_id
 from runapi_server.lookup import storage_id as make_storage_id
+from runapi_server.ordering import Order, order_by_sql, parse_order, sorter
 from runapi_server.resolvers.query import project_by_id, user_row
 from runapi_server.runfiles import remove_run_files
 from runapi_server.timeutil import now_iso
