@@ -12,6 +12,7 @@ from runapi_server.resolvers import (
     files,
     history,
     query,
+    run_writes,
     runs,
     scalars,
 )
@@ -20,6 +21,7 @@ BINDABLES: list[SchemaBindable] = [
     *scalars.BINDABLES,
     *query.BINDABLES,
     *runs.BINDABLES,
+    *run_writes.BINDABLES,
     *history.BINDABLES,
     *files.BINDABLES,
     *artifacts.BINDABLES,
