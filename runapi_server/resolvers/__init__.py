@@ -7,6 +7,7 @@ from ariadne.types import SchemaBindable
 from runapi_server.resolvers import (
     artifact_files,
     artifact_reads,
+    artifact_versions,
     artifact_writes,
     artifacts,
     files,
@@ -28,4 +29,5 @@ BINDABLES: list[SchemaBindable] = [
     *artifact_files.BINDABLES,
     *artifact_writes.BINDABLES,
     *artifact_reads.BINDABLES,
+    *artifact_versions.BINDABLES,
 ]

@@ -25,13 +25,8 @@ from runapi_server.auth import AuthUser
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.resolvers.artifact_files import FILES_SELECT, entry_file, manifest_row
-from runapi_server.resolvers.artifacts import (
-    LATEST,
-    alias_names,
-    artifact_by_id,
-    parse_artifact_id,
-    set_alias,
-)
+from runapi_server.resolvers.artifact_versions import alias_names, set_alias
+from runapi_server.resolvers.artifacts import LATEST, artifact_by_id, parse_artifact_id
 from runapi_server.runfiles import check_file_name
 from runapi_server.timeutil import now_iso
 
