@@ -108,6 +108,7 @@ def test_run_page_axes_and_file_sizes_read_as_people_write_them(user: User, tmp_
 
 
 def test_display_shows_the_page_in_ipython_without_warnings(user: User) -> None:
+    pytest.importorskip("IPython")  # a dev dependency; absent from a '.[server]' install
     from IPython.core.interactiveshell import InteractiveShell
     from IPython.utils.capture import capture_output
 

@@ -136,6 +136,7 @@ def test_aligned_on_a_time_grid(owner: User) -> None:
 
 
 def test_arrow_and_polars(owner: User) -> None:
+    pytest.importorskip("polars")  # the polars extra; absent from a '.[server]' install
     table = runs(owner).histories(samples=100, keys=["loss"], format="arrow")
     assert table.column_names == ["run_id", "loss", "_step"]
     assert table.column("run_id").to_pylist() == ["ra"] * 5 + ["rb"] * 3 + ["rd"] * 2
