@@ -31,6 +31,7 @@ from runapi_server import artifact_store, signing
 from runapi_server.artifact_store import blob_path, parts_dir
 from runapi_server.auth import UNAUTHORIZED, authenticate
 from runapi_server.errors import BadInput
+from runapi_server.incoming import Refused, receive_file
 from runapi_server.jsonresponse import error_response
 from runapi_server.limits import BodyTooLarge, read_limited
 from runapi_server.ranges import ranged_file_response
@@ -68,36 +69,11 @@ def _blob(state: ServerState, blob_id: int) -> sqlite3.Row | None:
 
 async def _receive(request: Request, target: Path) -> tuple[str, int] | Response:
     """Stream the body to ``target`` (a temp file); its hex MD5 and size, or a refusal."""
-    limit = _state(request).limits.max_upload_bytes
-    declared = request.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > limit:
-        return error_response(f"upload is over the limit of {limit} bytes", 413)
-    await run_in_threadpool(target.parent.mkdir, parents=True, exist_ok=True)
-    digest = hashlib.md5()
-    size = 0
-    handle = await run_in_threadpool(target.open, "wb")
     try:
-        async for chunk in request.stream():
-            if chunk:
-                size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge("upload", limit)
-                digest.update(chunk)
-                await run_in_threadpool(handle.write, chunk)
-        await run_in_threadpool(handle.flush)
-        await run_in_threadpool(os.fsync, handle.fileno())
-    except BodyTooLarge:
-        target.unlink(missing_ok=True)
-        return error_response(f"upload is over the limit of {limit} bytes", 413)
-    except BaseException:
-        target.unlink(missing_ok=True)
-        raise
-    finally:
-        handle.close()
-    if declared.isdigit() and int(declared) != size:
-        target.unlink(missing_ok=True)
-        return error_response(f"body has {size} bytes, Content-Length said {declared}", 400)
-    return digest.hexdigest(), size
+        received = await receive_file(request, target, _state(request).limits.max_upload_bytes)
+    except Refused as exc:
+        return exc.response()
+    return received.md5.hexdigest(), received.size
 
 
 def _store_blob(state: ServerState, blob: sqlite3.Row, tmp: Path, size: int) -> bool:

@@ -1,6 +1,14 @@
-"""Reading an API request: the caller's key first, then the body within its size limit."""
+"""Reading a request: the caller's key first, then the body within its size limit, either
+whole in memory (:func:`authenticated_body`) or streamed into a file (:func:`receive_file`,
+uploads to signed URLs)."""
 
 from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -52,3 +60,48 @@ async def authenticated_body(
     except BodyTooLarge as exc:
         raise Refused(413, str(exc)) from exc
     return user, body
+
+
+@dataclass(frozen=True)
+class Received:
+    """An upload written to its file: the MD5 object of its bytes and their count."""
+
+    md5: Any
+    size: int
+
+
+async def receive_file(request: Request, target: Path, limit: int) -> Received:
+    """Stream the body into ``target`` (a new temporary file; its directory is made) and
+    fsync it. Raises `Refused` (413 past ``limit``, 400 when the body is shorter or longer
+    than its Content-Length), leaving no file; any other failure also removes it.
+
+    ```python
+    received = await receive_file(request, directory / ".upload.tmp", limits.max_upload_bytes)
+    ```
+    """
+    too_large = f"upload is over the limit of {limit} bytes"
+    declared = request.headers.get("content-length", "").strip()
+    if declared.isdigit() and int(declared) > limit:
+        raise Refused(413, too_large)
+    await run_in_threadpool(target.parent.mkdir, parents=True, exist_ok=True)
+    digest = hashlib.md5()
+    size = 0
+    handle = await run_in_threadpool(target.open, "wb")
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                size += len(chunk)
+                if size > limit:
+                    raise Refused(413, too_large)
+                digest.update(chunk)
+                await run_in_threadpool(handle.write, chunk)
+        await run_in_threadpool(handle.flush)
+        await run_in_threadpool(os.fsync, handle.fileno())
+        if declared.isdigit() and int(declared) != size:
+            raise Refused(400, f"body has {size} bytes, Content-Length said {declared}")
+    except BaseException:
+        handle.close()
+        target.unlink(missing_ok=True)
+        raise
+    handle.close()
+    return Received(digest, size)

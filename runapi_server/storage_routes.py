@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import secrets
 import time
@@ -27,8 +26,8 @@ from starlette.routing import BaseRoute, Route
 
 from runapi_server import runfiles, signing
 from runapi_server.auth import UNAUTHORIZED, authenticate
+from runapi_server.incoming import Refused, receive_file
 from runapi_server.jsonresponse import error_response
-from runapi_server.limits import BodyTooLarge
 from runapi_server.lookup import find_run, run_for_grant
 from runapi_server.signing import RunGrant
 from runapi_server.state import ServerState
@@ -75,11 +74,13 @@ def remove_partial_uploads(files_dir: Path, idle_s: float = 60.0) -> int:
     return removed
 
 
-def _finish_blob(handle: BinaryIO, tmp: Path, final: Path) -> None:
-    handle.flush()
-    os.fsync(handle.fileno())
-    handle.close()
-    os.replace(tmp, final)
+def _place(tmp: Path, final: Path) -> None:
+    """Rename a received (fsynced) upload into place, durably."""
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(final.parent)
 
 
@@ -128,39 +129,23 @@ async def upload(request: Request) -> Response:
     if problem:
         return error_response(problem, 400)
     limit = state.limits.max_upload_bytes
-    too_large = error_response(f"upload is over the limit of {limit} bytes", 413)
     declared = request.headers.get("content-length", "").strip()
     if declared.isdigit() and int(declared) > limit:
-        return too_large
+        return error_response(f"upload is over the limit of {limit} bytes", 413)
     run = await run_in_threadpool(lambda: run_for_grant(state.db.read(), grant))
     if run is None:
         return error_response(signing.RUN_GONE, 403)
     run_db_id: int = run["id"]
     directory = runfiles.run_dir(state.files_dir, run_db_id)
-    await run_in_threadpool(directory.mkdir, parents=True, exist_ok=True)
     blob_name = secrets.token_hex(16)
     tmp = directory / f".{blob_name}.tmp"
     final = directory / blob_name
-    digest = hashlib.md5()
-    size = 0
-    handle = await run_in_threadpool(tmp.open, "wb")
     try:
-        async for chunk in request.stream():
-            if chunk:
-                size += len(chunk)
-                if size > limit:
-                    raise BodyTooLarge("upload", limit)
-                digest.update(chunk)
-                await run_in_threadpool(handle.write, chunk)
-        await run_in_threadpool(_finish_blob, handle, tmp, final)
-    except BodyTooLarge:
-        handle.close()
-        tmp.unlink(missing_ok=True)
-        return too_large
-    except BaseException:
-        handle.close()
-        tmp.unlink(missing_ok=True)
-        raise
+        received = await receive_file(request, tmp, limit)
+        await run_in_threadpool(_place, tmp, final)
+    except Refused as exc:
+        return exc.response()
+    size, digest = received.size, received.md5
     md5 = base64.b64encode(digest.digest()).decode()
     recorded = await run_in_threadpool(_record, state, grant, run_db_id, name, size, md5, final)
     if not recorded:
