@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     )
 
 T = TypeVar("T")
+L = TypeVar("L")
 
 TABLE_PAGE_SIZE = 1000
 """Runs per request when building a table (`to_pandas`): 20 requests for 20,000 runs."""
@@ -115,12 +116,13 @@ class Runs(Paginator[Run]):
         self._page_limit = limit
         return call(limit), limit
 
-    def _page(self, first: int, after: str | None) -> Page[Run]:
-        client = self._ctx.gql.client
+    def _listing(self, operation: Callable[..., L | None], first: int, after: str | None) -> L:
+        """One page of a runs listing `operation` (every one takes entity, project, filters,
+        order, first, after), within the server's page limit; the project, or not found."""
 
-        def call(size: int) -> Any:
+        def call(size: int) -> L | None:
             return self._ctx.gql.call(
-                client.list_runs,
+                operation,
                 self._entity,
                 self._project,
                 filters=self._filters,
@@ -132,6 +134,10 @@ class Runs(Paginator[Run]):
         project, _ = self._sized(call, first)
         if project is None:
             raise self._not_found()
+        return project
+
+    def _page(self, first: int, after: str | None) -> Page[Run]:
+        project = self._listing(self._ctx.gql.client.list_runs, first, after)
         if project.runs is None:
             return Page([], None, False)
         edges = project.runs.edges
@@ -145,42 +151,10 @@ class Runs(Paginator[Run]):
         return len(self) if progress_enabled(progress) else None
 
     def _table_page(self, first: int, after: str | None) -> ListRunsTableProject:
-        client = self._ctx.gql.client
-
-        def call(size: int) -> ListRunsTableProject | None:
-            return self._ctx.gql.call(
-                client.list_runs_table,
-                self._entity,
-                self._project,
-                filters=self._filters,
-                order=self._order,
-                first=size,
-                after=after,
-            )
-
-        project, _ = self._sized(call, first)
-        if project is None:
-            raise self._not_found()
-        return project
+        return self._listing(self._ctx.gql.client.list_runs_table, first, after)
 
     def _names_page(self, after: str | None) -> ListRunNamesProject:
-        client = self._ctx.gql.client
-
-        def call(size: int) -> ListRunNamesProject | None:
-            return self._ctx.gql.call(
-                client.list_run_names,
-                self._entity,
-                self._project,
-                filters=self._filters,
-                order=self._order,
-                first=size,
-                after=after,
-            )
-
-        project, _ = self._sized(call, NAMES_PAGE_SIZE)
-        if project is None:
-            raise self._not_found()
-        return project
+        return self._listing(self._ctx.gql.client.list_run_names, NAMES_PAGE_SIZE, after)
 
     def _edges(self, after: str | None = None) -> Iterator[tuple[str, str]]:
         """(run id, cursor) of every run after `after`, in order: ids and cursors only."""
