@@ -1,6 +1,9 @@
 """History and runs tables as pyarrow tables and polars frames (optional extras).
 
-pyarrow and polars are imported only here, only when asked for; a missing one raises
+One frame path per result kind: a history or a runs table is fetched once, the fast way
+(parquet exports, table pages), into pandas; arrow and polars are converted from that
+frame (`pandas_to_arrow`, `arrow_to_polars`), so every format gets the same fetch.
+pyarrow and polars are imported only when asked for; a missing one raises
 `MissingDependencyError` naming the extra to install.
 
 ```python
@@ -57,11 +60,18 @@ def pandas_to_arrow(frame: pandas.DataFrame) -> pyarrow.Table:
     pa = require("pyarrow", "arrow")
     arrays = {}
     for name in frame.columns:
-        values = frame[name].to_numpy()
+        series = frame[name]
+        if series.dtype.kind in "biufcmM":
+            # Numbers and times as stored: a float NaN stays NaN (not null).
+            arrays[str(name)] = pa.array(series.to_numpy())
+            continue
         try:
-            arrays[str(name)] = pa.array(values)
+            # Strings (pandas' str dtype marks missing with NaN) and objects: missing -> null.
+            arrays[str(name)] = pa.Array.from_pandas(series)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
-            arrays[str(name)] = arrow_column(pa, values.tolist())
+            missing = series.isna().to_numpy()
+            values = [None if gone else v for v, gone in zip(series.tolist(), missing, strict=True)]
+            arrays[str(name)] = arrow_column(pa, values)
     table: pyarrow.Table = pa.table(arrays) if arrays else pa.table({})
     return table
 
@@ -90,19 +100,3 @@ def run_record(run: Run) -> dict[str, Any]:
     record.update(flatten(run.config, "config"))
     record.update(flatten(run.summary, "summary"))
     return record
-
-
-def runs_to_arrow(
-    runs: Iterable[Run], *, progress: bool | None = None, total: int | None = None
-) -> pyarrow.Table:
-    """A runs table (see `run_record`) as a pyarrow Table, with a progress bar in runs."""
-    pa = require("pyarrow", "arrow")
-    builder = ColumnBuilder()
-    with Progress(total, unit="runs", label="runs", enabled=progress) as bar:
-        for run in runs:
-            builder.add([run_record(run)])
-            bar.update(1)
-    if builder.row_count == 0:
-        empty: pyarrow.Table = pa.table({name: pa.array([], pa.null()) for name in RUN_COLUMNS})
-        return empty
-    return builder.to_arrow()

@@ -444,17 +444,20 @@ class HistoryScan:
         ).content
 
     def to_arrow(self, progress: bool | None = None) -> pyarrow.Table:
-        """Every row as a pyarrow Table (`pip install 'runapi[arrow]'`).
-
-        A progress bar in rows shows on a terminal unless `progress=False`.
+        """Every row as a pyarrow Table (`pip install 'runapi[arrow]'`), read the way
+        `to_pandas` reads it (parquet exports first, then GraphQL pages), so every output
+        format gets the fast path. `progress` is accepted for compatibility; the read is
+        one call.
 
         ```python
         table = run.scan_history(keys=["loss"]).to_arrow()
         ```
         """
-        from ._frames import rows_to_arrow
+        from ._extras import require
+        from ._frames import pandas_to_arrow
 
-        return rows_to_arrow(self.pages(), progress=progress, label=str(self._path))
+        require("pyarrow", "arrow")
+        return pandas_to_arrow(self.to_pandas())
 
     def to_polars(self, progress: bool | None = None) -> polars.DataFrame:
         """Every row as a polars DataFrame (`pip install 'runapi[polars]'`).

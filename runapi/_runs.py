@@ -376,17 +376,18 @@ class Runs(Paginator[Run]):
         return pandas.DataFrame.from_records(records, columns=None if records else columns)
 
     def to_arrow(self, progress: bool | None = None) -> pyarrow.Table:
-        """The runs table of `to_pandas` as a pyarrow Table (`pip install 'runapi[arrow]'`).
+        """The runs table of `to_pandas` as a pyarrow Table (`pip install 'runapi[arrow]'`),
+        fetched the same fast way (table pages of lean rows, fetched concurrently).
 
         ```python
         table = api.runs("alice/mnist").to_arrow()
         ```
         """
         from ._extras import require
-        from ._frames import runs_to_arrow
+        from ._frames import pandas_to_arrow
 
         require("pyarrow", "arrow")
-        return runs_to_arrow(self, progress=progress, total=self._progress_total(progress))
+        return pandas_to_arrow(self.to_pandas(progress=progress))
 
     def to_polars(self, progress: bool | None = None) -> polars.DataFrame:
         """The runs table as a polars DataFrame (`pip install 'runapi[polars]'`).

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import runapi
-from runapi.frames import require, rows_to_arrow
+from runapi.frames import require
 from runapi.progress import Progress, progress_enabled
 from runapi_cli.common import cell, make_api, parse_json_object, progress_flag
 
@@ -92,12 +92,7 @@ def export_run(run: runapi.Run, out_dir: Path, *, progress: bool | None) -> int:
     try:
         fingerprint = _fingerprint(run)
         (partial / "run.json").write_text(json.dumps(_run_json(run), indent=2, default=cell))
-        table = rows_to_arrow(
-            run.scan_history().pages(),
-            progress=progress,
-            total=run.history_line_count,
-            label=run.id,
-        )
+        table = run.scan_history().to_arrow()  # parquet exports first: the fast path
         pq.write_table(table, partial / "history.parquet")
         manifest = {
             "format_version": FORMAT_VERSION,
