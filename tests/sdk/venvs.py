@@ -89,9 +89,17 @@ def _build(venv: Path, version: str) -> None:
     (venv / MARKER).write_text(_marker_text(version) + "\n")
 
 
+def _installed_wandb() -> str | None:
+    """wandb's version in this interpreter; None where it is absent (a '.[server]' install)."""
+    try:
+        return metadata.version("wandb")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def sdk_python(version: str) -> Path:
     """An interpreter with ``wandb==version`` installed (made on first use)."""
-    if version == PINNED_WANDB and metadata.version("wandb") == PINNED_WANDB:
+    if version == PINNED_WANDB and _installed_wandb() == PINNED_WANDB:
         return Path(sys.executable)
     venv = venv_dir(version)
     if _ready(venv, version):
