@@ -289,6 +289,25 @@ def arrow_column(pa: Any, values: list[Any]) -> Any:
         return pa.array([None if v is None else dumps(v) for v in values], type=pa.string())
 
 
+def _listed(chunks: list[Any]) -> list[Any]:
+    """A column's chunks (numpy arrays or lists) as one list of Python values."""
+    values: list[Any] = []
+    for chunk in chunks:
+        values.extend(chunk.tolist() if hasattr(chunk, "tolist") else chunk)
+    return values
+
+
+def _joined(chunks: list[Any]) -> Any:
+    """A column's chunks as one numpy array when all are arrays of one dtype (the dtype
+    pandas would infer), else as one list."""
+    dtypes = {getattr(chunk, "dtype", None) for chunk in chunks}
+    if len(dtypes) == 1 and None not in dtypes:
+        import numpy
+
+        return chunks[0] if len(chunks) == 1 else numpy.concatenate(chunks)
+    return _listed(chunks)
+
+
 class ColumnBuilder:
     """Builds a table column by column from pages of row dicts (or row texts): the one
     frame builder for history pages, runs tables and the CLI's CSV and JSON lines.
@@ -375,48 +394,23 @@ class ColumnBuilder:
 
     def columns(self) -> dict[str, list[Any]]:
         """The columns built so far, each a list of Python values (None where missing)."""
-        out: dict[str, list[Any]] = {}
-        for name, chunks in self._columns.items():
-            values: list[Any] = []
-            for chunk in chunks:
-                values.extend(chunk.tolist() if hasattr(chunk, "tolist") else chunk)
-            out[name] = values
-        return out
+        return {name: _listed(chunks) for name, chunks in self._columns.items()}
 
     def to_arrow(self) -> pyarrow.Table:
         """The rows so far as a pyarrow Table: a column of one numpy dtype as it is, any
         other through `arrow_column` (mixed types become JSON text). Needs pyarrow."""
-        import numpy
-
         pa = require("pyarrow", "arrow")
         arrays: dict[str, Any] = {}
         for name, chunks in self._columns.items():
-            dtypes = {getattr(chunk, "dtype", None) for chunk in chunks}
-            if len(dtypes) == 1 and None not in dtypes:
-                arrays[name] = pa.array(numpy.concatenate(chunks) if len(chunks) > 1 else chunks[0])
-            else:
-                values: list[Any] = []
-                for chunk in chunks:
-                    values.extend(chunk.tolist() if hasattr(chunk, "tolist") else chunk)
-                arrays[name] = arrow_column(pa, values)
+            column = _joined(chunks)
+            arrays[name] = arrow_column(pa, column) if type(column) is list else pa.array(column)
         table: pyarrow.Table = pa.table(arrays) if arrays else pa.table({})
         return table
 
     def to_pandas(self) -> pandas.DataFrame:
         """The rows so far as a DataFrame (pandas infers each column's dtype)."""
-        import numpy
         import pandas
 
         if not self._count:
             return pandas.DataFrame()
-        data: dict[str, Any] = {}
-        for name, chunks in self._columns.items():
-            dtypes = {getattr(chunk, "dtype", None) for chunk in chunks}
-            if len(dtypes) == 1 and None not in dtypes:
-                data[name] = chunks[0] if len(chunks) == 1 else numpy.concatenate(chunks)
-            else:
-                values: list[Any] = []
-                for chunk in chunks:
-                    values.extend(chunk.tolist() if isinstance(chunk, numpy.ndarray) else chunk)
-                data[name] = values
-        return pandas.DataFrame(data)
+        return pandas.DataFrame({name: _joined(chunks) for name, chunks in self._columns.items()})

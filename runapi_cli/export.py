@@ -81,7 +81,7 @@ def _run_json(run: runapi.Run) -> dict[str, Any]:
     }
 
 
-def export_run(run: runapi.Run, out_dir: Path, *, progress: bool | None) -> int:
+def export_run(run: runapi.Run, out_dir: Path) -> int:
     """Export `run` into `out_dir/<run_id>/` (whole or not at all); return its row count."""
     import pyarrow.parquet as pq
 
@@ -132,7 +132,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                     skipped += 1
                     bar.echo(f"skipped {run.id} (already exported)", sys.stderr)
                 else:
-                    rows = export_run(run, out_dir, progress=False)
+                    rows = export_run(run, out_dir)
                     exported += 1
                     bar.echo(f"exported {run.id} ({rows} history rows)", sys.stderr)
                 bar.update(1)
