@@ -93,7 +93,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from runapi_server.app import create_app
         from runapi_server.http_protocol import header_timeout_protocol
-        from runapi_server.migrations import SchemaTooNew
+        from runapi_server.storage.migrations import SchemaTooNew
     except ImportError as exc:
         raise _server_import_error(exc) from exc
     limits = _parse_limits(args.limit)
@@ -161,7 +161,7 @@ def _users_module() -> Any:
 
 def _on_data_dir(data_dir: Path, action: Callable[[], T]) -> T:
     """Run `action` on the data dir, turning its failures into one-line command errors."""
-    from runapi_server.migrations import SchemaTooNew
+    from runapi_server.storage.migrations import SchemaTooNew
 
     try:
         return action()

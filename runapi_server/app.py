@@ -149,7 +149,7 @@ def create_app(
     ```
     """
     state = ServerState.open(data_dir, public_url, limits)
-    state.db.connect()
+    state.db.read()  # opens the database and brings its schema up to date
     if cleanup:
         storage_routes.remove_partial_uploads(state.files_dir)
     schema = build_schema()

@@ -18,7 +18,6 @@ import json
 import os
 import re
 import secrets
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from runapi_server.jsonresponse import error_response
 from runapi_server.limits import BodyTooLarge, read_limited
 from runapi_server.ranges import ranged_file_response
 from runapi_server.state import ServerState
+from runapi_server.storage.connection import Row
 from runapi_server.storage_routes import _fsync_dir
 
 MD5_HEX_RE = re.compile(r"^[0-9a-f]{32}$")
@@ -60,9 +60,9 @@ def _refused(request: Request, method: str, kind: str, number: int, part: int | 
     )
 
 
-def _blob(state: ServerState, blob_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = (
-        state.db.read().execute("SELECT * FROM artifact_blobs WHERE id = ?", (blob_id,)).fetchone()
+def _blob(state: ServerState, blob_id: int) -> Row | None:
+    row: Row | None = (
+        state.db.read().execute("SELECT * FROM artifact_blobs WHERE id = ?", (blob_id,)).first()
     )
     return row
 
@@ -76,14 +76,14 @@ async def _receive(request: Request, target: Path) -> tuple[str, int] | Response
     return received.md5.hexdigest(), received.size
 
 
-def _store_blob(state: ServerState, blob: sqlite3.Row, tmp: Path, size: int) -> bool:
+def _store_blob(state: ServerState, blob: Row, tmp: Path, size: int) -> bool:
     """Move verified bytes into place and record them; False when the blob is gone."""
     final = blob_path(state.files_dir, blob["id"], blob["md5"])
     storage = final.relative_to(state.data_dir).as_posix()
     with state.db.transaction() as conn:
         current = conn.execute(
             "SELECT storage FROM artifact_blobs WHERE id = ?", (blob["id"],)
-        ).fetchone()
+        ).first()
         if current is None:
             tmp.unlink(missing_ok=True)
             return False
@@ -150,7 +150,7 @@ async def upload_part(request: Request) -> Response:
     return Response(status_code=200, headers={"ETag": f'"{hex_md5}"'})
 
 
-def assemble_parts(state: ServerState, blob: sqlite3.Row, count: int) -> None:
+def assemble_parts(state: ServerState, blob: Row, count: int) -> None:
     """Join the uploaded parts 1..count, check the whole MD5, store the blob."""
     directory = parts_dir(state.files_dir, blob["id"])
     paths = [directory / str(number) for number in range(1, count + 1)]
@@ -207,7 +207,7 @@ async def upload_manifest(request: Request) -> Response:
                 " JOIN artifacts ON artifacts.id = artifact_manifests.artifact_id"
                 " WHERE artifact_manifests.id = ?",
                 (manifest_id,),
-            ).fetchone()
+            ).first()
             if row is None:
                 return error_response("the manifest of this upload URL no longer exists", 404)
             if row["state"] != "PENDING":
@@ -229,9 +229,7 @@ async def upload_manifest(request: Request) -> Response:
 # --------------------------------------------------------------------------- downloads
 
 
-def _blob_response(
-    state: ServerState, blob: sqlite3.Row | None, range_header: str | None
-) -> Response:
+def _blob_response(state: ServerState, blob: Row | None, range_header: str | None) -> Response:
     if blob is None or blob["storage"] is None:
         return error_response("file not found", 404)
     path = (state.data_dir / blob["storage"]).resolve()
@@ -263,7 +261,7 @@ async def download_manifest(request: Request) -> Response:
         lambda: (
             state.db.read()
             .execute("SELECT content FROM artifact_manifests WHERE id = ?", (manifest_id,))
-            .fetchone()
+            .first()
         )
     )
     if row is None or row["content"] is None:

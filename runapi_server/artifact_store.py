@@ -18,13 +18,13 @@ import base64
 import binascii
 import hashlib
 import json
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from runapi_server.errors import BadInput
 from runapi_server.runfiles import check_file_name
+from runapi_server.storage.connection import Connection, Row
 
 ARTIFACTS_DIR = "artifacts"
 PARTS_DIR = ".parts"
@@ -127,14 +127,14 @@ def parse_manifest(content: bytes) -> list[Entry]:
     return entries
 
 
-def blob_for(conn: sqlite3.Connection, entity: str, md5_b64: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def blob_for(conn: Connection, entity: str, md5_b64: str) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT * FROM artifact_blobs WHERE entity = ? AND md5 = ?", (entity, md5_b64)
-    ).fetchone()
+    ).first()
     return row
 
 
-def free_unreferenced_blobs(conn: sqlite3.Connection, entity: str) -> list[str]:
+def free_unreferenced_blobs(conn: Connection, entity: str) -> list[str]:
     """Delete the entity's blob rows no version's file refers to; their storage paths.
 
     Call inside the write transaction; unlink the returned paths after it committed
@@ -145,7 +145,7 @@ def free_unreferenced_blobs(conn: sqlite3.Connection, entity: str) -> list[str]:
         " (SELECT 1 FROM artifact_files WHERE artifact_files.blob_id = artifact_blobs.id)"
         " RETURNING id, storage",
         (entity,),
-    ).fetchall()
+    ).all()
     return [f"{row['id']}:{row['storage'] or ''}" for row in rows]
 
 

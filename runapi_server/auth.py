@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from runapi_server.db import Database
+from runapi_server.storage.database import Database
 
 KEY_PREFIX = "local-"
 UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api' and your key"
@@ -74,7 +74,7 @@ def known_user(db: Database, authorization: str | None) -> AuthUser | None:
     if key is None:
         return None
     with _known_lock:
-        known = _known.get((str(db.path), hash_key(key)))
+        known = _known.get((db.description, hash_key(key)))
     return known[0] if known is not None and known[1] > time.monotonic() else None
 
 
@@ -88,7 +88,7 @@ def authenticate(db: Database, authorization: str | None) -> AuthUser | None:
     key = key_from_header(authorization)
     if key is None:
         return None
-    cache_key = (str(db.path), hash_key(key))
+    cache_key = (db.description, hash_key(key))
     now = time.monotonic()
     with _known_lock:
         known = _known.get(cache_key)
@@ -111,6 +111,6 @@ def _lookup_key(db: Database, key_hash: str) -> AuthUser | None:
             " WHERE api_keys.key_hash = ?",
             (key_hash,),
         )
-        .fetchone()
+        .first()
     )
     return AuthUser(id=row["id"], name=row["name"]) if row else None

@@ -95,7 +95,7 @@ class _Exporter:
             while parquet_export.write_part_unlocked(self._state, run_id, chunks):
                 pass
             with self._state.db.transaction() as conn:
-                row = conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
+                row = conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).first()
                 if row is None:  # deleted meanwhile
                     return
                 final = str(row[0]) not in parquet_export.ACTIVE_STATES

@@ -18,7 +18,6 @@ runs = [r for r in records if matches(r)]
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +26,7 @@ from typing import Any, Final
 import re2
 
 from runapi_server.errors import BadInput
+from runapi_server.storage.connection import Row
 
 
 class _Missing:
@@ -41,7 +41,7 @@ MISSING: Final = _Missing()
 class RunRecord:
     """A run row with its JSON columns decoded on first use."""
 
-    def __init__(self, row: sqlite3.Row) -> None:
+    def __init__(self, row: Row) -> None:
         self.row = row
         self._config: dict[str, Any] | None = None
         self._summary: dict[str, Any] | None = None

@@ -24,7 +24,6 @@ history_rows(db.read(), run_id, samples=500)  # -> ['{"_step": 0, "loss": NaN}']
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from runapi_server.history_parse import parse_history as parse_history
 from runapi_server.history_parse import parse_object as parse_object
 from runapi_server.history_parse import picked_rows as picked_rows
 from runapi_server.history_parse import value_type as value_type
+from runapi_server.storage.connection import Connection
 
 TAIL_ROWS = 10
 HISTORY = "history"
@@ -58,17 +58,17 @@ class StreamStats:
 # --------------------------------------------------------------------------- writing
 
 
-def stream_stats(conn: sqlite3.Connection, run_id: int, stream: str) -> StreamStats:
+def stream_stats(conn: Connection, run_id: int, stream: str) -> StreamStats:
     row = conn.execute(
         "SELECT line_count, ordered FROM stream_stats WHERE run_id = ? AND stream = ?",
         (run_id, stream),
-    ).fetchone()
+    ).first()
     if row is None:
         return StreamStats(line_count=0, ordered=True)
     return StreamStats(line_count=row[0], ordered=bool(row[1]))
 
 
-def _save_stats(conn: sqlite3.Connection, run_id: int, stream: str, stats: StreamStats) -> None:
+def _save_stats(conn: Connection, run_id: int, stream: str, stats: StreamStats) -> None:
     conn.execute(
         "INSERT INTO stream_stats (run_id, stream, line_count, ordered) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (run_id, stream) DO UPDATE"
@@ -77,15 +77,15 @@ def _save_stats(conn: sqlite3.Connection, run_id: int, stream: str, stats: Strea
     )
 
 
-def _intern_keysets(conn: sqlite3.Connection, keysets: Iterable[str]) -> dict[str, int]:
+def _intern_keysets(conn: Connection, keysets: Iterable[str]) -> dict[str, int]:
     ids = {}
     for keys in set(keysets):
         conn.execute("INSERT INTO keysets (keys) VALUES (?) ON CONFLICT (keys) DO NOTHING", (keys,))
-        ids[keys] = conn.execute("SELECT id FROM keysets WHERE keys = ?", (keys,)).fetchone()[0]
+        ids[keys] = conn.execute("SELECT id FROM keysets WHERE keys = ?", (keys,)).one()[0]
     return ids
 
 
-def _chunk_ordered(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) -> bool:
+def _chunk_ordered(conn: Connection, run_id: int, chunk: HistoryChunk) -> bool:
     steps = chunk.steps
     if steps != sorted(steps):
         return False
@@ -93,23 +93,23 @@ def _chunk_ordered(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) -
     before = conn.execute(
         "SELECT step FROM history WHERE run_id = ? AND line_no < ? ORDER BY line_no DESC LIMIT 1",
         (run_id, first),
-    ).fetchone()
+    ).first()
     after = conn.execute(
         "SELECT step FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no LIMIT 1",
         (run_id, last),
-    ).fetchone()
+    ).first()
     return (before is None or before[0] <= steps[0]) and (after is None or after[0] >= steps[-1])
 
 
-def exported_through(conn: sqlite3.Connection, run_id: int) -> int | None:
+def exported_through(conn: Connection, run_id: int) -> int | None:
     """The last line covered by the run's parquet exports, None without exports."""
     (last,) = conn.execute(
         "SELECT max(last_line) FROM history_exports WHERE run_id = ?", (run_id,)
-    ).fetchone()
+    ).one()
     return None if last is None else int(last)
 
 
-def drop_exports(conn: sqlite3.Connection, run_id: int, from_line: int | None = None) -> list[str]:
+def drop_exports(conn: Connection, run_id: int, from_line: int | None = None) -> list[str]:
     """Forget the run's parquet exports (only those reaching line ``from_line`` or later
     when given, so the exports left still cover a prefix of the run); returns their paths
     (relative to the data dir)."""
@@ -121,7 +121,7 @@ def drop_exports(conn: sqlite3.Connection, run_id: int, from_line: int | None = 
     return paths
 
 
-def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) -> None:
+def store_history(conn: Connection, run_id: int, chunk: HistoryChunk) -> None:
     """Store a parsed chunk (``parse_history`` output), replacing the same line numbers.
 
     Exports that the chunk makes stale are forgotten (their files are removed by the
@@ -135,7 +135,7 @@ def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) ->
     old = conn.execute(
         "SELECT line_no, keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
         (run_id, first, last),
-    ).fetchall()
+    ).all()
     keyset_delta: Counter[int] = Counter()
     type_delta: Counter[tuple[str, str]] = Counter()
     for _, keyset_id, text in old:
@@ -186,14 +186,14 @@ def store_history(conn: sqlite3.Connection, run_id: int, chunk: HistoryChunk) ->
     _save_stats(conn, run_id, HISTORY, StreamStats(line_count=count, ordered=ordered))
 
 
-def store_events(conn: sqlite3.Connection, run_id: int, lines: Sequence[EventLine]) -> None:
+def store_events(conn: Connection, run_id: int, lines: Sequence[EventLine]) -> None:
     """Store contiguous events lines and set the run's ``system_metrics`` to the latest row."""
     if not lines:
         return
     (existing,) = conn.execute(
         "SELECT count(*) FROM events WHERE run_id = ? AND line_no BETWEEN ? AND ?",
         (run_id, lines[0].line_no, lines[-1].line_no),
-    ).fetchone()
+    ).one()
     conn.executemany(
         "INSERT OR REPLACE INTO events (run_id, line_no, row) VALUES (?, ?, ?)",
         [(run_id, line.line_no, line.text) for line in lines],
@@ -245,67 +245,59 @@ def _step_bounds(min_step: int | None, max_step: int | None) -> tuple[int, int] 
     return (lo, hi) if lo <= hi else None
 
 
-def _dense(conn: sqlite3.Connection, table: str, run_id: int, line_count: int) -> bool:
+def _dense(conn: Connection, table: str, run_id: int, line_count: int) -> bool:
     """True when the run's line numbers have no gaps (so position maps to line number)."""
     if line_count == 0:
         return True
-    low = conn.execute(f"SELECT min(line_no) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()
-    high = conn.execute(f"SELECT max(line_no) FROM {table} WHERE run_id = ?", (run_id,)).fetchone()
+    low = conn.execute(f"SELECT min(line_no) FROM {table} WHERE run_id = ?", (run_id,)).one()
+    high = conn.execute(f"SELECT max(line_no) FROM {table} WHERE run_id = ?", (run_id,)).one()
     return bool(high[0] - low[0] + 1 == line_count)
 
 
-def _line_window(conn: sqlite3.Connection, run_id: int, lo: int, hi: int) -> tuple[int, int] | None:
+def _line_window(conn: Connection, run_id: int, lo: int, hi: int) -> tuple[int, int] | None:
     """First and last line of the step window, for a run whose steps follow line order."""
     first_step = conn.execute(
         "SELECT step FROM history WHERE run_id = ? AND step >= ? ORDER BY step LIMIT 1",
         (run_id, lo),
-    ).fetchone()
+    ).first()
     last_step = conn.execute(
         "SELECT step FROM history WHERE run_id = ? AND step <= ? ORDER BY step DESC LIMIT 1",
         (run_id, hi),
-    ).fetchone()
+    ).first()
     if first_step is None or last_step is None or first_step[0] > last_step[0]:
         return None
     # INDEXED BY: otherwise SQLite's min/max shortcut walks the primary key.
     (first,) = conn.execute(
         "SELECT min(line_no) FROM history INDEXED BY history_step WHERE run_id = ? AND step = ?",
         (run_id, first_step[0]),
-    ).fetchone()
+    ).one()
     (last,) = conn.execute(
         "SELECT max(line_no) FROM history INDEXED BY history_step WHERE run_id = ? AND step = ?",
         (run_id, last_step[0]),
-    ).fetchone()
+    ).one()
     return int(first), int(last)
 
 
-def _plain_cursor(conn: sqlite3.Connection) -> sqlite3.Cursor:
-    """A cursor yielding plain tuples (cheaper than the connection's ``sqlite3.Row``)."""
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    return cursor
-
-
 def _rows_by_lines(
-    conn: sqlite3.Connection, table: str, run_id: int, first: int, last: int, positions: list[int]
+    conn: Connection, table: str, run_id: int, first: int, last: int, positions: list[int]
 ) -> list[str]:
-    cursor = _plain_cursor(conn)
     if len(positions) == last - first + 1:
-        cursor.execute(
+        result = conn.execute(
             f"SELECT row FROM {table} WHERE run_id = ? AND line_no BETWEEN ? AND ?"
             " ORDER BY line_no",
             (run_id, first, last),
         )
     else:
-        cursor.execute(
-            f"SELECT row FROM {table} WHERE run_id = ?"
-            " AND line_no IN (SELECT value FROM json_each(?)) ORDER BY line_no",
-            (run_id, json.dumps([first + p for p in positions])),
+        lines, param = conn.dialect.int_list([first + p for p in positions])
+        result = conn.execute(
+            f"SELECT row FROM {table} WHERE run_id = ? AND line_no IN {lines} ORDER BY line_no",
+            (run_id, param),
         )
-    return [row for (row,) in cursor]
+    return [row for (row,) in result.tuples()]
 
 
 def _select_history(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_id: int,
     *,
     samples: int | None,
@@ -331,7 +323,7 @@ def _select_history(
     if keyset_ids is not None:
         where += " AND keyset_id IN (SELECT value FROM json_each(?))"
         params.append(json.dumps(keyset_ids))
-    (count,) = conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).fetchone()
+    (count,) = conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).one()
     positions = sample_positions(count, samples)
     if len(positions) == count:
         cursor = conn.execute(
@@ -350,7 +342,7 @@ def _select_history(
 
 
 def history_rows(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_id: int,
     *,
     samples: int | None = None,
@@ -367,21 +359,21 @@ def history_rows(
     )
 
 
-def _keysets_with(conn: sqlite3.Connection, run_id: int, keys: Sequence[str]) -> list[int] | None:
+def _keysets_with(conn: Connection, run_id: int, keys: Sequence[str]) -> list[int] | None:
     """Ids of the run's keysets holding every key; None when that is all of them."""
     rows = conn.execute(
         "SELECT keysets.id, keysets.keys FROM history_keyset_counts"
         " JOIN keysets ON keysets.id = history_keyset_counts.keyset_id"
         " WHERE history_keyset_counts.run_id = ? AND history_keyset_counts.row_count > 0",
         (run_id,),
-    ).fetchall()
+    ).all()
     wanted = set(keys)
     matching = [row[0] for row in rows if wanted.issubset(json.loads(row[1]))]
     return None if len(matching) == len(rows) else matching
 
 
 def sampled_history(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_id: int,
     keys: Sequence[str],
     *,
@@ -404,16 +396,14 @@ def sampled_history(
     return picked_rows(texts, keys, every=True)
 
 
-def event_rows(conn: sqlite3.Connection, run_id: int, samples: int | None = None) -> list[str]:
+def event_rows(conn: Connection, run_id: int, samples: int | None = None) -> list[str]:
     """System-metrics rows as stored, in line order, sampled by index like history."""
     stats = stream_stats(conn, run_id, EVENTS)
     if stats.line_count == 0:
         return []
     positions = sample_positions(stats.line_count, samples)
     if _dense(conn, EVENTS, run_id, stats.line_count):
-        (first,) = conn.execute(
-            "SELECT min(line_no) FROM events WHERE run_id = ?", (run_id,)
-        ).fetchone()
+        (first,) = conn.execute("SELECT min(line_no) FROM events WHERE run_id = ?", (run_id,)).one()
         return _rows_by_lines(conn, EVENTS, run_id, first, first + stats.line_count - 1, positions)
     cursor = conn.execute(
         "SELECT e.row FROM (SELECT line_no, row_number() OVER (ORDER BY line_no) - 1 AS pos"
@@ -428,13 +418,13 @@ def event_rows(conn: sqlite3.Connection, run_id: int, samples: int | None = None
 # --------------------------------------------------------------------------- summaries
 
 
-def last_step(conn: sqlite3.Connection, run_id: int) -> int:
+def last_step(conn: Connection, run_id: int) -> int:
     """The largest step logged, or -1 without history."""
-    (step,) = conn.execute("SELECT max(step) FROM history WHERE run_id = ?", (run_id,)).fetchone()
+    (step,) = conn.execute("SELECT max(step) FROM history WHERE run_id = ?", (run_id,)).one()
     return -1 if step is None else int(step)
 
 
-def history_keys(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
+def history_keys(conn: Connection, run_id: int) -> dict[str, Any]:
     """``{"lastStep": n, "keys": {key: {"typeCounts": [{"type": t, "count": c}, ...]}}}``."""
     keys: dict[str, Any] = {}
     for key, kind, count in conn.execute(
@@ -447,12 +437,12 @@ def history_keys(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
     return {"lastStep": last_step(conn, run_id), "keys": keys}
 
 
-def line_count(conn: sqlite3.Connection, run_id: int, stream: str) -> int:
+def line_count(conn: Connection, run_id: int, stream: str) -> int:
     """Number of stored lines of ``history`` or ``events``."""
     return stream_stats(conn, run_id, stream).line_count
 
 
-def history_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
+def history_tail(conn: Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
     """The last ``rows`` history rows (by step): a JSON list of row texts as stored.
 
     Each element is a string (one JSON row), as on W&B: resuming SDKs decode the list,
@@ -468,7 +458,7 @@ def history_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) -
     return json.dumps(texts[::-1])
 
 
-def events_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
+def events_tail(conn: Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
     """The last ``rows`` events rows: a JSON list of row texts (see :func:`history_tail`)."""
     texts = [
         row[0]
@@ -481,7 +471,7 @@ def events_tail(conn: sqlite3.Connection, run_id: int, rows: int = TAIL_ROWS) ->
 
 
 def live_rows(
-    conn: sqlite3.Connection, run_id: int, keys: Sequence[str], *, after_line: int | None = None
+    conn: Connection, run_id: int, keys: Sequence[str], *, after_line: int | None = None
 ) -> list[dict[str, Any]]:
     """History rows (by step) after line ``after_line`` (None: all) reduced to ``keys``.
 
@@ -494,7 +484,7 @@ def live_rows(
         query = "SELECT row FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no"
         params = (run_id, after_line)
     result = []
-    cursor = _plain_cursor(conn).execute(query, params)
-    while texts := [text for (text,) in cursor.fetchmany(10_000)]:
+    for batch in conn.execute(query, params).batches(10_000):
+        texts = [text for (text,) in batch]
         result += picked_rows(texts, keys, every=False)
     return result

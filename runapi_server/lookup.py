@@ -9,10 +9,10 @@ the ``projects`` columns; a run row has the ``runs`` columns plus ``project_name
 from __future__ import annotations
 
 import base64
-import sqlite3
 
 from runapi_server.auth import AuthUser
 from runapi_server.signing import RunGrant
+from runapi_server.storage.connection import Connection, Row
 
 RUN_SELECT = (
     "SELECT runs.*, projects.name AS project_name, projects.entity AS entity"
@@ -38,48 +38,44 @@ def parse_storage_id(value: str) -> tuple[str, str, str] | None:
 
 
 def find_project(
-    conn: sqlite3.Connection, user: AuthUser, entity: str | None, name: str | None
-) -> sqlite3.Row | None:
+    conn: Connection, user: AuthUser, entity: str | None, name: str | None
+) -> Row | None:
     entity = entity or user.entity
     if entity != user.entity or not name:
         return None
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         "SELECT * FROM projects WHERE entity = ? AND name = ?", (entity, name)
-    ).fetchone()
+    ).first()
     return row
 
 
 def find_run(
-    conn: sqlite3.Connection, user: AuthUser, entity: str, project: str, run_name: str
-) -> sqlite3.Row | None:
+    conn: Connection, user: AuthUser, entity: str, project: str, run_name: str
+) -> Row | None:
     if entity != user.entity:
         return None
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         RUN_SELECT + " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
         (entity, project, run_name),
-    ).fetchone()
+    ).first()
     return row
 
 
-def run_for_grant(conn: sqlite3.Connection, grant: RunGrant) -> sqlite3.Row | None:
+def run_for_grant(conn: Connection, grant: RunGrant) -> Row | None:
     """The run a signed URL names, or None when it was deleted since the URL was signed."""
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         RUN_SELECT + " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
         (grant.entity, grant.project, grant.run),
-    ).fetchone()
+    ).first()
     return row if grant.matches(row) else None
 
 
-def run_by_id(conn: sqlite3.Connection, run_db_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        RUN_SELECT + " WHERE runs.id = ?", (run_db_id,)
-    ).fetchone()
+def run_by_id(conn: Connection, run_db_id: int) -> Row | None:
+    row: Row | None = conn.execute(RUN_SELECT + " WHERE runs.id = ?", (run_db_id,)).first()
     return row
 
 
-def find_run_by_storage_id(
-    conn: sqlite3.Connection, user: AuthUser, value: str
-) -> sqlite3.Row | None:
+def find_run_by_storage_id(conn: Connection, user: AuthUser, value: str) -> Row | None:
     parsed = parse_storage_id(value)
     if parsed is None:
         return None

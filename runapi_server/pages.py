@@ -19,7 +19,6 @@ from __future__ import annotations
 import html
 import json
 import math
-import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -35,6 +34,7 @@ from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import error_response
 from runapi_server.lookup import find_run, run_for_grant
 from runapi_server.state import ServerState
+from runapi_server.storage.connection import Connection, Row
 
 TOKEN_BODY_BYTES = 64 * 1024
 CHART_POINTS = 500
@@ -206,7 +206,7 @@ def chart_svg(name: str, points: Sequence[tuple[float, float]]) -> str:
     )
 
 
-def _metric_keys(conn: sqlite3.Connection, run_db_id: int) -> list[str]:
+def _metric_keys(conn: Connection, run_db_id: int) -> list[str]:
     keys = history.history_keys(conn, run_db_id)["keys"]
     numeric = [
         key
@@ -218,7 +218,7 @@ def _metric_keys(conn: sqlite3.Connection, run_db_id: int) -> list[str]:
     return sorted(numeric)[:MAX_CHARTS]
 
 
-def _charts(conn: sqlite3.Connection, run_db_id: int) -> str:
+def _charts(conn: Connection, run_db_id: int) -> str:
     svgs = []
     for key in _metric_keys(conn, run_db_id):
         rows = history.sampled_history(conn, run_db_id, ["_step", key], samples=CHART_POINTS)
@@ -234,7 +234,7 @@ def _charts(conn: sqlite3.Connection, run_db_id: int) -> str:
     return '<div class="charts">' + "".join(svgs) + "</div>"
 
 
-def _files(state: ServerState, base: str, run: sqlite3.Row) -> str:
+def _files(state: ServerState, base: str, run: Row) -> str:
     conn = state.db.read()
     rows = runfiles.list_files(
         conn,
@@ -274,7 +274,7 @@ svg .title{font-size:12px;font-weight:600;fill:#333} svg .tick{font-size:10px;fi
 """
 
 
-def render_page(state: ServerState, base: str, run: sqlite3.Row) -> str:
+def render_page(state: ServerState, base: str, run: Row) -> str:
     """The run page's HTML."""
     conn = state.db.read()
     name = run["display_name"] or run["name"]
@@ -325,7 +325,7 @@ def _run_page(
     entity, project, run_name = params["entity"], params["project"], params["run"]
     conn = state.db.read()
     missing = f"run {entity}/{project}/{run_name} not found"
-    run: sqlite3.Row | None
+    run: Row | None
     if authorization:
         user = authenticate(state.db, authorization)
         if user is None:

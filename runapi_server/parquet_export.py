@@ -146,14 +146,14 @@ def _pending(
     no second decode), else the texts decoded with orjson."""
     (pending,) = conn.execute(
         "SELECT count(*) FROM history WHERE run_id = ? AND line_no > ?", (run_id, after)
-    ).fetchone()
+    ).first()
     if pending == 0 or pending < least:
         return None
     found = conn.execute(
         "SELECT line_no, row FROM history WHERE run_id = ? AND line_no > ?"
         " ORDER BY line_no LIMIT ?",
         (run_id, after, PART_ROWS),
-    ).fetchall()
+    ).all()
     if not found:
         return None
     texts = [str(r[1]) for r in found]
@@ -285,7 +285,7 @@ def export_pending(
                 "SELECT line_no FROM history WHERE run_id = ? AND line_no >= ?"
                 " ORDER BY line_no LIMIT 1 OFFSET ?",
                 (run_id, lines.first, table.num_rows),
-            ).fetchone()
+            ).first()
             _stop(conn, run_id, int(stop))
             return
         path = _write_part(state, run_id, lines.first, table)
@@ -327,7 +327,7 @@ def write_part_unlocked(
         stored = conn.execute(
             "SELECT row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ? ORDER BY line_no",
             (run_id, lines.first, lines.last),
-        ).fetchall()
+        ).all()
         if [str(r[0]) for r in stored] != lines.texts:
             return False
         _record(conn, run_id, lines.first, lines.last, len(lines.texts), path)
@@ -346,7 +346,7 @@ def _due(conn: Any, run_id: int) -> bool:
         return False
     done = max((e.last_line for e in records), default=-1)
     query = "SELECT max(line_no) FROM history WHERE run_id = ?"
-    (last,) = conn.execute(query, (run_id,)).fetchone()
+    (last,) = conn.execute(query, (run_id,)).first()
     return last is not None and int(last) > done
 
 

@@ -19,12 +19,12 @@ import json
 import mimetypes
 import re
 import shutil
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from runapi_server.signing import RunGrant
+from runapi_server.storage.connection import Connection, Row
 
 MAX_NAME_LENGTH = 1024
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -120,7 +120,7 @@ class FileRecord:
         return mimetype_of(self.name)
 
 
-def record_of(run: sqlite3.Row, row: sqlite3.Row) -> FileRecord:
+def record_of(run: Row, row: Row) -> FileRecord:
     """A :class:`FileRecord` from a ``RUN_SELECT`` run row and a ``files`` row."""
     return FileRecord(
         run_db_id=run["id"],
@@ -137,31 +137,31 @@ def record_of(run: sqlite3.Row, row: sqlite3.Row) -> FileRecord:
     )
 
 
-def pending_record(run: sqlite3.Row, name: str) -> FileRecord:
+def pending_record(run: Row, name: str) -> FileRecord:
     return FileRecord(
         run_db_id=run["id"], entity=run["entity"], project=run["project_name"],
         run_name=run["name"], name=name, run_key=run["url_key"],
     )  # fmt: skip
 
 
-def find_file(conn: sqlite3.Connection, run_db_id: int, name: str) -> sqlite3.Row | None:
+def find_file(conn: Connection, run_db_id: int, name: str) -> Row | None:
     """The run's file row with content (uploaded or streamed), else None."""
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         "SELECT * FROM files WHERE run_id = ? AND name = ? AND size IS NOT NULL",
         (run_db_id, name),
-    ).fetchone()
+    ).first()
     return row
 
 
-def count_files(conn: sqlite3.Connection, run_db_id: int) -> int:
+def count_files(conn: Connection, run_db_id: int) -> int:
     (count,) = conn.execute(
         "SELECT count(*) FROM files WHERE run_id = ? AND size IS NOT NULL", (run_db_id,)
-    ).fetchone()
+    ).one()
     return int(count)
 
 
 def list_files(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_db_id: int,
     *,
     names: Sequence[str] | None,
@@ -170,7 +170,7 @@ def list_files(
     before: str | None,
     limit: int | None,
     from_end: bool,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """Files by name: filtered by ``names`` / LIKE ``pattern``, names strictly between
     ``after`` and ``before``; at most ``limit`` from the start (or the end if ``from_end``),
     always returned in name order."""
@@ -193,7 +193,7 @@ def list_files(
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
-    rows = conn.execute(sql, params).fetchall()
+    rows = conn.execute(sql, params).all()
     return rows[::-1] if from_end else rows
 
 
@@ -205,7 +205,7 @@ def _json_list(values: Sequence[str]) -> str:
 
 
 def store_stream_lines(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_db_id: int,
     name: str,
     offset: int,
@@ -223,13 +223,13 @@ def store_stream_lines(
         return
     existing = conn.execute(
         "SELECT size, streamed FROM files WHERE run_id = ? AND name = ?", (run_db_id, name)
-    ).fetchone()
+    ).first()
     uploaded = existing is not None and not existing["streamed"]
     old = conn.execute(
         "SELECT coalesce(sum(length(CAST(content AS BLOB)) + 1), 0) FROM stream_lines"
         " WHERE run_id = ? AND file_name = ? AND line_no BETWEEN ? AND ?",
         (run_db_id, name, offset, offset + len(lines) - 1),
-    ).fetchone()[0]
+    ).one()[0]
     conn.executemany(
         "INSERT OR REPLACE INTO stream_lines (run_id, file_name, line_no, content)"
         " VALUES (?, ?, ?, ?)",
@@ -249,7 +249,7 @@ def store_stream_lines(
     )
 
 
-def streamed_content(conn: sqlite3.Connection, run_db_id: int, name: str) -> bytes:
+def streamed_content(conn: Connection, run_db_id: int, name: str) -> bytes:
     """A streamed file's content: its lines joined with ``"\\n"``."""
     cursor = conn.execute(
         "SELECT content FROM stream_lines WHERE run_id = ? AND file_name = ? ORDER BY line_no",
@@ -258,10 +258,10 @@ def streamed_content(conn: sqlite3.Connection, run_db_id: int, name: str) -> byt
     return "\n".join(row[0] for row in cursor).encode()
 
 
-def streamed_line_count(conn: sqlite3.Connection, run_db_id: int, name: str) -> int:
+def streamed_line_count(conn: Connection, run_db_id: int, name: str) -> int:
     (count,) = conn.execute(
         "SELECT count(*) FROM stream_lines WHERE run_id = ? AND file_name = ?", (run_db_id, name)
-    ).fetchone()
+    ).one()
     return int(count)
 
 
@@ -274,7 +274,7 @@ def run_dir(files_dir: Path, run_db_id: int) -> Path:
 
 
 def record_upload(
-    conn: sqlite3.Connection,
+    conn: Connection,
     run_db_id: int,
     name: str,
     *,
@@ -286,7 +286,7 @@ def record_upload(
     """Point file ``name`` at an uploaded blob; returns the replaced blob's storage path."""
     old = conn.execute(
         "SELECT storage FROM files WHERE run_id = ? AND name = ?", (run_db_id, name)
-    ).fetchone()
+    ).first()
     # Streamed lines of that name stay (they count as the run's log lines); the upload
     # is the content from now on.
     conn.execute(

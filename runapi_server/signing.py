@@ -37,11 +37,12 @@ import hmac
 import json
 import re
 import secrets
-import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode
+
+from runapi_server.storage.connection import Row
 
 UPLOAD_TTL_S = 3600
 DOWNLOAD_TTL_S = 24 * 3600
@@ -114,7 +115,7 @@ class RunGrant:
     key: str
 
     @classmethod
-    def of(cls, row: sqlite3.Row) -> RunGrant:
+    def of(cls, row: Row) -> RunGrant:
         """The grant of a run row (``runs.*`` with ``entity`` and ``project_name``)."""
         return cls(str(row["entity"]), str(row["project_name"]), str(row["name"]), row["url_key"])
 
@@ -130,7 +131,7 @@ class RunGrant:
         """``entity/project/run``, each segment quoted."""
         return "/".join(quote(part, safe="") for part in (self.entity, self.project, self.run))
 
-    def matches(self, run: sqlite3.Row | None) -> bool:
+    def matches(self, run: Row | None) -> bool:
         """Whether ``run`` (found by this grant's names) is still the run that was signed."""
         if run is None:
             return False

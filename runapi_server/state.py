@@ -6,10 +6,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runapi_server.db import Database
 from runapi_server.limits import Limits
+from runapi_server.storage.database import Database, open_database
 
-DB_FILE = "runapi.sqlite3"
 SECRET_FILE = "signing.key"
 
 
@@ -33,7 +32,7 @@ class ServerState:
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(
             data_dir=data_dir,
-            db=Database(data_dir / DB_FILE),
+            db=open_database(None, data_dir),
             secret=_load_secret(data_dir / SECRET_FILE),
             public_url=public_url.rstrip("/") if public_url else None,
             limits=limits or Limits(),

@@ -58,14 +58,12 @@ def add_key(data_dir: Path, name: str) -> NewKey:
             "INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
             (name, now),
         ).rowcount
-        (user_id,) = conn.execute("SELECT id FROM users WHERE name = ?", (name,)).fetchone()
+        (user_id,) = conn.execute("SELECT id FROM users WHERE name = ?", (name,)).one()
         conn.execute(
             "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (?, ?, ?)",
             (hash_key(key), user_id, now),
         )
-        (count,) = conn.execute(
-            "SELECT count(*) FROM api_keys WHERE user_id = ?", (user_id,)
-        ).fetchone()
+        (count,) = conn.execute("SELECT count(*) FROM api_keys WHERE user_id = ?", (user_id,)).one()
     return NewKey(key=key, created_user=created == 1, key_count=int(count))
 
 
@@ -85,7 +83,7 @@ def list_users(data_dir: Path) -> list[KeyInfo]:
             " LEFT JOIN api_keys ON api_keys.user_id = users.id"
             " ORDER BY users.name, api_keys.created_at, api_keys.key_hash"
         )
-        .fetchall()
+        .all()
     )
     return [
         KeyInfo(
@@ -111,7 +109,7 @@ def revoke(data_dir: Path, target: str) -> list[KeyInfo]:
                 "SELECT users.name, api_keys.key_hash, api_keys.created_at FROM api_keys"
                 " JOIN users ON users.id = api_keys.user_id WHERE substr(key_hash, 1, ?) = ?",
                 (len(match.group(1)), match.group(1)),
-            ).fetchall()
+            ).all()
             if not rows:
                 raise LookupError(f"no API key has fingerprint {target}")
             if len(rows) > 1:
@@ -119,14 +117,14 @@ def revoke(data_dir: Path, target: str) -> list[KeyInfo]:
                     f"fingerprint {target} matches {len(rows)} keys: give more digits"
                 )
         else:
-            if conn.execute("SELECT 1 FROM users WHERE name = ?", (target,)).fetchone() is None:
+            if conn.execute("SELECT 1 FROM users WHERE name = ?", (target,)).first() is None:
                 raise LookupError(f"no user named {target!r}")
             rows = conn.execute(
                 "SELECT users.name, api_keys.key_hash, api_keys.created_at FROM api_keys"
                 " JOIN users ON users.id = api_keys.user_id WHERE users.name = ?"
                 " ORDER BY api_keys.created_at, api_keys.key_hash",
                 (target,),
-            ).fetchall()
+            ).all()
         conn.executemany(
             "DELETE FROM api_keys WHERE key_hash = ?", [(row["key_hash"],) for row in rows]
         )

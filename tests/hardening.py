@@ -25,7 +25,7 @@ import httpx
 from conftest import ROOT, Server, _wait_until_up, free_port
 
 from runapi_server.limits import Limits
-from runapi_server.state import DB_FILE
+from runapi_server.storage.database import DB_FILE
 
 OPERATIONS = ROOT / "tests" / "operations"
 

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from conftest import User, load_operation
 
-from runapi_server.state import DB_FILE
+from runapi_server.storage.database import DB_FILE
 
 PROJECT = "load"
 CHUNK = 20

@@ -17,8 +17,10 @@ import httpx
 from conftest import ROOT, _wait_until_up, free_port
 
 import runapi
-from runapi_server import history, migrations
+from runapi_server import history
 from runapi_server.auth import hash_key
+from runapi_server.storage import migrations
+from runapi_server.storage.sqlite import SqliteConnection
 
 FIXTURE = ROOT / "tests" / "fixtures" / "schema_v1.sql"
 KEY = "local-" + "ab" * 20
@@ -70,7 +72,9 @@ def build_v1_data_dir(data_dir: Path) -> None:
         )
         lines = [json.dumps({"_step": step, "loss": 1.0 / (step + 1)}) for step in range(3)]
         conn.execute("BEGIN")
-        history.store_history(conn, 1, history.parse_history("wandb-history.jsonl", 0, lines))
+        history.store_history(
+            SqliteConnection(conn), 1, history.parse_history("wandb-history.jsonl", 0, lines)
+        )
         conn.execute("COMMIT")
         assert conn.execute("PRAGMA table_info(runs)").fetchall()[-1][1] == "exitcode"
     finally:
@@ -149,7 +153,7 @@ def test_a_data_dir_from_a_newer_runapi_is_refused_untouched(tmp_path: Path) -> 
     data_dir = tmp_path / "newer"
     build_v1_data_dir(data_dir)
     conn = sqlite3.connect(data_dir / "runapi.sqlite3", isolation_level=None)
-    migrations.upgrade(conn)
+    migrations.upgrade(SqliteConnection(conn))
     conn.execute(
         "INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'future', ?)",
         (NOW,),

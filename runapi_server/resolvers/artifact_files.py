@@ -10,7 +10,6 @@ files fill (``displayName``, ``digest``, ``storagePath``, ``uploadHeaders``,
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from ariadne import ObjectType
@@ -24,6 +23,7 @@ from runapi_server.context import Context, context_of
 from runapi_server.resolvers.artifacts import artifact_by_id
 from runapi_server.resolvers.query import opaque_id
 from runapi_server.runfiles import FileRecord
+from runapi_server.storage.connection import Connection, Row
 
 file_type = ObjectType("File")
 artifact_type = ObjectType("Artifact")
@@ -36,14 +36,14 @@ def _blob_upload_headers(md5: str) -> tuple[str, ...]:
     return (*UPLOAD_HEADERS, f"Content-MD5:{md5}")
 
 
-def manifest_row(conn: sqlite3.Connection, artifact_db_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def manifest_row(conn: Connection, artifact_db_id: int) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT * FROM artifact_manifests WHERE artifact_id = ?", (artifact_db_id,)
-    ).fetchone()
+    ).first()
     return row
 
 
-def manifest_file(ctx: Context, manifest: sqlite3.Row, artifact: sqlite3.Row) -> ArtifactFile:
+def manifest_file(ctx: Context, manifest: Row, artifact: Row) -> ArtifactFile:
     """The manifest as a ``File``: a signed GET, and a signed PUT while the version is pending."""
     secret, base = ctx.state.secret, ctx.base_url
     kind = signing.ARTIFACT_MANIFEST
@@ -72,8 +72,8 @@ def fallback_url(base: str, entity: str, birth_artifact_db_id: int, md5_b64: str
 
 def entry_file(
     ctx: Context,
-    artifact: sqlite3.Row,
-    row: sqlite3.Row,
+    artifact: Row,
+    row: Row,
     *,
     upload: bool = False,
     multipart: dict[str, Any] | None = None,
@@ -121,7 +121,7 @@ FILES_SELECT = (
 
 def files_connection(
     info: GraphQLResolveInfo,
-    artifact: sqlite3.Row,
+    artifact: Row,
     names: list[str] | None,
     after: str | None,
     first: int | None,
@@ -130,12 +130,12 @@ def files_connection(
     ctx = context_of(info)
     ctx.state.limits.check_page_size(first, None)
     if artifact["state"] != "COMMITTED":
-        rows: list[sqlite3.Row] = []
+        rows: list[Row] = []
     else:
         rows = (
             ctx.state.db.read()
             .execute(FILES_SELECT + " WHERE artifact_id = ? ORDER BY name", (artifact["id"],))
-            .fetchall()
+            .all()
         )
     if names:
         wanted = set(names)
@@ -151,7 +151,7 @@ def files_connection(
 
 @artifact_type.field("files")
 def resolve_artifact_files(
-    obj: sqlite3.Row,
+    obj: Row,
     info: GraphQLResolveInfo,
     names: list[str] | None = None,
     after: str | None = None,
@@ -162,7 +162,7 @@ def resolve_artifact_files(
 
 @artifact_type.field("filesByManifestEntries")
 def resolve_files_by_entries(
-    obj: sqlite3.Row,
+    obj: Row,
     info: GraphQLResolveInfo,
     storageLayout: str,
     manifestVersion: str,
@@ -179,7 +179,7 @@ def resolve_files_by_entries(
 
 
 @artifact_type.field("currentManifest")
-def resolve_current_manifest(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_current_manifest(obj: Row, info: GraphQLResolveInfo) -> Any:
     row = manifest_row(context_of(info).state.db.read(), obj["id"])
     if row is None or (obj["state"] == "COMMITTED" and row["content"] is None):
         return None
@@ -187,12 +187,12 @@ def resolve_current_manifest(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
 
 
 @manifest_type.field("id")
-def resolve_manifest_id(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_manifest_id(obj: Row, _info: GraphQLResolveInfo) -> str:
     return opaque_id("ArtifactManifest", obj["id"])
 
 
 @manifest_type.field("file")
-def resolve_manifest_file(obj: sqlite3.Row, info: GraphQLResolveInfo) -> ArtifactFile:
+def resolve_manifest_file(obj: Row, info: GraphQLResolveInfo) -> ArtifactFile:
     ctx = context_of(info)
     artifact = artifact_by_id(ctx.state.db.read(), obj["artifact_id"])
     assert artifact is not None  # the manifest row is deleted with its artifact
@@ -200,25 +200,25 @@ def resolve_manifest_file(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Artifac
 
 
 @manifest_type.field("type")
-def resolve_manifest_type(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_manifest_type(obj: Row, _info: GraphQLResolveInfo) -> str:
     kind: str = obj["type"]
     return kind
 
 
 @manifest_type.field("digest")
-def resolve_manifest_digest(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_manifest_digest(obj: Row, _info: GraphQLResolveInfo) -> str:
     digest: str = obj["digest"]
     return digest
 
 
 @manifest_type.field("createdAt")
-def resolve_manifest_created(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_manifest_created(obj: Row, _info: GraphQLResolveInfo) -> str:
     created: str = obj["created_at"]
     return created
 
 
 @manifest_type.field("artifact")
-def resolve_manifest_artifact(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_manifest_artifact(obj: Row, info: GraphQLResolveInfo) -> Any:
     return artifact_by_id(context_of(info).state.db.read(), obj["artifact_id"])
 
 

@@ -10,7 +10,6 @@ user's objects read as null, exactly as missing ones.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from ariadne import ObjectType, QueryType, UnionType
@@ -29,6 +28,7 @@ from runapi_server.resolvers.artifacts import (
     parse_artifact_id,
 )
 from runapi_server.resolvers.query import opaque_id
+from runapi_server.storage.connection import Connection, Row
 
 query = QueryType()
 entity_type = ObjectType("Entity")
@@ -47,11 +47,11 @@ EMPTY_PAGE_INFO = {
 }
 
 
-def _conn(info: GraphQLResolveInfo) -> sqlite3.Connection:
+def _conn(info: GraphQLResolveInfo) -> Connection:
     return context_of(info).state.db.read()
 
 
-def _own(info: GraphQLResolveInfo, row: sqlite3.Row | None) -> sqlite3.Row | None:
+def _own(info: GraphQLResolveInfo, row: Row | None) -> Row | None:
     return row if row is not None and row["entity"] == context_of(info).user.entity else None
 
 
@@ -82,7 +82,7 @@ def _sequence(info: GraphQLResolveInfo, where: str, args: tuple[Any, ...]) -> An
             " JOIN projects ON projects.id = artifact_sequences.project_id WHERE " + where,
             args,
         )
-        .fetchone()
+        .first()
     )
     return _own(info, row)
 
@@ -101,7 +101,7 @@ def resolve_client_id_mapping(_obj: Any, info: GraphQLResolveInfo, clientID: str
             ARTIFACT_SELECT + " WHERE artifacts.client_id = ? AND projects.entity = ?",
             (clientID, context_of(info).user.entity),
         )
-        .fetchone()
+        .first()
     )
     return None if row is None else {"serverID": opaque_id("Artifact", row["id"])}
 
@@ -122,19 +122,19 @@ def _types(info: GraphQLResolveInfo, project_db_id: int) -> list[dict[str, Any]]
             " WHERE project_id = ? GROUP BY type_name ORDER BY MIN(id)",
             (project_db_id,),
         )
-        .fetchall()
+        .all()
     )
     return [artifact_type_dict(project_db_id, r["type_name"], r["created_at"]) for r in rows]
 
 
 @project_type.field("artifactType")
-def resolve_project_artifact_type(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+def resolve_project_artifact_type(obj: Row, info: GraphQLResolveInfo, name: str) -> Any:
     return next((t for t in _types(info, obj["id"]) if t["name"] == name), None)
 
 
 @project_type.field("artifactTypes")
 def resolve_project_artifact_types(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
+    obj: Row, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
 ) -> dict[str, Any]:
     context_of(info).state.limits.check_page_size(first, None)
     page = paginate(_types(info, obj["id"]), "artifactTypes", first=first, after=after)
@@ -156,7 +156,7 @@ def _collections(
     args: tuple[Any, ...] = (project_db_id,)
     if type_name is not None:
         sql, args = sql + " AND type_name = ?", (*args, type_name)
-    rows = _conn(info).execute(sql + " ORDER BY artifact_sequences.id", args).fetchall()
+    rows = _conn(info).execute(sql + " ORDER BY artifact_sequences.id", args).all()
     page = paginate(
         rows, "artifactCollections", first=window.get("first"), after=window.get("after")
     )
@@ -168,7 +168,7 @@ def _collections(
 
 
 @project_type.field("artifactCollection")
-def resolve_project_collection(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+def resolve_project_collection(obj: Row, info: GraphQLResolveInfo, name: str) -> Any:
     return _sequence(
         info, "artifact_sequences.project_id = ? AND artifact_sequences.name = ?", (obj["id"], name)
     )
@@ -176,22 +176,22 @@ def resolve_project_collection(obj: sqlite3.Row, info: GraphQLResolveInfo, name:
 
 @project_type.field("artifactCollections")
 def resolve_project_collections(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
+    obj: Row, info: GraphQLResolveInfo, **window: Any
 ) -> dict[str, Any]:
     return _collections(info, obj["id"], None, window)
 
 
-def membership(row: sqlite3.Row | None) -> dict[str, Any] | None:
+def membership(row: Row | None) -> dict[str, Any] | None:
     return None if row is None else {"artifact": row}
 
 
-def _committed_by_name(conn: sqlite3.Connection, project_db_id: int, name: str) -> Any:
+def _committed_by_name(conn: Connection, project_db_id: int, name: str) -> Any:
     row = find_artifact_by_name(conn, project_db_id, name)
     return row if row is not None and row["state"] == "COMMITTED" else None
 
 
 @project_type.field("artifactCollectionMembership")
-def resolve_project_membership(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+def resolve_project_membership(obj: Row, info: GraphQLResolveInfo, name: str) -> Any:
     return membership(_committed_by_name(_conn(info), obj["id"], name))
 
 
@@ -233,29 +233,29 @@ def resolve_type_collections(
 
 
 @sequence_type.field("updatedAt")
-def resolve_sequence_updated(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_sequence_updated(obj: Row, _info: GraphQLResolveInfo) -> str:
     created: str = obj["created_at"]
     return created
 
 
 @sequence_type.field("defaultArtifactType")
-def resolve_sequence_type(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
+def resolve_sequence_type(obj: Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
     return artifact_type_dict(obj["project_id"], obj["type_name"], obj["created_at"])
 
 
 @sequence_type.field("digestAlgorithm")
-def resolve_sequence_digest_algorithm(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_sequence_digest_algorithm(_obj: Row, _info: GraphQLResolveInfo) -> str:
     return "MANIFEST_MD5"
 
 
 @sequence_type.field("tags")
-def resolve_sequence_tags(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
+def resolve_sequence_tags(_obj: Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
     return {"edges": [], "pageInfo": EMPTY_PAGE_INFO}
 
 
 @sequence_type.field("aliases")
 def resolve_sequence_aliases(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
+    obj: Row, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
 ) -> dict[str, Any]:
     context_of(info).state.limits.check_page_size(first, None)
     rows = (
@@ -263,7 +263,7 @@ def resolve_sequence_aliases(
         .execute(
             "SELECT id, alias FROM artifact_aliases WHERE sequence_id = ? ORDER BY id", (obj["id"],)
         )
-        .fetchall()
+        .all()
     )
     nodes = [
         {
@@ -282,9 +282,7 @@ def resolve_sequence_aliases(
 
 
 @sequence_type.field("artifacts")
-def resolve_sequence_artifacts(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
-) -> dict[str, Any]:
+def resolve_sequence_artifacts(obj: Row, info: GraphQLResolveInfo, **window: Any) -> dict[str, Any]:
     context_of(info).state.limits.check_page_size(window.get("first"), None)
     rows = (
         _conn(info)
@@ -293,7 +291,7 @@ def resolve_sequence_artifacts(
             " ORDER BY artifacts.version_index DESC",
             (obj["id"],),
         )
-        .fetchall()
+        .all()
     )
     page = paginate(
         rows, "collectionArtifacts", first=window.get("first"), after=window.get("after")
@@ -309,7 +307,7 @@ def resolve_sequence_artifacts(
 
 
 @sequence_type.field("artifactMembership")
-def resolve_sequence_membership(obj: sqlite3.Row, info: GraphQLResolveInfo, aliasName: str) -> Any:
+def resolve_sequence_membership(obj: Row, info: GraphQLResolveInfo, aliasName: str) -> Any:
     return membership(
         _committed_by_name(_conn(info), obj["project_id"], f"{obj['name']}:{aliasName}")
     )
@@ -367,13 +365,13 @@ def resolve_membership_files(
 
 
 @artifact_type.field("digestAlgorithm")
-def resolve_artifact_digest_algorithm(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_artifact_digest_algorithm(obj: Row, _info: GraphQLResolveInfo) -> str:
     algorithm: str = obj["digest_algorithm"]
     return algorithm
 
 
 @artifact_type.field("artifactMemberships")
-def resolve_artifact_memberships(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
+def resolve_artifact_memberships(obj: Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
     return {
         "edges": [{"node": membership(obj), "cursor": "0"}],
         "pageInfo": EMPTY_PAGE_INFO,
@@ -381,9 +379,7 @@ def resolve_artifact_memberships(obj: sqlite3.Row, _info: GraphQLResolveInfo) ->
 
 
 @artifact_type.field("usedBy")
-def resolve_artifact_used_by(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
-) -> dict[str, Any]:
+def resolve_artifact_used_by(obj: Row, info: GraphQLResolveInfo, **window: Any) -> dict[str, Any]:
     context_of(info).state.limits.check_page_size(window.get("first"), window.get("last"))
     rows = (
         _conn(info)
@@ -392,7 +388,7 @@ def resolve_artifact_used_by(
             " WHERE artifact_usages.artifact_id = ? ORDER BY artifact_usages.rowid",
             (obj["id"],),
         )
-        .fetchall()
+        .all()
     )
     page = paginate(
         rows,
@@ -410,13 +406,11 @@ def resolve_artifact_used_by(
 
 
 @artifact_type.field("createdBy")
-def resolve_artifact_created_by(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_artifact_created_by(obj: Row, info: GraphQLResolveInfo) -> Any:
     if obj["created_by_run_id"] is None:
         return None
-    row: sqlite3.Row | None = (
-        _conn(info)
-        .execute(RUN_SELECT + " WHERE runs.id = ?", (obj["created_by_run_id"],))
-        .fetchone()
+    row: Row | None = (
+        _conn(info).execute(RUN_SELECT + " WHERE runs.id = ?", (obj["created_by_run_id"],)).first()
     )
     return row
 

@@ -5,7 +5,6 @@ with ``commitArtifact`` (``latest`` follows the newest committed version)."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from ariadne import MutationType
@@ -23,6 +22,7 @@ from runapi_server.resolvers.artifacts import (
     artifact_by_id,
     parse_artifact_id,
 )
+from runapi_server.storage.connection import Connection, Row
 from runapi_server.timeutil import now_iso
 
 mutation = MutationType()
@@ -31,9 +31,7 @@ mutation = MutationType()
 # --------------------------------------------------------------------------- useArtifact
 
 
-def _caller_run(
-    conn: sqlite3.Connection, user: AuthUser, entity: str, project: str, run_name: str
-) -> sqlite3.Row:
+def _caller_run(conn: Connection, user: AuthUser, entity: str, project: str, run_name: str) -> Row:
     run = find_run(conn, user, entity, project, run_name)
     if run is None:
         raise BadInput(f"run {entity}/{project}/{run_name} not found")
@@ -61,7 +59,7 @@ def resolve_use_artifact(
         used = conn.execute(
             "SELECT used_as FROM artifact_usages WHERE run_id = ? AND artifact_id = ?",
             (run["id"], artifact["id"]),
-        ).fetchone()
+        ).first()
         names: list[str] = json.loads(used["used_as"] or "[]") if used else []
         used_as = input.get("usedAs")
         if used_as is not None and used_as not in names:
@@ -115,7 +113,7 @@ def alias_names(aliases: Any, collection: str) -> list[str]:
     return names
 
 
-def set_alias(conn: sqlite3.Connection, sequence_id: int, artifact_id: int, alias: str) -> None:
+def set_alias(conn: Connection, sequence_id: int, artifact_id: int, alias: str) -> None:
     conn.execute(
         "INSERT INTO artifact_aliases (sequence_id, artifact_id, alias) VALUES (?, ?, ?)"
         " ON CONFLICT (sequence_id, alias) DO UPDATE SET artifact_id = excluded.artifact_id",
@@ -123,7 +121,7 @@ def set_alias(conn: sqlite3.Connection, sequence_id: int, artifact_id: int, alia
     )
 
 
-def _is_newest_committed(conn: sqlite3.Connection, sequence_id: int, artifact_db_id: int) -> bool:
+def _is_newest_committed(conn: Connection, sequence_id: int, artifact_db_id: int) -> bool:
     """Whether the version is the collection's newest committed one: a version found again
     by digest deduplication takes the client's ``latest`` only then (re-logging an older
     version's contents must not move ``latest`` back to it)."""
@@ -131,17 +129,17 @@ def _is_newest_committed(conn: sqlite3.Connection, sequence_id: int, artifact_db
         "SELECT id FROM artifacts WHERE sequence_id = ? AND state = 'COMMITTED'"
         " ORDER BY version_index DESC LIMIT 1",
         (sequence_id,),
-    ).fetchone()
+    ).first()
     return row is not None and row["id"] == artifact_db_id
 
 
 def _ensure_sequence(
-    conn: sqlite3.Connection, project_db_id: int, name: str, type_name: str, now: str
+    conn: Connection, project_db_id: int, name: str, type_name: str, now: str
 ) -> int:
     row = conn.execute(
         "SELECT id, type_name FROM artifact_sequences WHERE project_id = ? AND name = ?",
         (project_db_id, name),
-    ).fetchone()
+    ).first()
     if row is not None:
         if row["type_name"] != type_name:
             raise BadInput(
@@ -151,15 +149,13 @@ def _ensure_sequence(
         return existing
     cursor = conn.execute(
         "INSERT INTO artifact_sequences (project_id, name, type_name, created_at)"
-        " VALUES (?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?) RETURNING id",
         (project_db_id, name, type_name, now),
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.one()[0])
 
 
-def _project_for_write(
-    conn: sqlite3.Connection, user: AuthUser, entity: str, name: str, now: str
-) -> int:
+def _project_for_write(conn: Connection, user: AuthUser, entity: str, name: str, now: str) -> int:
     if entity != user.entity:
         raise BadInput(f"entity {entity!r} not found")
     if not name or any(c in name for c in "/\\#?%:"):
@@ -169,9 +165,10 @@ def _project_for_write(
         found: int = project["id"]
         return found
     cursor = conn.execute(
-        "INSERT INTO projects (entity, name, created_at) VALUES (?, ?, ?)", (entity, name, now)
+        "INSERT INTO projects (entity, name, created_at) VALUES (?, ?, ?) RETURNING id",
+        (entity, name, now),
     )
-    return int(cursor.lastrowid or 0)
+    return int(cursor.one()[0])
 
 
 @mutation.field("createArtifact")
@@ -205,7 +202,7 @@ def resolve_create_artifact(
         existing = conn.execute(
             "SELECT id, state, aliases_pending FROM artifacts WHERE sequence_id = ? AND digest = ?",
             (sequence_id, digest),
-        ).fetchone()
+        ).first()
         if existing is not None and existing["state"] == "COMMITTED":
             # Digest deduplication: the committed version is returned and the client stops.
             artifact_db_id: int = existing["id"]
@@ -227,12 +224,12 @@ def resolve_create_artifact(
                 "UPDATE artifact_sequences SET next_version = next_version + 1 WHERE id = ?"
                 " RETURNING next_version - 1",
                 (sequence_id,),
-            ).fetchone()
+            ).one()
             cursor = conn.execute(
                 "INSERT INTO artifacts (sequence_id, version_index, digest, description, metadata,"
                 " state, history_step, ttl_seconds, created_by_run_id, digest_algorithm,"
                 " client_id, aliases_pending, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 (
                     sequence_id,
                     next_index,
@@ -249,7 +246,7 @@ def resolve_create_artifact(
                     now,
                 ),
             )
-            artifact_db_id = int(cursor.lastrowid or 0)
+            artifact_db_id = int(cursor.one()[0])
         conn.executemany(
             "INSERT INTO artifact_tags (artifact_id, name) VALUES (?, ?)"
             " ON CONFLICT (artifact_id, name) DO NOTHING",

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 from typing import Any
 
 from ariadne import MutationType
@@ -28,12 +27,13 @@ from runapi_server.resolvers.artifact_files import FILES_SELECT, entry_file, man
 from runapi_server.resolvers.artifact_versions import alias_names, set_alias
 from runapi_server.resolvers.artifacts import LATEST, artifact_by_id, parse_artifact_id
 from runapi_server.runfiles import check_file_name
+from runapi_server.storage.connection import Connection, Row
 from runapi_server.timeutil import now_iso
 
 mutation = MutationType()
 
 
-def owned_artifact(conn: sqlite3.Connection, user: AuthUser, value: str | None) -> sqlite3.Row:
+def owned_artifact(conn: Connection, user: AuthUser, value: str | None) -> Row:
     """The caller's artifact with GraphQL id ``value``; another's reads as not found."""
     db_id = parse_artifact_id(value) if value else None
     row = artifact_by_id(conn, db_id) if db_id is not None else None
@@ -42,7 +42,7 @@ def owned_artifact(conn: sqlite3.Connection, user: AuthUser, value: str | None) 
     return row
 
 
-def pending_artifact(conn: sqlite3.Connection, user: AuthUser, value: str) -> sqlite3.Row:
+def pending_artifact(conn: Connection, user: AuthUser, value: str) -> Row:
     row = owned_artifact(conn, user, value)
     if row["state"] != "PENDING":
         raise BadInput(f"artifact {value!r} is already committed: its contents cannot change")
@@ -53,15 +53,15 @@ def pending_artifact(conn: sqlite3.Connection, user: AuthUser, value: str) -> sq
 
 
 def _upsert_manifest(
-    conn: sqlite3.Connection,
-    artifact: sqlite3.Row,
+    conn: Connection,
+    artifact: Row,
     *,
     name: str | None,
     digest: str | None,
     kind: str | None,
     base: str | None,
     user: AuthUser,
-) -> sqlite3.Row:
+) -> Row:
     if name is not None and check_file_name(name):
         raise BadInput(f"invalid manifest name {name!r}")
     if digest:
@@ -139,7 +139,7 @@ def resolve_update_manifest(
     with ctx.state.db.transaction() as conn:
         found = conn.execute(
             "SELECT artifact_id FROM artifact_manifests WHERE id = ?", (manifest_db_id,)
-        ).fetchone()
+        ).first()
         artifact = artifact_by_id(conn, found["artifact_id"]) if found is not None else None
         if artifact is None or artifact["entity"] != ctx.user.entity:
             raise BadInput(f"artifact manifest {input['artifactManifestID']!r} not found")
@@ -185,7 +185,7 @@ def resolve_create_artifact_files(
     now = now_iso()
     nodes = []
     with ctx.state.db.transaction() as conn:
-        artifacts: dict[str, sqlite3.Row] = {}
+        artifacts: dict[str, Row] = {}
         for spec in specs:
             if spec["artifactID"] not in artifacts:
                 artifacts[spec["artifactID"]] = pending_artifact(conn, ctx.user, spec["artifactID"])
@@ -239,7 +239,7 @@ def resolve_create_artifact_files(
             )
             row = conn.execute(
                 FILES_SELECT + " WHERE artifact_id = ? AND name = ?", (artifact["id"], name)
-            ).fetchone()
+            ).one()
             node = entry_file(ctx, artifact, row, upload=True, multipart=multipart)
             birth = artifact_by_id(conn, blob["birth_artifact_id"]) or artifact
             nodes.append(node.__class__(**{**node.__dict__, "artifact": birth}))
@@ -273,7 +273,7 @@ def resolve_complete_multipart(
     blob = conn.execute(
         "SELECT * FROM artifact_blobs WHERE entity = ? AND upload_id = ?",
         (ctx.user.entity, input["uploadID"]),
-    ).fetchone()
+    ).first()
     if blob is None:
         raise BadInput(f"multipart upload {input['uploadID']!r} not found")
     expected_path = f"artifacts/{blob['id']}-{artifact_store.md5_hex(blob['md5'])}"

@@ -13,7 +13,6 @@ import base64
 import binascii
 import json
 import re
-import sqlite3
 from typing import Any, Final
 
 from ariadne import InterfaceType, ObjectType
@@ -23,6 +22,7 @@ from graphql import GraphQLResolveInfo
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
 from runapi_server.resolvers.query import opaque_id, project_by_id
+from runapi_server.storage.connection import Connection, Row
 
 artifact_type = ObjectType("Artifact")
 sequence_type = ObjectType("ArtifactSequence")
@@ -45,10 +45,10 @@ LATEST: Final = "latest"
 # --------------------------------------------------------------------------- lookups
 
 
-def artifact_by_id(conn: sqlite3.Connection, artifact_db_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def artifact_by_id(conn: Connection, artifact_db_id: int) -> Row | None:
+    row: Row | None = conn.execute(
         ARTIFACT_SELECT + " WHERE artifacts.id = ?", (artifact_db_id,)
-    ).fetchone()
+    ).first()
     return row
 
 
@@ -62,9 +62,7 @@ def parse_artifact_id(value: str) -> int | None:
     return int(number) if kind == "Artifact" and number.isdigit() else None
 
 
-def find_artifact_by_name(
-    conn: sqlite3.Connection, project_db_id: int, name: str
-) -> sqlite3.Row | None:
+def find_artifact_by_name(conn: Connection, project_db_id: int, name: str) -> Row | None:
     """``seq:vN``, ``seq:<alias>`` or ``seq`` (meaning ``seq:latest``) in a project."""
     sequence, _, version = name.partition(":")
     version = version or LATEST
@@ -75,18 +73,18 @@ def find_artifact_by_name(
     )
     if VERSION_ALIAS_RE.match(version):
         where, arg = "artifacts.version_index = ?", int(version[1:])
-    row: sqlite3.Row | None = conn.execute(
+    row: Row | None = conn.execute(
         ARTIFACT_SELECT
         + f" WHERE artifact_sequences.project_id = ? AND artifact_sequences.name = ? AND {where}",
         (project_db_id, sequence, arg),
-    ).fetchone()
+    ).first()
     return row
 
 
-def _sequence_row(conn: sqlite3.Connection, sequence_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
+def _sequence_row(conn: Connection, sequence_id: int) -> Row | None:
+    row: Row | None = conn.execute(
         "SELECT * FROM artifact_sequences WHERE id = ?", (sequence_id,)
-    ).fetchone()
+    ).first()
     return row
 
 
@@ -94,7 +92,7 @@ def _sequence_row(conn: sqlite3.Connection, sequence_id: int) -> sqlite3.Row | N
 
 
 @artifact_type.field("id")
-def resolve_artifact_id(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_artifact_id(obj: Row, _info: GraphQLResolveInfo) -> str:
     return opaque_id("Artifact", obj["id"])
 
 
@@ -115,7 +113,7 @@ _ARTIFACT_COLUMNS: Final = {
 
 
 def _bind_column(field: str, column: str) -> None:
-    def resolve(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> Any:
+    def resolve(obj: Row, _info: GraphQLResolveInfo) -> Any:
         return obj[column]
 
     artifact_type.set_field(field, resolve)
@@ -126,29 +124,29 @@ for _field, _column in _ARTIFACT_COLUMNS.items():
 
 
 @artifact_type.field("ttlIsInherited")
-def resolve_artifact_ttl_inherited(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> bool:
+def resolve_artifact_ttl_inherited(obj: Row, _info: GraphQLResolveInfo) -> bool:
     return bool(obj["ttl_seconds"] == -1)
 
 
 @artifact_type.field("tags")
-def resolve_artifact_tags(obj: sqlite3.Row, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+def resolve_artifact_tags(obj: Row, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
     rows = (
         context_of(info)
         .state.db.read()
         .execute(
             "SELECT id, name FROM artifact_tags WHERE artifact_id = ? ORDER BY id", (obj["id"],)
         )
-        .fetchall()
+        .all()
     )
     return [{"id": opaque_id("Tag", r["id"]), "name": r["name"]} for r in rows]
 
 
 @artifact_type.field("aliases")
-def resolve_artifact_aliases(obj: sqlite3.Row, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
+def resolve_artifact_aliases(obj: Row, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
     conn = context_of(info).state.db.read()
     rows = conn.execute(
         "SELECT id, alias FROM artifact_aliases WHERE artifact_id = ? ORDER BY id", (obj["id"],)
-    ).fetchall()
+    ).all()
     sequence = _sequence_row(conn, obj["sequence_id"])
     return [
         {
@@ -162,7 +160,7 @@ def resolve_artifact_aliases(obj: sqlite3.Row, info: GraphQLResolveInfo) -> list
 
 
 @artifact_type.field("artifactType")
-def resolve_artifact_type(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
+def resolve_artifact_type(obj: Row, _info: GraphQLResolveInfo) -> dict[str, Any]:
     return {
         "id": opaque_id("ArtifactType", obj["project_id"], obj["type_name"]),
         "name": obj["type_name"],
@@ -173,7 +171,7 @@ def resolve_artifact_type(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> dict[s
 
 
 @artifact_type.field("artifactSequence")
-def resolve_artifact_sequence(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_artifact_sequence(obj: Row, info: GraphQLResolveInfo) -> Any:
     return _sequence_row(context_of(info).state.db.read(), obj["sequence_id"])
 
 
@@ -186,40 +184,40 @@ def resolve_collection_type(_obj: Any, *_: Any) -> str:
 
 
 @sequence_type.field("id")
-def resolve_sequence_id(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_sequence_id(obj: Row, _info: GraphQLResolveInfo) -> str:
     return opaque_id("ArtifactCollection", obj["id"])
 
 
 @sequence_type.field("name")
-def resolve_sequence_name(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_sequence_name(obj: Row, _info: GraphQLResolveInfo) -> str:
     name: str = obj["name"]
     return name
 
 
 @sequence_type.field("description")
-def resolve_sequence_description(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str | None:
+def resolve_sequence_description(obj: Row, _info: GraphQLResolveInfo) -> str | None:
     description: str | None = obj["description"]
     return description
 
 
 @sequence_type.field("createdAt")
-def resolve_sequence_created_at(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_sequence_created_at(obj: Row, _info: GraphQLResolveInfo) -> str:
     created: str = obj["created_at"]
     return created
 
 
 @sequence_type.field("project")
-def resolve_sequence_project(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_sequence_project(obj: Row, info: GraphQLResolveInfo) -> Any:
     return project_by_id(context_of(info).state.db.read(), obj["project_id"])
 
 
 @sequence_type.field("state")
-def resolve_sequence_state(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_sequence_state(_obj: Row, _info: GraphQLResolveInfo) -> str:
     return "READY"
 
 
 @sequence_type.field("latestArtifact")
-def resolve_sequence_latest(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_sequence_latest(obj: Row, info: GraphQLResolveInfo) -> Any:
     conn = context_of(info).state.db.read()
     return find_artifact_by_name(conn, obj["project_id"], f"{obj['name']}:{LATEST}")
 
@@ -229,7 +227,7 @@ def resolve_sequence_latest(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
 
 @project_type.field("artifact")
 def resolve_project_artifact(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, name: str, enableTracking: bool | None = None
+    obj: Row, info: GraphQLResolveInfo, name: str, enableTracking: bool | None = None
 ) -> Any:
     return find_artifact_by_name(context_of(info).state.db.read(), obj["id"], name)
 
@@ -246,7 +244,7 @@ _INPUTS_SQL = (
 
 
 def _artifact_connection(
-    obj: sqlite3.Row,
+    obj: Row,
     info: GraphQLResolveInfo,
     kind: str,
     sql: str,
@@ -255,7 +253,7 @@ def _artifact_connection(
     """A run's artifact connection; input edges also carry `usedAs`."""
     ctx = context_of(info)
     ctx.state.limits.check_page_size(window.get("first"), window.get("last"))
-    rows = ctx.state.db.read().execute(sql, (obj["id"],)).fetchall()
+    rows = ctx.state.db.read().execute(sql, (obj["id"],)).all()
     page = paginate(rows, kind, **window)
     edges: list[dict[str, Any]] = []
     for node, cursor in page.edges:
@@ -267,16 +265,12 @@ def _artifact_connection(
 
 
 @run_type.field("outputArtifacts")
-def resolve_output_artifacts(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
-) -> dict[str, Any]:
+def resolve_output_artifacts(obj: Row, info: GraphQLResolveInfo, **window: Any) -> dict[str, Any]:
     return _artifact_connection(obj, info, "outputArtifacts", _OUTPUTS_SQL, window)
 
 
 @run_type.field("inputArtifacts")
-def resolve_input_artifacts(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, **window: Any
-) -> dict[str, Any]:
+def resolve_input_artifacts(obj: Row, info: GraphQLResolveInfo, **window: Any) -> dict[str, Any]:
     return _artifact_connection(obj, info, "inputArtifacts", _INPUTS_SQL, window)
 
 

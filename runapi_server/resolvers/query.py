@@ -7,7 +7,6 @@ name); a ``Project`` is a ``projects`` row; ``ServerInfo`` is a plain dict.
 from __future__ import annotations
 
 import base64
-import sqlite3
 from importlib import metadata
 from typing import Any, Final
 
@@ -19,6 +18,7 @@ from runapi_server.auth import fingerprint
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
 from runapi_server.lookup import find_project, find_run
+from runapi_server.storage.connection import Connection, Row
 
 query = QueryType()
 user_type = ObjectType("User")
@@ -33,28 +33,24 @@ def opaque_id(*parts: object) -> str:
     return base64.b64encode(":".join(str(p) for p in parts).encode()).decode()
 
 
-def project_id(row: sqlite3.Row) -> str:
+def project_id(row: Row) -> str:
     """``Project.id``: base64 of ``Project:v1:<name>:<entity>``."""
     return opaque_id("Project", "v1", row["name"], row["entity"])
 
 
 def user_row(
-    conn: sqlite3.Connection, *, user_id: int | None = None, name: str | None = None
-) -> sqlite3.Row | None:
+    conn: Connection, *, user_id: int | None = None, name: str | None = None
+) -> Row | None:
     """A ``users`` row by id or by name (== entity)."""
     if user_id is not None:
-        row: sqlite3.Row | None = conn.execute(
-            "SELECT * FROM users WHERE id = ?", (user_id,)
-        ).fetchone()
+        row: Row | None = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).first()
     else:
-        row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).first()
     return row
 
 
-def project_by_id(conn: sqlite3.Connection, project_db_id: int) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(
-        "SELECT * FROM projects WHERE id = ?", (project_db_id,)
-    ).fetchone()
+def project_by_id(conn: Connection, project_db_id: int) -> Row | None:
+    row: Row | None = conn.execute("SELECT * FROM projects WHERE id = ?", (project_db_id,)).first()
     return row
 
 
@@ -112,42 +108,42 @@ def resolve_entity(
 
 
 @user_type.field("id")
-def resolve_user_id(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_user_id(obj: Row, _info: GraphQLResolveInfo) -> str:
     return opaque_id("User", obj["id"])
 
 
 @user_type.field("name")
 @user_type.field("username")
 @user_type.field("entity")
-def resolve_user_name(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_user_name(obj: Row, _info: GraphQLResolveInfo) -> str:
     name: str = obj["name"]
     return name
 
 
 @user_type.field("email")
-def resolve_user_email(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str | None:
+def resolve_user_email(obj: Row, _info: GraphQLResolveInfo) -> str | None:
     email: str | None = obj["email"]
     return email
 
 
 @user_type.field("admin")
-def resolve_user_admin(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> bool:
+def resolve_user_admin(_obj: Row, _info: GraphQLResolveInfo) -> bool:
     return False
 
 
 @user_type.field("flags")
-def resolve_user_flags(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_user_flags(_obj: Row, _info: GraphQLResolveInfo) -> str:
     return "{}"
 
 
 @user_type.field("deletedAt")
 @user_type.field("photoUrl")
-def resolve_user_none(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> None:
+def resolve_user_none(_obj: Row, _info: GraphQLResolveInfo) -> None:
     return None
 
 
 @user_type.field("apiKeys")
-def resolve_user_api_keys(obj: sqlite3.Row, info: GraphQLResolveInfo) -> dict[str, Any]:
+def resolve_user_api_keys(obj: Row, info: GraphQLResolveInfo) -> dict[str, Any]:
     # Only the caller sees their keys, and only as fingerprints: secrets are not stored.
     ctx = context_of(info)
     if obj["id"] != ctx.user.id:
@@ -159,7 +155,7 @@ def resolve_user_api_keys(obj: sqlite3.Row, info: GraphQLResolveInfo) -> dict[st
             " ORDER BY created_at, key_hash",
             (obj["id"],),
         )
-        .fetchall()
+        .all()
     )
     return {
         "edges": [
@@ -177,7 +173,7 @@ def resolve_user_api_keys(obj: sqlite3.Row, info: GraphQLResolveInfo) -> dict[st
 
 @user_type.field("teams")
 def resolve_user_teams(
-    obj: sqlite3.Row, _info: GraphQLResolveInfo, first: int | None = None, after: str | None = None
+    obj: Row, _info: GraphQLResolveInfo, first: int | None = None, after: str | None = None
 ) -> dict[str, Any]:
     # A user belongs to exactly one entity here: their own.
     context_of(_info).state.limits.check_page_size(first, None)
@@ -186,25 +182,23 @@ def resolve_user_teams(
 
 
 @entity_type.field("id")
-def resolve_entity_id(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_entity_id(obj: Row, _info: GraphQLResolveInfo) -> str:
     return opaque_id("Entity", obj["id"])
 
 
 @entity_type.field("name")
-def resolve_entity_name(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_entity_name(obj: Row, _info: GraphQLResolveInfo) -> str:
     name: str = obj["name"]
     return name
 
 
 @entity_type.field("isTeam")
-def resolve_entity_is_team(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> bool:
+def resolve_entity_is_team(_obj: Row, _info: GraphQLResolveInfo) -> bool:
     return False
 
 
 @entity_type.field("project")
-def resolve_entity_project(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, name: str | None = None
-) -> Any:
+def resolve_entity_project(obj: Row, info: GraphQLResolveInfo, name: str | None = None) -> Any:
     ctx = context_of(info)
     return find_project(ctx.state.db.read(), ctx.user, obj["name"], name)
 
@@ -213,70 +207,70 @@ def resolve_entity_project(
 
 
 @project_type.field("id")
-def resolve_project_id(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_project_id(obj: Row, _info: GraphQLResolveInfo) -> str:
     return project_id(obj)
 
 
 @project_type.field("internalId")
-def resolve_project_internal_id(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_project_internal_id(obj: Row, _info: GraphQLResolveInfo) -> str:
     return str(obj["id"])
 
 
 @project_type.field("name")
-def resolve_project_name(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_project_name(obj: Row, _info: GraphQLResolveInfo) -> str:
     name: str = obj["name"]
     return name
 
 
 @project_type.field("entityName")
-def resolve_project_entity_name(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_project_entity_name(obj: Row, _info: GraphQLResolveInfo) -> str:
     entity: str = obj["entity"]
     return entity
 
 
 @project_type.field("entity")
 @project_type.field("user")
-def resolve_project_entity(obj: sqlite3.Row, info: GraphQLResolveInfo) -> Any:
+def resolve_project_entity(obj: Row, info: GraphQLResolveInfo) -> Any:
     return user_row(context_of(info).state.db.read(), name=obj["entity"])
 
 
 @project_type.field("description")
-def resolve_project_description(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str | None:
+def resolve_project_description(obj: Row, _info: GraphQLResolveInfo) -> str | None:
     description: str | None = obj["description"]
     return description
 
 
 @project_type.field("createdAt")
-def resolve_project_created_at(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_project_created_at(obj: Row, _info: GraphQLResolveInfo) -> str:
     created: str = obj["created_at"]
     return created
 
 
 @project_type.field("isBenchmark")
 @project_type.field("readOnly")
-def resolve_project_false(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> bool:
+def resolve_project_false(_obj: Row, _info: GraphQLResolveInfo) -> bool:
     return False
 
 
 @project_type.field("access")
-def resolve_project_access(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_project_access(_obj: Row, _info: GraphQLResolveInfo) -> str:
     return "PRIVATE"
 
 
 @project_type.field("views")
-def resolve_project_views(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_project_views(_obj: Row, _info: GraphQLResolveInfo) -> str:
     return "{}"
 
 
 @project_type.field("run")
-def resolve_project_run(obj: sqlite3.Row, info: GraphQLResolveInfo, name: str) -> Any:
+def resolve_project_run(obj: Row, info: GraphQLResolveInfo, name: str) -> Any:
     ctx = context_of(info)
     return find_run(ctx.state.db.read(), ctx.user, obj["entity"], obj["name"], name)
 
 
 @project_type.field("bucket")
 def resolve_project_bucket(
-    obj: sqlite3.Row,
+    obj: Row,
     info: GraphQLResolveInfo,
     name: str,
     desc: str | None = None,
@@ -286,7 +280,7 @@ def resolve_project_bucket(
 
 
 @project_type.field("sweep")
-def resolve_project_sweep(_obj: sqlite3.Row, _info: GraphQLResolveInfo, sweepName: str) -> None:
+def resolve_project_sweep(_obj: Row, _info: GraphQLResolveInfo, sweepName: str) -> None:
     return None  # sweeps are not stored: none exists
 
 

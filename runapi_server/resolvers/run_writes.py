@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-import sqlite3
 import string
 from typing import Any, Final
 
@@ -20,6 +19,7 @@ from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.lookup import find_run, find_run_by_storage_id, run_by_id
 from runapi_server.runfiles import remove_run_files
+from runapi_server.storage.connection import Connection, Row
 from runapi_server.timeutil import now_iso
 
 mutation = MutationType()
@@ -103,24 +103,24 @@ _UPDATABLE: Final[dict[str, tuple[str, Any]]] = {
 }
 
 
-def _new_run_id(conn: sqlite3.Connection, project_db_id: int) -> str:
+def _new_run_id(conn: Connection, project_db_id: int) -> str:
     while True:
         candidate = "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(8))
         taken = conn.execute(
             "SELECT 1 FROM runs WHERE project_id = ? AND name = ?", (project_db_id, candidate)
-        ).fetchone()
+        ).first()
         if taken is None:
             return candidate
 
 
-def _new_display_name(conn: sqlite3.Connection, project_db_id: int) -> str:
+def _new_display_name(conn: Connection, project_db_id: int) -> str:
     (count,) = conn.execute(
         "SELECT COUNT(*) FROM runs WHERE project_id = ?", (project_db_id,)
-    ).fetchone()
+    ).one()
     return f"{secrets.choice(ADJECTIVES)}-{secrets.choice(NOUNS)}-{count + 1}"
 
 
-def _ensure_project(conn: sqlite3.Connection, entity: str, name: str, now: str) -> int:
+def _ensure_project(conn: Connection, entity: str, name: str, now: str) -> int:
     conn.execute(
         "INSERT INTO projects (entity, name, created_at) VALUES (?, ?, ?)"
         " ON CONFLICT (entity, name) DO NOTHING",
@@ -128,14 +128,14 @@ def _ensure_project(conn: sqlite3.Connection, entity: str, name: str, now: str) 
     )
     (project_db_id,) = conn.execute(
         "SELECT id FROM projects WHERE entity = ? AND name = ?", (entity, name)
-    ).fetchone()
+    ).one()
     result: int = project_db_id
     return result
 
 
 def _select_or_create(
-    conn: sqlite3.Connection, user: AuthUser, data: dict[str, Any], now: str
-) -> tuple[sqlite3.Row, bool]:
+    conn: Connection, user: AuthUser, data: dict[str, Any], now: str
+) -> tuple[Row, bool]:
     """The run ``data`` selects, created (with its project) when missing."""
     if data.get("id") is not None:
         run = find_run_by_storage_id(conn, user, data["id"])
@@ -157,7 +157,7 @@ def _select_or_create(
         name = _new_run_id(conn, project_db_id)
     cursor = conn.execute(
         "INSERT INTO runs (project_id, name, user_id, display_name, created_at, updated_at,"
-        " heartbeat_at, url_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " heartbeat_at, url_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             project_db_id,
             name,
@@ -169,7 +169,7 @@ def _select_or_create(
             signing.new_run_key(),
         ),
     )
-    run = run_by_id(conn, int(cursor.lastrowid or 0))
+    run = run_by_id(conn, int(cursor.one()[0]))
     assert run is not None
     return run, True
 
@@ -201,18 +201,18 @@ def resolve_upsert_bucket(
 # --------------------------------------------------------------------------- deleteRun
 
 
-def _reset_latest(conn: sqlite3.Connection, sequence_ids: set[int]) -> None:
+def _reset_latest(conn: Connection, sequence_ids: set[int]) -> None:
     """Point ``latest`` at each sequence's newest remaining version; drop empty sequences."""
     for sequence_id in sequence_ids:
         newest = conn.execute(
             "SELECT id FROM artifacts WHERE sequence_id = ? AND state = 'COMMITTED'"
             " ORDER BY version_index DESC LIMIT 1",
             (sequence_id,),
-        ).fetchone()
+        ).first()
         if newest is None:
             if not conn.execute(
                 "SELECT 1 FROM artifacts WHERE sequence_id = ?", (sequence_id,)
-            ).fetchone():
+            ).first():
                 conn.execute("DELETE FROM artifact_sequences WHERE id = ?", (sequence_id,))
             continue
         conn.execute(
@@ -236,7 +236,7 @@ def resolve_delete_run(
         if input.get("deleteArtifacts"):
             logged = conn.execute(
                 "SELECT id, sequence_id FROM artifacts WHERE created_by_run_id = ?", (run["id"],)
-            ).fetchall()
+            ).all()
             conn.executemany("DELETE FROM artifacts WHERE id = ?", [(a["id"],) for a in logged])
             _reset_latest(conn, {a["sequence_id"] for a in logged})
             freed = artifact_store.free_unreferenced_blobs(conn, ctx.user.entity)

@@ -9,7 +9,6 @@ as a dict, with its project and user rows under :data:`PROJECT_KEY` / :data:`USE
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -33,6 +32,7 @@ from runapi_server.lookup import RUN_SELECT
 from runapi_server.lookup import storage_id as make_storage_id
 from runapi_server.ordering import Order, order_by_sql, parse_order, sorter
 from runapi_server.resolvers.query import project_by_id, user_row
+from runapi_server.storage.connection import Connection, Row
 
 run_type = ObjectType("Run")
 project_type = ObjectType("Project")
@@ -69,7 +69,7 @@ def _parse_time(value: str) -> datetime:
 
 
 @run_type.field("id")
-def resolve_run_id(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> str:
+def resolve_run_id(obj: Row, _info: GraphQLResolveInfo) -> str:
     return make_storage_id(obj["name"], obj["project_name"], obj["entity"])
 
 
@@ -92,7 +92,7 @@ _COLUMN_FIELDS: Final = {
 
 
 def _bind_column(field: str, column: str) -> None:
-    def resolve(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> Any:
+    def resolve(obj: Row, _info: GraphQLResolveInfo) -> Any:
         return obj[column]
 
     run_type.set_field(field, resolve)
@@ -103,45 +103,43 @@ for _field, _column in _COLUMN_FIELDS.items():
 
 
 @run_type.field("tags")
-def resolve_run_tags(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> list[str]:
+def resolve_run_tags(obj: Row, _info: GraphQLResolveInfo) -> list[str]:
     tags = json.loads(obj["tags"] or "[]")
     return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
 @run_type.field("readOnly")
-def resolve_run_read_only(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> bool:
+def resolve_run_read_only(_obj: Row, _info: GraphQLResolveInfo) -> bool:
     return False
 
 
 @run_type.field("computeSeconds")
-def resolve_run_compute_seconds(obj: sqlite3.Row, _info: GraphQLResolveInfo) -> int:
+def resolve_run_compute_seconds(obj: Row, _info: GraphQLResolveInfo) -> int:
     elapsed = _parse_time(obj["heartbeat_at"]) - _parse_time(obj["created_at"])
     return max(0, int(elapsed.total_seconds()))
 
 
 @run_type.field("project")
-def resolve_run_project(obj: sqlite3.Row | dict[str, Any], info: GraphQLResolveInfo) -> Any:
+def resolve_run_project(obj: Row | dict[str, Any], info: GraphQLResolveInfo) -> Any:
     if isinstance(obj, dict) and PROJECT_KEY in obj:  # a listed run: fetched with its page
         return obj[PROJECT_KEY]
     return project_by_id(context_of(info).state.db.read(), obj["project_id"])
 
 
 @run_type.field("user")
-def resolve_run_user(obj: sqlite3.Row | dict[str, Any], info: GraphQLResolveInfo) -> Any:
+def resolve_run_user(obj: Row | dict[str, Any], info: GraphQLResolveInfo) -> Any:
     if isinstance(obj, dict) and USER_KEY in obj:
         return obj[USER_KEY]
     return user_row(context_of(info).state.db.read(), user_id=obj["user_id"])
 
 
 @run_type.field("sweep")
-def resolve_run_sweep(_obj: sqlite3.Row, _info: GraphQLResolveInfo) -> None:
+def resolve_run_sweep(_obj: Row, _info: GraphQLResolveInfo) -> None:
     return None  # sweeps are not stored: none exists
 
 
 @run_type.field("config")
-def resolve_run_config(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, keys: list[str] | None = None
-) -> str:
+def resolve_run_config(obj: Row, info: GraphQLResolveInfo, keys: list[str] | None = None) -> str:
     return _charged(info, _keyed_json(obj["config"], keys), "config")
 
 
@@ -152,7 +150,7 @@ def _charged(info: GraphQLResolveInfo, text: str, what: str) -> str:
 
 @run_type.field("summaryMetrics")
 def resolve_run_summary(
-    obj: sqlite3.Row,
+    obj: Row,
     info: GraphQLResolveInfo,
     keys: list[str] | None = None,
     packVersion: int | None = None,
@@ -161,13 +159,13 @@ def resolve_run_summary(
 
 
 @run_type.field("systemMetrics")
-def resolve_run_system_metrics(obj: sqlite3.Row, info: GraphQLResolveInfo) -> str:
+def resolve_run_system_metrics(obj: Row, info: GraphQLResolveInfo) -> str:
     return _charged(info, obj["system_metrics"], "systemMetrics")
 
 
 @run_type.field("wandbConfig")
 def resolve_run_wandb_config(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, keys: list[str] | None = None
+    obj: Row, info: GraphQLResolveInfo, keys: list[str] | None = None
 ) -> str:
     entry = _decoded_object(obj["config"]).get("_wandb")
     value = entry.get("value") if isinstance(entry, dict) and "value" in entry else entry
@@ -210,16 +208,14 @@ class _RunQuery:
         return matches_everything(self.filters) and self.order.column is not None
 
 
-def _count_sql(conn: sqlite3.Connection, project_db_id: int) -> int:
+def _count_sql(conn: Connection, project_db_id: int) -> int:
     (count,) = conn.execute(
         "SELECT COUNT(*) FROM runs WHERE project_id = ?", (project_db_id,)
-    ).fetchone()
+    ).one()
     return int(count)
 
 
-def _light_records(
-    conn: sqlite3.Connection, project_db_id: int, query: _RunQuery
-) -> list[RunRecord]:
+def _light_records(conn: Connection, project_db_id: int, query: _RunQuery) -> list[RunRecord]:
     """The project's runs matching the filter, in order: light rows (no unused JSON)."""
     names = referenced_fields(query.filters) | {query.order.field.name}
     extra = "".join(f", runs.{column}" for column in sorted(json_columns(names)))
@@ -231,12 +227,12 @@ def _light_records(
         params.append(json.dumps(candidates))
     rows = conn.execute(
         f"SELECT {_LIGHT_COLUMNS}{extra} FROM runs WHERE {where} ORDER BY runs.id", params
-    ).fetchall()
+    ).all()
     return sorter(query.order)([r for r in map(RunRecord, rows) if query.matches(r)])
 
 
 def _window_ids(
-    conn: sqlite3.Connection, project_db_id: int, order: Order, start: int, end: int
+    conn: Connection, project_db_id: int, order: Order, start: int, end: int
 ) -> list[int]:
     if end <= start:
         return []
@@ -244,22 +240,20 @@ def _window_ids(
         f"SELECT runs.id FROM runs WHERE runs.project_id = ? ORDER BY {order_by_sql(order)}"
         " LIMIT ? OFFSET ?",
         (project_db_id, end - start, start),
-    ).fetchall()
+    ).all()
     return [int(row[0]) for row in rows]
 
 
-def _rows_by_id(conn: sqlite3.Connection, select: str, ids: list[int]) -> list[sqlite3.Row]:
+def _rows_by_id(conn: Connection, select: str, ids: list[int]) -> list[Row]:
     """``select + " IN (...)"`` over ``ids``, in chunks (SQLite bounds bound parameters)."""
-    rows: list[sqlite3.Row] = []
+    rows: list[Row] = []
     for i in range(0, len(ids), _ID_CHUNK):
         chunk = ids[i : i + _ID_CHUNK]
-        rows += conn.execute(f"{select} IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+        rows += conn.execute(f"{select} IN ({', '.join('?' * len(chunk))})", chunk).all()
     return rows
 
 
-def _nodes(
-    conn: sqlite3.Connection, project: sqlite3.Row, run_ids: list[int]
-) -> list[dict[str, Any]]:
+def _nodes(conn: Connection, project: Row, run_ids: list[int]) -> list[dict[str, Any]]:
     """The full rows of ``run_ids`` in that order, as nodes carrying project and user rows."""
     by_id = {row["id"]: row for row in _rows_by_id(conn, RUN_SELECT + " WHERE runs.id", run_ids)}
     user_ids = sorted({row["user_id"] for row in by_id.values()})
@@ -277,7 +271,7 @@ def _nodes(
 
 @project_type.field("runs")
 def resolve_project_runs(
-    obj: sqlite3.Row,
+    obj: Row,
     info: GraphQLResolveInfo,
     filters: Any = None,
     order: str | None = None,
@@ -311,9 +305,7 @@ def resolve_project_runs(
 
 
 @project_type.field("runCount")
-def resolve_project_run_count(
-    obj: sqlite3.Row, info: GraphQLResolveInfo, filters: Any = None
-) -> int:
+def resolve_project_run_count(obj: Row, info: GraphQLResolveInfo, filters: Any = None) -> int:
     conn = context_of(info).state.db.read()
     if matches_everything(filters):
         return _count_sql(conn, obj["id"])
@@ -322,7 +314,7 @@ def resolve_project_run_count(
     extra = "".join(f", runs.{column}" for column in sorted(json_columns(names)))
     rows = conn.execute(
         f"SELECT {_LIGHT_COLUMNS}{extra} FROM runs WHERE runs.project_id = ?", (obj["id"],)
-    ).fetchall()
+    ).all()
     return sum(1 for row in rows if matches(RunRecord(row)))
 
 

@@ -25,7 +25,7 @@ import httpx
 from conftest import load_operation
 from hardening import new_port, spawn_server
 
-from runapi_server.state import DB_FILE
+from runapi_server.storage.database import DB_FILE
 from runapi_server.users import create_user
 
 CYCLES = int(os.environ.get("RUNAPI_KILL_CYCLES", "4"))

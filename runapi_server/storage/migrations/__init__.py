@@ -5,7 +5,9 @@ transaction together with the row that records it in ``schema_migrations`` (vers
 name, time applied). A database holds the steps up to ``max(version)``; opening it runs
 the steps above that and nothing else, so an upgrade never silently misses a column.
 
-A step is a SQL file beside this module, ``vNNNN_<what>.sql``, listed in :data:`STEPS`.
+A step is a SQL file per backend, ``<dialect>/vNNNN_<what>.sql`` beside this module,
+listed in :data:`STEPS`; both backends have every step, so a version means the same
+schema on each.
 Step 1 is the schema as it was before versions were recorded (``CREATE ... IF NOT
 EXISTS``), so a data dir made then is adopted unchanged and upgraded from there.
 
@@ -13,8 +15,8 @@ A database from a newer runapi (a version above :data:`LATEST`) is refused with
 :class:`SchemaTooNew` and left untouched.
 
 ```python
-conn = sqlite3.connect("runapi.sqlite3", isolation_level=None)
-upgrade(conn)            # -> [1, 2] on a new file, [] when already current
+conn = SqliteDatabase(path).connect()   # connecting runs upgrade() once
+upgrade(conn)            # -> [1, 2, 3] on a new database, [] when already current
 schema_version(conn)     # -> LATEST
 ```
 """
@@ -25,6 +27,8 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from runapi_server.storage.connection import Connection, Dialect
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,8 +52,8 @@ class Step:
     def name(self) -> str:
         return self.file.removesuffix(".sql").partition("_")[2]
 
-    def statements(self) -> list[str]:
-        return split_statements((HERE / self.file).read_text())
+    def statements(self, dialect: Dialect) -> list[str]:
+        return split_statements((HERE / dialect.name / self.file).read_text())
 
 
 STEPS: tuple[Step, ...] = (
@@ -81,10 +85,10 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
+def schema_version(conn: Connection) -> int:
     """The version recorded in the database (0: no step applied yet)."""
     conn.execute(VERSION_TABLE)
-    (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    (version,) = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").one()
     return int(version)
 
 
@@ -96,17 +100,18 @@ def _too_new(version: int, where: str) -> SchemaTooNew:
     )
 
 
-def upgrade(conn: sqlite3.Connection, where: str = "the database") -> list[int]:
+def upgrade(conn: Connection, where: str = "the database") -> list[int]:
     """Run every step above the recorded version, in order; return the versions applied.
 
-    ``conn`` must be in autocommit mode (``isolation_level=None``). Each step and its
-    record commit together (``BEGIN IMMEDIATE``), so a crash mid-upgrade leaves the
+    ``conn`` must be in autocommit mode. Each step and its record commit together under
+    the writer lock (:attr:`Dialect.begin_write`), so a crash mid-upgrade leaves the
     database at the last whole step, and two processes opening it at once apply each
     step once. Raises :class:`SchemaTooNew` for a database from a newer runapi.
     """
     applied: list[int] = []
     for step in STEPS:
-        conn.execute("BEGIN IMMEDIATE")
+        for statement in conn.dialect.begin_write:
+            conn.execute(statement)
         try:
             current = schema_version(conn)
             if current > LATEST:
@@ -116,7 +121,7 @@ def upgrade(conn: sqlite3.Connection, where: str = "the database") -> list[int]:
                 continue
             if current != step.version - 1:
                 raise RuntimeError(f"{where}: schema version {current} cannot take {step.file}")
-            for statement in step.statements():
+            for statement in step.statements(conn.dialect):
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",

@@ -1,0 +1,120 @@
+"""What the storage layer's SQL runs on: a connection, its rows, and its dialect.
+
+Every backend (SQLite, PostgreSQL) hands the storage modules a :class:`Connection`.
+They write one SQL text for both, in the subset the two share:
+
+- ``?`` placeholders (the PostgreSQL connection turns them into ``%s``);
+- ``INSERT ... ON CONFLICT (...) DO UPDATE/NOTHING`` (never ``INSERT OR REPLACE``);
+- ``RETURNING id`` for a new row's id (never ``lastrowid``);
+- aggregates whose columns are all grouped, ``CAST`` to a named type, no ``LIKE``
+  (case rules differ), no index hints;
+
+and ask :class:`Dialect` for the few fragments that differ (a list of values bound as
+one parameter, the byte length of a text).
+
+```python
+with db.transaction() as conn:
+    run_id = conn.execute("INSERT INTO runs (...) VALUES (?, ?) RETURNING id", (a, b)).one()[0]
+fragment, param = conn.dialect.int_list([3, 5, 8])
+conn.execute(f"SELECT row FROM history WHERE line_no IN {fragment}", (param,)).tuples()
+```
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+DialectName = Literal["sqlite", "postgresql"]
+
+WRITER_LOCK = 0x72756E617069  # PostgreSQL advisory lock key of the one writer ("runapi")
+
+
+class Row(Protocol):
+    """A result row: by position or by column name, like :class:`sqlite3.Row`."""
+
+    def __getitem__(self, key: int | str, /) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+    def __len__(self) -> int: ...
+
+
+class Result(Protocol):
+    """The rows of one statement, read once."""
+
+    @property
+    def rowcount(self) -> int:
+        """Rows changed by an INSERT/UPDATE/DELETE."""
+
+    def one(self) -> Row:
+        """The first row; ``LookupError`` if there is none."""
+
+    def first(self) -> Row | None:
+        """The first row, or ``None``."""
+
+    def all(self) -> list[Row]: ...
+
+    def tuples(self) -> list[tuple[Any, ...]]:
+        """Every row as a plain tuple (cheaper than rows by name)."""
+
+    def batches(self, size: int) -> Iterator[list[tuple[Any, ...]]]:
+        """The rows as plain tuples, ``size`` at a time (bounded memory)."""
+
+    def __iter__(self) -> Iterator[Row]: ...
+
+
+class Connection(Protocol):
+    """One backend connection, in a transaction (writes) or autocommit (reads)."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Result: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL fragments that differ between the backends."""
+
+    name: DialectName
+
+    def int_list(self, values: Sequence[int]) -> tuple[str, Any]:
+        """``(fragment, parameter)``: ``x IN {fragment}`` with ``parameter`` bound once.
+
+        One parameter however long the list is (SQLite caps bound parameters per
+        statement).
+        """
+        if self.name == "sqlite":
+            return "(SELECT value FROM json_each(?))", json.dumps([int(v) for v in values])
+        return "(SELECT unnest(CAST(? AS BIGINT[])))", [int(v) for v in values]
+
+    def text_list(self, values: Sequence[str]) -> tuple[str, Any]:
+        """As :meth:`int_list`, for strings."""
+        if self.name == "sqlite":
+            return "(SELECT value FROM json_each(?))", json.dumps(list(values))
+        return "(SELECT unnest(CAST(? AS TEXT[])))", list(values)
+
+    @property
+    def begin_write(self) -> tuple[str, ...]:
+        """The statements that open a write transaction holding the database's one
+        writer lock (across processes)."""
+        if self.name == "sqlite":
+            return ("BEGIN IMMEDIATE",)
+        return ("BEGIN", f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+
+    def byte_length(self, expression: str) -> str:
+        """The UTF-8 byte length of a text ``expression``."""
+        if self.name == "sqlite":
+            return f"length(CAST({expression} AS BLOB))"
+        return f"octet_length({expression})"
+
+
+SQLITE = Dialect("sqlite")
+POSTGRESQL = Dialect("postgresql")
