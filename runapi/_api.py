@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -41,7 +42,8 @@ class Api:
     `timeout` bounds each read (seconds); `deadline` bounds a whole call: connecting,
     retries and reading the answer together (None: no total deadline; file downloads
     have none, only `timeout`). Past it the call raises `APITimeoutError`.
-    `transport` replaces the HTTP transport (the one I/O seam; retries wrap it).
+    `transport` replaces the HTTP transport (the one I/O seam; retries wrap it);
+    `sleep` is how a retry waits its backoff (default `time.sleep`; tests pass a recorder).
 
     ```python
     import runapi
@@ -61,6 +63,7 @@ class Api:
         max_retries: int = 2,
         deadline: float | None = 120.0,
         transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise ValueError(f"max_retries must be an int >= 0, not {max_retries!r}")
@@ -77,6 +80,7 @@ class Api:
             max_retries=max_retries,
             deadline=None if deadline is None else float(deadline),
             transport=transport,
+            sleep=sleep,
         )
         self._ctx = Context(settings=settings, http=http, gql=GraphQL(http))
         self._viewer: Viewer | None = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -85,6 +86,7 @@ def build_client(
     max_retries: int,
     deadline: float | None = None,
     transport: httpx.BaseTransport | None = None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> httpx.Client:
     """The client: base URL, Basic auth `api:KEY`, per-read timeout, retries and a total
     deadline per request around `transport`.
@@ -97,7 +99,7 @@ def build_client(
         base_url=settings.base_url + "/",
         auth=httpx.BasicAuth("api", settings.api_key),
         timeout=httpx.Timeout(timeout),
-        transport=RetryTransport(inner, max_retries=max_retries, deadline_s=deadline),
+        transport=RetryTransport(inner, max_retries=max_retries, deadline_s=deadline, sleep=sleep),
         headers={"User-Agent": USER_AGENT},
         event_hooks={"response": [_log_response]},
     )

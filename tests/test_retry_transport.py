@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from runapi_generated.input_types import DeleteRunInput
 from seeding import close_apis, make_api, new_run, track
 
 import runapi
+from runapi._retry import INITIAL_DELAY, JITTER, MAX_DELAY
 
 __all__ = ["close_apis"]
 
@@ -76,30 +76,41 @@ def test_503_burst_then_success(user: User) -> None:
     assert len(transport.attempts) == 3
 
 
+def _sleeps_api(user: User, faults: list[Fault]) -> tuple[runapi.Api, list[float]]:
+    """An Api whose retries record their waits instead of sleeping them."""
+    sleeps: list[float] = []
+    api = make_api(user, transport=FaultTransport(faults), sleep=sleeps.append)
+    return api, sleeps
+
+
+def _backoff_bounds(attempt: int) -> tuple[float, float]:
+    full = min(INITIAL_DELAY * 2**attempt, MAX_DELAY)
+    return full * (1 - JITTER), full
+
+
 def test_429_without_retry_after_uses_backoff(user: User) -> None:
-    api, transport = _api(user, [Fault(429)])
-    start = time.monotonic()
+    api, sleeps = _sleeps_api(user, [Fault(429)])
     assert api.viewer().name == user.name
-    assert len(transport.attempts) == 2
-    assert 0.3 <= time.monotonic() - start < 3
+    (wait,) = sleeps
+    low, high = _backoff_bounds(0)
+    assert low <= wait <= high
 
 
 def test_429_honours_retry_after(user: User) -> None:
-    api, transport = _api(user, [Fault(429, headers={"Retry-After": "1.2"})])
-    start = time.monotonic()
+    api, sleeps = _sleeps_api(user, [Fault(429, headers={"Retry-After": "1.2"})])
     assert api.viewer().name == user.name
-    assert len(transport.attempts) == 2
-    assert time.monotonic() - start >= 1.2
+    assert sleeps == [1.2]
 
 
-def test_exhausted_retries_raise_server_error_in_bounded_time(user: User) -> None:
-    api, transport = _api(user, [Fault(503)] * 10)
-    start = time.monotonic()
+def test_exhausted_retries_raise_server_error_after_bounded_backoff(user: User) -> None:
+    api, sleeps = _sleeps_api(user, [Fault(503)] * 10)
     with pytest.raises(runapi.ServerError) as info:
         api.viewer()
     assert info.value.status_code == 503
-    assert len(transport.attempts) == 3  # max_retries=2
-    assert time.monotonic() - start < 3.5
+    assert len(sleeps) == 2  # max_retries=2: three attempts, two waits
+    for attempt, wait in enumerate(sleeps):
+        low, high = _backoff_bounds(attempt)
+        assert low <= wait <= high
 
 
 def test_exhausted_429_raises_rate_limit_error(user: User) -> None:
@@ -212,12 +223,20 @@ def silent_server() -> Iterator[str]:
     sock.close()
 
 
-def test_timeout_raises_api_timeout_error_in_bounded_time(silent_server: str) -> None:
-    api = track(runapi.Api(api_key="k" * 40, base_url=silent_server, timeout=0.3, max_retries=1))
-    start = time.monotonic()
+def test_timeout_raises_api_timeout_error_after_one_retry(silent_server: str) -> None:
+    sleeps: list[float] = []
+    api = track(
+        runapi.Api(
+            api_key="k" * 40,
+            base_url=silent_server,
+            timeout=0.3,
+            max_retries=1,
+            sleep=sleeps.append,
+        )
+    )
     with pytest.raises(runapi.APITimeoutError):
         api.viewer()
-    assert time.monotonic() - start < 3
+    assert len(sleeps) == 1
 
 
 def test_connection_refused_raises_api_connection_error() -> None:
