@@ -12,7 +12,6 @@ df = run.history(keys=["loss"])
 from ._api import Api, Viewer
 from ._artifact_files import ArtifactFile
 from ._artifacts import Artifact, ArtifactSpec
-from ._bulk import history_frames
 from ._exceptions import (
     APIConnectionError,
     APIStatusError,
@@ -46,6 +45,7 @@ from ._history import HistoryScan
 from ._manifest import ArtifactManifest, ManifestEntry
 from ._pagination import Paginator
 from ._run import Run
+from ._run_frames import history_frames
 from ._runs import Runs
 from ._transport import RetryTransport
 from .filters import (

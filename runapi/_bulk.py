@@ -1,4 +1,5 @@
-"""Histories of many runs at once: batched, bounded concurrent fetches (`history_frames`).
+"""Histories of many runs at once: batched, bounded concurrent fetches (`ref_frames`,
+behind `runapi.history_frames` and `Runs.histories`).
 
 Sampled histories are read `CHUNK_SIZE` runs per request: one `ListRunsHistory` (or, with
 `keys`, `ListRunsSampledHistory`) operation per chunk of runs of one project, filtered by
@@ -7,13 +8,12 @@ Sampled histories are read `CHUNK_SIZE` runs per request: one `ListRunsHistory` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._exceptions import GraphQLError, ResponseValidationError, RunNotFoundError
-from ._history import HistoryScan, check_keys, rows_to_dataframe
+from ._history import HistoryScan, rows_to_dataframe
 from ._json import decode_rows, dumps, row_objects
 from ._pagination import page_limit
 from ._paths import RunPath
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     import pandas
 
     from ._context import Context
-    from ._run import Run
 
 DEFAULT_WORKERS = 8
 CHUNK_SIZE = 25
@@ -184,33 +183,3 @@ def ref_frames(
             raise RunNotFoundError(f"run {RunPath(ref.entity, ref.project, ref.name)} not found")
         frames.append(rows_to_dataframe(run_rows))
     return frames
-
-
-def history_frames(
-    runs: Iterable[Run],
-    *,
-    samples: int | None = 500,
-    keys: list[str] | None = None,
-    x_axis: str = "_step",
-    max_workers: int = DEFAULT_WORKERS,
-) -> list[pandas.DataFrame]:
-    """One history DataFrame per run, in the order given, fetched `max_workers` at a time.
-
-    `samples=None` reads each run's full history (`run.scan_history(keys).to_pandas()`,
-    parquet exports where the server has them); otherwise each frame equals
-    `run.history(samples, keys, x_axis)`, but the runs of a project are read up to
-    `CHUNK_SIZE` per request. Requests share the runs' HTTP client, so 429 /
-    `Retry-After` and retries are handled in one place (its `RetryTransport`); the first
-    error raises (a run that does not exist: `RunNotFoundError`). For one long frame of
-    many runs use `Runs.histories`.
-
-    ```python
-    frames = runapi.history_frames(api.runs("alice/mnist"), samples=500, keys=["loss"])
-    ```
-    """
-    check_bulk_args(samples, max_workers, x_axis)
-    checked = check_keys(keys)
-    targets = [RunRef(run._ctx, run.entity, run.project, run.id) for run in runs]
-    return ref_frames(
-        targets, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
-    )

@@ -7,6 +7,7 @@ import copy
 import warnings
 from typing import TYPE_CHECKING, Any
 
+from ._bulk import RunRef
 from ._context import Context
 from ._json import loads_object
 from ._lookup import require_run
@@ -126,3 +127,9 @@ class RunBase:
     def _set_value(self, name: str, value: Any) -> None:
         self._loaded()
         self._values[name] = value
+
+
+def run_ref(run: RunBase) -> RunRef:
+    """What the bulk history fetch needs of `run`: the `Api` context it reads through and
+    its path."""
+    return RunRef(run._ctx, run._path.entity, run._path.project, run._path.run_id)
