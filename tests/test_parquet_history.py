@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -12,11 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from conftest import ROOT, User, load_operation
+from conftest import ROOT, User
+from history_exports import (
+    assert_logged,
+    export_tables,
+    live_steps,
+    parquet_urls,
+    same_frames,
+    tricky_rows,
+    with_mixed,
+)
 from seeding import close_apis, finish, log_history, make_api, new_run
 from test_server_files import run_db_id_of
 
@@ -26,87 +32,8 @@ sys.path.insert(0, str(ROOT / "tests" / "sdk"))
 from venvs import LATEST_WANDB, sdk_python
 
 __all__ = ["close_apis"]
+
 READ_BACK = ROOT / "tests" / "sdk" / "read_back.py"
-
-
-def tricky_rows(n: int, start: int = 0) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for step in range(start, start + n):
-        row: dict[str, Any] = {"_step": step, "loss": 1.0 / (step + 1), "count": step * 3}
-        if step % 7 == 0:
-            row["loss"] = math.nan
-        if step % 11 == 0:
-            row["loss"] = -math.inf if step % 2 else math.inf
-        if step % 5 == 0:
-            row["hist"] = {"_type": "histogram", "bins": [0, 1, step], "values": [step, 2]}
-        if step % 3 == 0:
-            row["tag"] = f"t{step}"
-        row["flag"] = step % 2 == 0
-        row["big"] = 2**60 + step
-        row["vec"] = [step * 0.5, math.nan if step % 2 else -math.inf, None]
-        row["deep"] = {"x": step, "y": {"z": [[step], []], "w": None if step % 3 else "s"}}
-        rows.append(row)
-    return rows
-
-
-def with_mixed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """`rows` plus a key no parquet column holds exactly (a list, a null, an int)."""
-    for row in rows:
-        step = row["_step"]
-        row["mixed"] = [step, "x"] if step % 4 == 0 else (None if step % 4 == 1 else step)
-    return rows
-
-
-def export_tables(urls: list[str]) -> list[pa.Table]:
-    return [pq.read_table(io.BytesIO(httpx.get(url).content)) for url in urls]
-
-
-def live_steps(user: User, run: runapi.Run) -> list[int]:
-    body = {
-        "query": load_operation("get_run_parquet_history"),
-        "variables": {
-            "entity": run.entity,
-            "project": run.project,
-            "name": run.id,
-            "liveKeys": ["_step"],
-        },
-    }
-    with user.http() as client:
-        data = client.post("/graphql", json=body).json()
-    return [r["_step"] for r in data["data"]["project"]["run"]["parquetHistory"]["liveData"]]
-
-
-def assert_logged(frame: pd.DataFrame, rows: list[dict[str, Any]]) -> None:
-    """Each cell of `frame` is exactly the value logged (same JSON text: ints stay ints,
-    NaN and infinities kept); a key a row lacks is a null cell."""
-    assert len(frame) == len(rows)
-    for got, row in zip(frame.to_dict("records"), rows, strict=True):
-        for key, value in got.items():
-            if key in row:
-                assert json.dumps(value) == json.dumps(row[key]), (row["_step"], key)
-            else:
-                assert value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def parquet_urls(user: User, run: runapi.Run) -> list[str]:
-    body = {
-        "query": load_operation("get_run_parquet_history"),
-        "variables": {
-            "entity": run.entity,
-            "project": run.project,
-            "name": run.id,
-            "liveKeys": ["_step"],
-        },
-    }
-    with user.http() as client:
-        data = client.post("/graphql", json=body).json()
-    assert not data.get("errors"), data
-    urls: list[str] = data["data"]["project"]["run"]["parquetHistory"]["parquetUrls"]
-    return urls
-
-
-def same_frames(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
 
 
 def test_exports_equal_graphql_pages(user: User) -> None:
@@ -340,180 +267,3 @@ def test_falls_back_without_parquet_field(user: User) -> None:
     assert transport.refused == 1
     assert len(frame) == 60
     assert json.dumps(frame["hist"][5]) == json.dumps(rows[5]["hist"])
-
-
-def export_records(user: User, run: runapi.Run) -> list[tuple[int, int, int, str]]:
-    """The run's `history_exports` records (first line, last line, rows, path), read from
-    the server's database (read-only) once the exporter has caught up with the posts."""
-    import sqlite3
-
-    from runapi_server import export_worker
-
-    assert export_worker.wait_idle(user.server.data_dir)
-    db = user.server.data_dir / "runapi.sqlite3"
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return [
-            (int(r[0]), int(r[1]), int(r[2]), str(r[3]))
-            for r in conn.execute(
-                "SELECT e.first_line, e.last_line, e.row_count, e.path FROM history_exports AS e"
-                " JOIN runs ON runs.id = e.run_id WHERE runs.name = ? ORDER BY e.first_line",
-                (run.id,),
-            )
-        ]
-
-
-def log_settled(user: User, run: runapi.Run, rows: list[dict[str, Any]], chunk: int) -> None:
-    """`log_history` a chunk at a time, each exported before the next is posted (so the
-    parts' layout does not depend on how far the exporter thread lags)."""
-    from runapi_server import export_worker
-
-    for start in range(0, len(rows), chunk):
-        log_history(user, run, rows[start : start + chunk], offset=start, chunk=chunk)
-        assert export_worker.wait_idle(user.server.data_dir)
-
-
-def small_parts(monkeypatch: pytest.MonkeyPatch, flush: int, part: int) -> None:
-    from runapi_server import parquet_export
-
-    monkeypatch.setattr(parquet_export, "FLUSH_ROWS", flush)
-    monkeypatch.setattr(parquet_export, "PART_ROWS", part)
-
-
-def test_exports_kept_current_as_history_arrives(
-    user: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Parts are written by the posts themselves (every FLUSH_ROWS lines, the rest with the
-    run's last post) and small ones merged: a finished run is read with no export step."""
-    small_parts(monkeypatch, flush=50, part=200)
-    api = make_api(user)
-    run = new_run(api, user, project="pq")
-    rows = tricky_rows(530)
-    for row in rows:  # a float past int64 (what orjson makes of a huge int), int64's least
-        row["low"] = -(2**63) + row["_step"]  # dense: pandas makes sparse ints floats
-        if row["_step"] % 9 == 0:
-            row["huge"] = 1e19
-    for row in rows[::13]:
-        row["text"] = "ünïcødé ✓ \U0001f600"
-    log_settled(user, run, rows, chunk=30)
-    written = export_records(user, run)
-    assert written and written[0][0] == 0 and written[-1][1] >= 480  # while active
-    assert parquet_urls(user, run) == []  # an active run is served live (wandb-core)
-    finish(user, run)
-    records = export_records(user, run)
-    # parts of 60 lines (two posts) merged once they reach 200 lines, the rest at the end
-    assert [(r[0], r[1]) for r in records] == [(0, 239), (240, 479), (480, 529)]
-    assert [r[2] for r in records] == [240, 240, 50]
-    urls = parquet_urls(user, run)
-    assert export_records(user, run) == records  # the read exported nothing
-    assert len(urls) == 3
-    exported = run.scan_history().to_pandas()
-    same_frames(exported, run.scan_history().to_pandas(parquet=False))
-    assert_logged(exported, rows)
-    assert exported["huge"][9] == 1e19 and exported["low"][0] == -(2**63)
-    assert exported["text"][13] == "ünïcødé ✓ \U0001f600"
-
-
-def test_resent_chunks_keep_exports_and_rewrites_drop_from_there(
-    user: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    small_parts(monkeypatch, flush=50, part=100)
-    api = make_api(user)
-    run = new_run(api, user, project="pq")
-    rows = tricky_rows(250)
-    log_settled(user, run, rows, chunk=50)
-    finish(user, run)
-    first = export_records(user, run)
-    assert [(r[0], r[1]) for r in first] == [(0, 99), (100, 199), (200, 249)]
-    log_history(user, run, rows[100:150], offset=100)  # the SDK re-sends a chunk as is
-    assert export_records(user, run) == first
-    rows[160] = {**rows[160], "loss": 0.25}
-    log_history(user, run, rows[150:200], offset=150)  # line 160 changes
-    again = export_records(user, run)  # parts from line 160 on are made again, by the post
-    assert again[0] == first[0] and [(r[0], r[1]) for r in again] == [(r[0], r[1]) for r in first]
-    assert not {r[3] for r in again[1:]} & {r[3] for r in first}
-    assert len(parquet_urls(user, run)) == 3 and export_records(user, run) == again
-    frame = run.scan_history().to_pandas()
-    assert_logged(frame, rows)
-    assert frame["loss"][160] == 0.25
-
-
-def test_a_damaged_part_is_made_again(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Parts are not synced (they copy rows SQLite holds durably): one that a power loss
-    left short or missing is found at read and made again from the rows."""
-    small_parts(monkeypatch, flush=40, part=40)
-    api = make_api(user)
-    run = new_run(api, user, project="pq")
-    rows = tricky_rows(120)
-    log_settled(user, run, rows, chunk=40)
-    finish(user, run)
-    records = export_records(user, run)
-    assert len(records) == 3
-    part = user.server.data_dir / records[1][3]
-    part.write_bytes(part.read_bytes()[:100])  # cut short
-    (user.server.data_dir / records[2][3]).unlink()  # lost
-    urls = parquet_urls(user, run)
-    again = export_records(user, run)
-    assert len(urls) == 3 and again[0] == records[0] and again[1][3] != records[1][3]
-    assert [(r[0], r[1]) for r in again] == [(r[0], r[1]) for r in records]
-    assert_logged(run.scan_history().to_pandas(), rows)
-
-
-def test_parts_whose_types_differ_stay_apart_and_read_exactly(
-    user: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A key that is an int in one part and a string in the next: the parts are not merged
-    (no column holds both), and the frame joins them as pandas would."""
-    small_parts(monkeypatch, flush=30, part=90)
-    api = make_api(user)
-    run = new_run(api, user, project="pq")
-    rows = tricky_rows(120)
-    for row in rows:
-        row["kind"] = row["_step"] if row["_step"] < 60 else f"k{row['_step']}"
-    log_settled(user, run, rows, chunk=30)
-    finish(user, run)
-    records = export_records(user, run)
-    assert [(r[0], r[1]) for r in records] == [(0, 59), (60, 119)]  # ints, then strings
-    frame = run.scan_history().to_pandas()
-    same_frames(frame, run.scan_history().to_pandas(parquet=False))
-    assert_logged(frame, rows)
-    assert frame["kind"][59] == 59 and frame["kind"][60] == "k60"
-
-
-def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The exporter reuses a post's decoded rows only while they are what is stored: a
-    later post rewriting those lines wins, whichever path writes the part."""
-    from runapi_server import export_worker, history, parquet_export
-    from runapi_server.state import ServerState
-    from runapi_server.timeutil import now_iso
-
-    state = ServerState.open(tmp_path)
-    with state.db.transaction() as conn:
-        conn.execute("INSERT INTO users (name, created_at) VALUES ('u', ?)", (now_iso(),))
-        conn.execute(
-            "INSERT INTO projects (entity, name, created_at) VALUES ('u', 'p', ?)", (now_iso(),)
-        )
-        conn.execute(
-            "INSERT INTO runs (project_id, name, user_id, state, created_at, updated_at,"
-            " heartbeat_at) VALUES (1, 'r', 1, 'finished', ?, ?, ?)",
-            (now_iso(), now_iso(), now_iso()),
-        )
-    texts = [json.dumps({"_step": i, "loss": i / 2}) for i in range(30)]
-    held = history.parse_history("wandb-history.jsonl", 0, texts)
-    rewrite = history.parse_history("wandb-history.jsonl", 10, ['{"_step": 10, "loss": -1.0}'])
-    with state.db.transaction() as conn:
-        history.store_history(conn, 1, held)
-        history.store_history(conn, 1, rewrite)
-    for write in ("unlocked", "locked"):
-        with state.db.transaction() as conn:
-            history.drop_exports(conn, 1)
-        if write == "unlocked":
-            monkeypatch.setattr(parquet_export, "FLUSH_ROWS", 5)
-            assert parquet_export.write_part_unlocked(state, 1, export_worker.joined([held]))
-        else:
-            with state.db.transaction() as conn:
-                parquet_export.export_pending(state, conn, 1, [held], final=True)
-        (part,) = parquet_export.list_exports(state.db.read(), 1)
-        table = pq.read_table(tmp_path / part.path)
-        assert table.column("loss").to_pylist()[9:12] == [4.5, -1.0, 5.5], write
