@@ -100,6 +100,30 @@ def iteration_group(
     return [vs, long]
 
 
+def formats_group(
+    ours: Path, env: dict[str, str], cases: list[tuple[str, str, dict[str, Any], str]], reps: int
+) -> list[Result]:
+    """Each case (label, scenario, args, size) timed as pandas, arrow and polars output,
+    alternating formats within a repetition; one row per format with its ratio to pandas."""
+    found: list[Result] = []
+    for label, scenario, args, size in cases:
+        rows = {fmt_: Result(f"{label} -> {fmt_}", size) for fmt_ in ("pandas", "arrow", "polars")}
+        for rep in range(reps):
+            log(f"{scenario} formats rep {rep + 1}")
+            for output, result in rows.items():
+                res = run_scenario(ours, "runapi", scenario, {**args, "format": output}, env)
+                if res:
+                    result.times.setdefault("runapi", []).append(res["seconds"])
+        pandas_times = rows["pandas"].times.get("runapi", [])
+        for output in ("arrow", "polars"):
+            times = rows[output].times.get("runapi", [])
+            if times and pandas_times:
+                share = statistics.median(times) / statistics.median(pandas_times)
+                rows[output].extra["time / to_pandas time"] = f"{share:.2f}x"
+        found += rows.values()
+    return found
+
+
 def ingest_cost(key_of: Callable[[Path], str], rows: int, metrics: int, chunk: int = 20_000) -> str:
     """Ingest with history exports on and off: two servers fed the same posts, alternating
     which goes first; rows/s of each (posting time) and the median per-post time ratio."""

@@ -43,7 +43,12 @@ from benchmarks.fill import (  # noqa: E402
     fill_many,
     fill_runs_table,
 )
-from benchmarks.groups import ingest_cost, iteration_group, sparse_group  # noqa: E402
+from benchmarks.groups import (  # noqa: E402
+    formats_group,
+    ingest_cost,
+    iteration_group,
+    sparse_group,
+)
 from benchmarks.harness import Result, fmt, log, ratio, run_scenario  # noqa: E402
 
 ANCHORS = ["0.21.4", "0.31.0"]
@@ -184,7 +189,7 @@ def main() -> int:
     parser.add_argument("--huge-rows", type=int, help="rows of the long run (default by mode)")
     parser.add_argument(
         "--only",
-        default="full,sampled,table,bulk,many,import,scan,sparse,iter,ingest,artifacts",
+        default="full,formats,sampled,table,bulk,many,import,scan,sparse,iter,ingest,artifacts",
         help="comma-separated scenario groups to run",
     )
     parser.add_argument(
@@ -233,13 +238,13 @@ def main() -> int:
         }
         filler = Filler(server.url, key, ENTITY)
         only = set(opts.only.split(","))
-        if only & {"full", "sampled"}:
+        if only & {"full", "sampled", "formats"}:
             log(f"filling: {sizes.big_rows:,} x 10 metrics")
             ingest["big"] = fill_history(filler, "hist", "big", sizes.big_rows, 10)
         if only & {"sampled", "scan", "iter"}:
             log(f"filling: {sizes.huge_rows:,} x 3 metrics")
             ingest["huge"] = fill_history(filler, "hist", "huge", sizes.huge_rows, 3)
-        if "table" in only:
+        if only & {"table", "formats"}:
             log(f"filling: {sizes.table_runs:,} runs x 20 config + 20 summary keys")
             fill_runs_table(filler, "table", sizes.table_runs, 20)
         if "bulk" in only:
@@ -314,6 +319,23 @@ def main() -> int:
                 warm = statistics.median(r1.times["runapi"])
                 cold.extra["cold / warm"] = f"{first['seconds'] / warm:.2f}x (1 repetition)"
             results += [r1, cold, r2]
+
+        # 1f. each output format of the full history and the runs table
+        if "formats" in only:
+            results += formats_group(
+                ours,
+                env,
+                [
+                    ("full history", "full_history", {"path": big}, f"{sizes.big_rows:,} x 10"),
+                    (
+                        "runs table",
+                        "runs_table",
+                        {"project": f"{ENTITY}/table"},
+                        f"{sizes.table_runs:,} runs x 20+20 keys",
+                    ),
+                ],
+                sizes.reps,
+            )
 
         # 3. sampling
         if "sampled" in only:

@@ -31,7 +31,13 @@ def full_history(impl: str, api: Any, args: dict[str, Any]) -> int:
     run = api.run(args["path"])
     max_step = args.get("max_step")
     if impl == "runapi":
-        df = run.scan_history(max_step=max_step).to_pandas(parquet=args.get("parquet", True))
+        scan = run.scan_history(max_step=max_step)
+        output = args.get("format", "pandas")
+        if output == "pandas":
+            return len(scan.to_pandas(parquet=args.get("parquet", True)))
+        if output == "arrow":
+            return int(scan.to_arrow().num_rows)
+        return len(scan.to_polars())
     else:
         import pandas
 
@@ -57,7 +63,11 @@ def sampled(impl: str, api: Any, args: dict[str, Any]) -> list[float]:
 
 def runs_table(impl: str, api: Any, args: dict[str, Any]) -> int:
     if impl == "runapi":
-        return len(api.runs(args["project"]).to_pandas())
+        runs = api.runs(args["project"])
+        output = args.get("format", "pandas")
+        if output == "arrow":
+            return int(runs.to_arrow().num_rows)
+        return len(runs.to_polars() if output == "polars" else runs.to_pandas())
     import pandas
 
     records = []
@@ -176,6 +186,8 @@ def main() -> None:
     api = _api(impl)
     if impl == "runapi":
         import pandas  # noqa: F401  (imported up front on both sides)
+        import polars  # noqa: F401  (the output libraries load before timing)
+        import pyarrow  # noqa: F401
         import runapi_generated.client  # noqa: F401  (loaded on first use; wandb at import)
 
         if scenario.startswith("artifact_"):
