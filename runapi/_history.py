@@ -372,6 +372,11 @@ class HistoryScan:
         return self._tail_frame(self._min_step, pages)
 
     def _tail_frame(self, start: int | None, page_size: int) -> pandas.DataFrame:
+        with gc_paused():
+            return self._tail_columns(start, page_size).to_pandas()
+
+    def _tail_columns(self, start: int | None, page_size: int) -> ColumnBuilder:
+        """The rows from step `start` on, paged over GraphQL into columns."""
         scan = HistoryScan(
             self._ctx,
             self._path,
@@ -388,12 +393,21 @@ class HistoryScan:
             else:
                 for rows in scan._prefetched(scan._window):
                     columns.add(rows)
-            return columns.to_pandas()
+        return columns
 
     def _export_frames(self) -> tuple[list[pandas.DataFrame], int | None] | None:
         """Frames of the server's exports and the first step to page over GraphQL after
         them (None: no tail); None when exports cannot be used (no pyarrow, an older
         server, no exports, or exports without integer steps)."""
+        found = self._export_parts()
+        if found is None:
+            return None
+        parts, tail_start = found
+        return [exports_frame(parts)], tail_start
+
+    def _export_parts(self) -> tuple[list[tuple[Any, set[str]]], int | None] | None:
+        """The exports as arrow tables (`export_table` results, in order) and the first
+        step to page over GraphQL after them; None as in `_export_frames`."""
         if not pyarrow_available():
             return None
         client = self._ctx.gql.client
@@ -430,12 +444,12 @@ class HistoryScan:
         # joined in arrow and converted to pandas once.
         with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
             parts = list(pool.map(part, parquet.parquet_urls))
-        if any(p is None for p in parts):
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts):
             return None
-        frames = [exports_frame([p for p in parts if p is not None])]
         if boundary is None:
-            return frames, None
-        return frames, max(boundary, self._min_step or boundary)
+            return found, None
+        return found, max(boundary, self._min_step or boundary)
 
     def _download(self, url: str) -> bytes:
         what = "GET history export"
@@ -457,7 +471,34 @@ class HistoryScan:
         from ._frames import pandas_to_arrow
 
         require("pyarrow", "arrow")
-        return pandas_to_arrow(self.to_pandas())
+        table = self._arrow_from_exports()
+        return table if table is not None else pandas_to_arrow(self.to_pandas())
+
+    def _arrow_from_exports(self) -> pyarrow.Table | None:
+        """The history as one arrow table straight from the exports (and the live tail's
+        columns) when every column is a plain scalar column; None otherwise (JSON-text or
+        nested columns, or tables whose types do not join): then pandas leads."""
+        import pyarrow as pa
+
+        found = self._export_parts() if pyarrow_available() else None
+        if found is None:
+            return None
+        parts, tail_start = found
+        tables = [table for table, json_columns in parts if not json_columns]
+        if len(tables) != len(parts) or any(_nested_schema(t.schema) for t in tables):
+            return None
+        if tail_start is not None:
+            with gc_paused():
+                tail = self._tail_columns(tail_start, max(self._page_size, FAST_PAGE_SIZE))
+                tables.append(tail.to_arrow())
+        tables = [t for t in tables if t.num_columns]
+        if not tables:
+            return pa.table({})
+        try:
+            joined: pyarrow.Table = pa.concat_tables(tables, promote_options="default")
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return None
+        return joined
 
     def to_polars(self, progress: bool | None = None) -> polars.DataFrame:
         """Every row as a polars DataFrame (`pip install 'runapi[polars]'`).
@@ -474,6 +515,16 @@ class HistoryScan:
 
     def __repr__(self) -> str:
         return f"<HistoryScan {self._path} keys={self._keys} page_size={self._page_size}>"
+
+
+def _nested_schema(schema: Any) -> bool:
+    """Whether an arrow schema has a struct, list or map column (pandas decodes those)."""
+    import pyarrow.types as pt
+
+    return any(
+        pt.is_struct(f.type) or pt.is_list(f.type) or pt.is_large_list(f.type) or pt.is_map(f.type)
+        for f in schema
+    )
 
 
 def _is_200(response: httpx.Response) -> bool:

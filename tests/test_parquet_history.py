@@ -64,6 +64,35 @@ def test_exports_equal_graphql_pages(user: User) -> None:
         )
 
 
+def test_to_arrow_reads_the_exports_directly_with_the_values_to_pandas_gives(
+    user: User,
+) -> None:
+    """Scalar-only exports (plus a live tail) become the arrow table without a pandas
+    round trip: same columns, same values, integer columns kept integer."""
+    api = make_api(user)
+    run = new_run(api, user, project="pq")
+    rows = [
+        {"_step": i, "loss": 1.0 / (i + 1), "epoch": i // 10, "tag": f"t{i % 3}"}
+        | ({"val": float(i)} if i % 7 == 0 else {})
+        for i in range(200)
+    ]
+    rows[5]["loss"] = math.nan
+    log_history(user, run, rows[:150], chunk=50)
+    finish(user, run)
+    assert parquet_urls(user, run)
+    log_history(user, run, rows[150:], offset=150)  # appended to the finished run's exports
+    table = run.scan_history().to_arrow()
+    assert table.num_rows == 200
+    assert pa.types.is_integer(table.schema.field("epoch").type)
+    assert table.column("epoch").to_pylist() == [r["epoch"] for r in rows]
+    assert table.column("tag").to_pylist() == [r["tag"] for r in rows]
+    # missing values are nulls (through pandas they would have become NaN)
+    assert table.column("val").to_pylist() == [r.get("val") for r in rows]
+    loss = table.column("loss").to_pylist()
+    assert math.isnan(loss[5]) and loss[:5] == [r["loss"] for r in rows[:5]]
+    same_frames(table.to_pandas(), run.scan_history().to_pandas())
+
+
 def test_unfit_value_keeps_the_run_live(user: User) -> None:
     """A value no column holds exactly: the run is served as liveData (read over GraphQL),
     its earlier exports forgotten; rewriting that line lets it be exported again."""
