@@ -10,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from runapi_server.storage import users as stored_users
 from runapi_server.storage.database import Database
 
 KEY_PREFIX = "local-"
@@ -104,13 +105,5 @@ def authenticate(db: Database, authorization: str | None) -> AuthUser | None:
 
 
 def _lookup_key(db: Database, key_hash: str) -> AuthUser | None:
-    row = (
-        db.read()
-        .execute(
-            "SELECT users.id, users.name FROM api_keys JOIN users ON users.id = api_keys.user_id"
-            " WHERE api_keys.key_hash = ?",
-            (key_hash,),
-        )
-        .first()
-    )
+    row = stored_users.user_for_key(db.read(), key_hash)
     return AuthUser(id=row["id"], name=row["name"]) if row else None

@@ -42,6 +42,8 @@ from runapi_server.jsonresponse import WandbJSONResponse, error_response
 from runapi_server.limits import Limits
 from runapi_server.lookup import find_run
 from runapi_server.state import ServerState
+from runapi_server.storage import files as stored_files
+from runapi_server.storage import runs as stored_runs
 from runapi_server.timeutil import now_iso
 
 HISTORY_FILE = "wandb-history.jsonl"
@@ -152,18 +154,14 @@ def apply_post(
         for event_lines in post.event_chunks:
             history.store_events(conn, run_id, event_lines)
         for name, offset, content in post.other:
-            runfiles.store_stream_lines(conn, run_id, name, offset, content, now)
-        if post.summary is not None:
-            conn.execute("UPDATE runs SET summary = ? WHERE id = ?", (post.summary, run_id))
+            stored_files.store_stream_lines(
+                conn, run_id, name, offset, content, mimetype=runfiles.mimetype_of(name), now=now
+            )
+        end = None
         if post.complete:
             final = "finished" if post.exitcode in (None, 0) else "failed"
-            conn.execute(
-                "UPDATE runs SET state = ?, exitcode = ? WHERE id = ?",
-                (final, post.exitcode, run_id),
-            )
-        conn.execute(
-            "UPDATE runs SET heartbeat_at = ?, updated_at = ? WHERE id = ?", (now, now, run_id)
-        )
+            end = stored_runs.RunEnd(state=final, exitcode=post.exitcode)
+        stored_runs.record_stream_post(conn, run_id, now=now, summary=post.summary, end=end)
         if post.complete:  # the run's last post: its exports are complete when answered
             chunks = post.history_chunks
             parquet_export.export_pending(state, conn, run_id, chunks, final=True)

@@ -1,4 +1,5 @@
-"""Finding projects and runs as the caller may see them.
+"""Finding projects and runs as the caller may see them (their rows come from
+:mod:`runapi_server.storage.runs`), and W&B's opaque run ids.
 
 A user reaches only their own entity: anything else reads as missing (None), exactly as
 if it did not exist. Resolvers receive these rows as parent objects: a project row has
@@ -12,12 +13,8 @@ import base64
 
 from runapi_server.auth import AuthUser
 from runapi_server.signing import RunGrant
+from runapi_server.storage import runs as stored_runs
 from runapi_server.storage.connection import Connection, Row
-
-RUN_SELECT = (
-    "SELECT runs.*, projects.name AS project_name, projects.entity AS entity"
-    " FROM runs JOIN projects ON projects.id = runs.project_id"
-)
 
 
 def storage_id(run_name: str, project: str, entity: str) -> str:
@@ -43,10 +40,7 @@ def find_project(
     entity = entity or user.entity
     if entity != user.entity or not name:
         return None
-    row: Row | None = conn.execute(
-        "SELECT * FROM projects WHERE entity = ? AND name = ?", (entity, name)
-    ).first()
-    return row
+    return stored_runs.project_by_name(conn, entity, name)
 
 
 def find_run(
@@ -54,25 +48,13 @@ def find_run(
 ) -> Row | None:
     if entity != user.entity:
         return None
-    row: Row | None = conn.execute(
-        RUN_SELECT + " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
-        (entity, project, run_name),
-    ).first()
-    return row
+    return stored_runs.run_by_path(conn, entity, project, run_name)
 
 
 def run_for_grant(conn: Connection, grant: RunGrant) -> Row | None:
     """The run a signed URL names, or None when it was deleted since the URL was signed."""
-    row: Row | None = conn.execute(
-        RUN_SELECT + " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
-        (grant.entity, grant.project, grant.run),
-    ).first()
+    row = stored_runs.run_by_path(conn, grant.entity, grant.project, grant.run)
     return row if grant.matches(row) else None
-
-
-def run_by_id(conn: Connection, run_db_id: int) -> Row | None:
-    row: Row | None = conn.execute(RUN_SELECT + " WHERE runs.id = ?", (run_db_id,)).first()
-    return row
 
 
 def find_run_by_storage_id(conn: Connection, user: AuthUser, value: str) -> Row | None:

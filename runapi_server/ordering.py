@@ -1,12 +1,13 @@
-"""The ``order`` of a runs listing: parsed once, run as SQL for a column, or as a Python
-sort over decoded records for a JSON field (config, summary) or tags.
+"""The ``order`` of a runs listing: parsed once, run in SQL for a column
+(:func:`runapi_server.storage.runs.ordered_run_ids`), or as a Python sort over decoded
+records for a JSON field (config, summary) or tags.
 
 Both keep W&B's rules: ``+field`` ascending, ``-field`` descending, runs lacking the field
 (or holding null) last either way, ties in creation order.
 
 ```python
 order = parse_order("-summary_metrics.loss")
-rows = sorter(order)(records) if order.column is None else ...  # SQL: order_by_sql(order)
+rows = sorter(order)(records) if order.column is None else ...  # SQL: ordered_run_ids
 ```
 """
 
@@ -43,10 +44,6 @@ class Order:
     column: str | None  # the ``runs`` column of a column field, else None (JSON or tags)
 
 
-NOT_NULL_COLUMNS: Final = frozenset({"state", "name", "created_at", "updated_at", "heartbeat_at"})
-"""Columns that are never NULL: their SQL order needs no "missing last" term."""
-
-
 def parse_order(order: str | None) -> Order:
     """The order ``+field`` / ``-field`` names (default ``+created_at``); :class:`BadInput`
     for an unknown field.
@@ -60,26 +57,6 @@ def parse_order(order: str | None) -> Order:
     name = (text[1:] if text[0] in "+-" else text).strip()
     field = resolve_field(name)
     return Order(field=field, descending=descending, column=COLUMNS.get(name))
-
-
-def order_by_sql(order: Order) -> str:
-    """The SQL ``ORDER BY`` terms (over table ``runs``) equal to :func:`compile_order`'s sort
-    of a column order: NULLs last either way, ties in creation order (``runs.id``).
-
-    Every column of :data:`COLUMNS` is TEXT, and SQLite's BINARY collation orders UTF-8
-    text by code point, as Python orders ``str``.
-
-    ```python
-    order_by_sql(parse_order("-created_at"))  # "runs.created_at DESC, runs.id"
-    ```
-    """
-    if order.column is None:
-        raise ValueError("order_by_sql needs a column order")
-    column = f"runs.{order.column}"
-    terms = [] if order.column in NOT_NULL_COLUMNS else [f"{column} IS NULL"]
-    terms.append(f"{column} DESC" if order.descending else column)
-    terms.append("runs.id")
-    return ", ".join(terms)
 
 
 def sorter(order: Order) -> Callable[[list[RunRecord]], list[RunRecord]]:

@@ -28,12 +28,13 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import history, runfiles, signing
+from runapi_server import history, signing
 from runapi_server.auth import AuthUser, authenticate
 from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import error_response
 from runapi_server.lookup import find_run, run_for_grant
 from runapi_server.state import ServerState
+from runapi_server.storage import files as stored_files
 from runapi_server.storage.connection import Connection, Row
 
 TOKEN_BODY_BYTES = 64 * 1024
@@ -236,7 +237,7 @@ def _charts(conn: Connection, run_db_id: int) -> str:
 
 def _files(state: ServerState, base: str, run: Row) -> str:
     conn = state.db.read()
-    rows = runfiles.list_files(
+    rows = stored_files.list_files(
         conn,
         run["id"],
         names=None,

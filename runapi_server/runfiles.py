@@ -1,4 +1,5 @@
-"""A run's files: names, the ``files`` table, streamed files and the on-disk store.
+"""A run's files: names, the records the ``File`` resolvers see, and the on-disk store
+(their rows are in :mod:`runapi_server.storage.files`).
 
 A file is listed once it has content: uploaded through a signed URL (bytes on disk under
 ``<data_dir>/files/<run db id>/``, under an opaque name, so a file name never becomes a
@@ -15,16 +16,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import mimetypes
 import re
 import shutil
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from runapi_server.signing import RunGrant
-from runapi_server.storage.connection import Connection, Row
+from runapi_server.storage.connection import Row
 
 MAX_NAME_LENGTH = 1024
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
@@ -144,160 +143,12 @@ def pending_record(run: Row, name: str) -> FileRecord:
     )  # fmt: skip
 
 
-def find_file(conn: Connection, run_db_id: int, name: str) -> Row | None:
-    """The run's file row with content (uploaded or streamed), else None."""
-    row: Row | None = conn.execute(
-        "SELECT * FROM files WHERE run_id = ? AND name = ? AND size IS NOT NULL",
-        (run_db_id, name),
-    ).first()
-    return row
-
-
-def count_files(conn: Connection, run_db_id: int) -> int:
-    (count,) = conn.execute(
-        "SELECT count(*) FROM files WHERE run_id = ? AND size IS NOT NULL", (run_db_id,)
-    ).one()
-    return int(count)
-
-
-def list_files(
-    conn: Connection,
-    run_db_id: int,
-    *,
-    names: Sequence[str] | None,
-    pattern: str | None,
-    after: str | None,
-    before: str | None,
-    limit: int | None,
-    from_end: bool,
-) -> list[Row]:
-    """Files by name: filtered by ``names`` / LIKE ``pattern``, names strictly between
-    ``after`` and ``before``; at most ``limit`` from the start (or the end if ``from_end``),
-    always returned in name order."""
-    where = ["run_id = ?", "size IS NOT NULL"]
-    params: list[object] = [run_db_id]
-    if names is not None:
-        where.append("name IN (SELECT value FROM json_each(?))")
-        params.append(_json_list(names))
-    if pattern is not None:
-        where.append("name LIKE ?")
-        params.append(pattern)
-    if after is not None:
-        where.append("name > ?")
-        params.append(after)
-    if before is not None:
-        where.append("name < ?")
-        params.append(before)
-    sql = f"SELECT * FROM files WHERE {' AND '.join(where)}"
-    sql += " ORDER BY name DESC" if from_end else " ORDER BY name"
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    rows = conn.execute(sql, params).all()
-    return rows[::-1] if from_end else rows
-
-
-def _json_list(values: Sequence[str]) -> str:
-    return json.dumps(list(values))
-
-
-# --------------------------------------------------------------------------- streamed files
-
-
-def store_stream_lines(
-    conn: Connection,
-    run_db_id: int,
-    name: str,
-    offset: int,
-    lines: Sequence[str],
-    now: str,
-) -> None:
-    """Store streamed lines of file ``name`` by line number and keep its ``files`` row current.
-
-    The size is kept incrementally as the byte length of the lines joined with ``"\\n"``.
-    An uploaded file of that name is the final version (the SDK streams ``output.log``
-    with timestamps while it runs, then uploads the plain file): lines streamed after it
-    are still stored (``logLineCount``, resuming) but the upload stays the listed content.
-    """
-    if not lines:
-        return
-    existing = conn.execute(
-        "SELECT size, streamed FROM files WHERE run_id = ? AND name = ?", (run_db_id, name)
-    ).first()
-    uploaded = existing is not None and not existing["streamed"]
-    old = conn.execute(
-        "SELECT coalesce(sum(length(CAST(content AS BLOB)) + 1), 0) FROM stream_lines"
-        " WHERE run_id = ? AND file_name = ? AND line_no BETWEEN ? AND ?",
-        (run_db_id, name, offset, offset + len(lines) - 1),
-    ).one()[0]
-    conn.executemany(
-        "INSERT OR REPLACE INTO stream_lines (run_id, file_name, line_no, content)"
-        " VALUES (?, ?, ?, ?)",
-        [(run_db_id, name, offset + i, line) for i, line in enumerate(lines)],
-    )
-    if uploaded:
-        return
-    total = 0 if existing is None or existing["size"] is None else existing["size"] + 1
-    total += sum(len(line.encode()) + 1 for line in lines) - old
-    conn.execute(
-        "INSERT INTO files (run_id, name, size, md5, mimetype, storage, streamed, updated_at)"
-        " VALUES (?, ?, ?, NULL, ?, NULL, 1, ?)"
-        " ON CONFLICT (run_id, name) DO UPDATE SET size = excluded.size, md5 = NULL,"
-        " mimetype = excluded.mimetype, storage = NULL, streamed = 1,"
-        " updated_at = excluded.updated_at",
-        (run_db_id, name, max(total - 1, 0), mimetype_of(name), now),
-    )
-
-
-def streamed_content(conn: Connection, run_db_id: int, name: str) -> bytes:
-    """A streamed file's content: its lines joined with ``"\\n"``."""
-    cursor = conn.execute(
-        "SELECT content FROM stream_lines WHERE run_id = ? AND file_name = ? ORDER BY line_no",
-        (run_db_id, name),
-    )
-    return "\n".join(row[0] for row in cursor).encode()
-
-
-def streamed_line_count(conn: Connection, run_db_id: int, name: str) -> int:
-    (count,) = conn.execute(
-        "SELECT count(*) FROM stream_lines WHERE run_id = ? AND file_name = ?", (run_db_id, name)
-    ).one()
-    return int(count)
-
-
 # --------------------------------------------------------------------------- uploads on disk
 
 
 def run_dir(files_dir: Path, run_db_id: int) -> Path:
     """Directory of a run's uploaded files (opaque names inside)."""
     return files_dir / str(run_db_id)
-
-
-def record_upload(
-    conn: Connection,
-    run_db_id: int,
-    name: str,
-    *,
-    size: int,
-    md5: str,
-    storage: str,
-    now: str,
-) -> str | None:
-    """Point file ``name`` at an uploaded blob; returns the replaced blob's storage path."""
-    old = conn.execute(
-        "SELECT storage FROM files WHERE run_id = ? AND name = ?", (run_db_id, name)
-    ).first()
-    # Streamed lines of that name stay (they count as the run's log lines); the upload
-    # is the content from now on.
-    conn.execute(
-        "INSERT INTO files (run_id, name, size, md5, mimetype, storage, streamed, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, 0, ?)"
-        " ON CONFLICT (run_id, name) DO UPDATE SET size = excluded.size, md5 = excluded.md5,"
-        " mimetype = excluded.mimetype, storage = excluded.storage, streamed = 0,"
-        " updated_at = excluded.updated_at",
-        (run_db_id, name, size, md5, mimetype_of(name), storage, now),
-    )
-    return None if old is None else old["storage"]
 
 
 HISTORY_EXPORTS_DIR = "history-exports"

@@ -31,6 +31,7 @@ from runapi_server.jsonresponse import error_response
 from runapi_server.lookup import find_run, run_for_grant
 from runapi_server.signing import RunGrant
 from runapi_server.state import ServerState
+from runapi_server.storage import files as stored_files
 from runapi_server.timeutil import now_iso
 
 CHUNK = 1024 * 1024
@@ -95,8 +96,15 @@ def _record(
             if run is None or run["id"] != run_db_id:
                 blob.unlink(missing_ok=True)
                 return False
-            old = runfiles.record_upload(
-                conn, run_db_id, name, size=size, md5=md5, storage=storage, now=now_iso()
+            old = stored_files.record_upload(
+                conn,
+                run_db_id,
+                name,
+                size=size,
+                md5=md5,
+                mimetype=runfiles.mimetype_of(name),
+                storage=storage,
+                now=now_iso(),
             )
     except BaseException:
         blob.unlink(missing_ok=True)
@@ -166,12 +174,12 @@ def _iter_file(handle: BinaryIO) -> Iterator[bytes]:
 
 def _open_content(state: ServerState, run_db_id: int, name: str) -> Response:
     conn = state.db.read()
-    row = runfiles.find_file(conn, run_db_id, name)
+    row = stored_files.find_file(conn, run_db_id, name)
     if row is None:
         return error_response(f"file {name!r} not found", 404)
     media_type = runfiles.mimetype_of(name)
     if row["streamed"]:
-        content = runfiles.streamed_content(conn, run_db_id, name)
+        content = stored_files.streamed_content(conn, run_db_id, name)
         return Response(content, media_type=media_type)
     path = (state.data_dir / row["storage"]).resolve()
     if not path.is_relative_to(state.files_dir):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from runapi_server.auth import fingerprint, hash_key, new_api_key
 from runapi_server.state import ServerState
+from runapi_server.storage import users as stored_users
 from runapi_server.timeutil import now_iso
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -54,17 +55,10 @@ def add_key(data_dir: Path, name: str) -> NewKey:
     key = new_api_key()
     now = now_iso()
     with state.db.transaction() as conn:
-        created = conn.execute(
-            "INSERT INTO users (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-            (name, now),
-        ).rowcount
-        (user_id,) = conn.execute("SELECT id FROM users WHERE name = ?", (name,)).one()
-        conn.execute(
-            "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (?, ?, ?)",
-            (hash_key(key), user_id, now),
-        )
-        (count,) = conn.execute("SELECT count(*) FROM api_keys WHERE user_id = ?", (user_id,)).one()
-    return NewKey(key=key, created_user=created == 1, key_count=int(count))
+        user_id, created = stored_users.ensure_user(conn, name, now)
+        stored_users.add_api_key(conn, user_id, hash_key(key), now)
+        count = stored_users.count_api_keys(conn, user_id)
+    return NewKey(key=key, created_user=created, key_count=count)
 
 
 def create_user(data_dir: Path, name: str) -> str:
@@ -75,16 +69,7 @@ def create_user(data_dir: Path, name: str) -> str:
 def list_users(data_dir: Path) -> list[KeyInfo]:
     """Every user and key, by user name then key creation (a keyless user: one row)."""
     state = ServerState.open(data_dir)
-    rows = (
-        state.db.read()
-        .execute(
-            "SELECT users.name, api_keys.key_hash, coalesce(api_keys.created_at,"
-            " users.created_at) AS created_at FROM users"
-            " LEFT JOIN api_keys ON api_keys.user_id = users.id"
-            " ORDER BY users.name, api_keys.created_at, api_keys.key_hash"
-        )
-        .all()
-    )
+    rows = stored_users.all_keys(state.db.read())
     return [
         KeyInfo(
             user=row["name"],
@@ -105,11 +90,7 @@ def revoke(data_dir: Path, target: str) -> list[KeyInfo]:
     state = ServerState.open(data_dir)
     with state.db.transaction() as conn:
         if match is not None:
-            rows = conn.execute(
-                "SELECT users.name, api_keys.key_hash, api_keys.created_at FROM api_keys"
-                " JOIN users ON users.id = api_keys.user_id WHERE substr(key_hash, 1, ?) = ?",
-                (len(match.group(1)), match.group(1)),
-            ).all()
+            rows = stored_users.keys_by_hash_prefix(conn, match.group(1))
             if not rows:
                 raise LookupError(f"no API key has fingerprint {target}")
             if len(rows) > 1:
@@ -117,15 +98,8 @@ def revoke(data_dir: Path, target: str) -> list[KeyInfo]:
                     f"fingerprint {target} matches {len(rows)} keys: give more digits"
                 )
         else:
-            if conn.execute("SELECT 1 FROM users WHERE name = ?", (target,)).first() is None:
+            if stored_users.user_by_name(conn, target) is None:
                 raise LookupError(f"no user named {target!r}")
-            rows = conn.execute(
-                "SELECT users.name, api_keys.key_hash, api_keys.created_at FROM api_keys"
-                " JOIN users ON users.id = api_keys.user_id WHERE users.name = ?"
-                " ORDER BY api_keys.created_at, api_keys.key_hash",
-                (target,),
-            ).all()
-        conn.executemany(
-            "DELETE FROM api_keys WHERE key_hash = ?", [(row["key_hash"],) for row in rows]
-        )
+            rows = stored_users.keys_of_user(conn, target)
+        stored_users.delete_api_keys(conn, [row["key_hash"] for row in rows])
     return [KeyInfo(row["name"], fingerprint(row["key_hash"]), row["created_at"]) for row in rows]

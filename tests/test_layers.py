@@ -53,3 +53,57 @@ def test_cli_imports_only_public_runapi_names() -> None:
 def test_layers_do_not_reach_across(package: str, forbidden: tuple[str, ...]) -> None:
     crossing = [(f, m) for f, m in _imports(package) if m.split(".")[0] in forbidden]
     assert crossing == []
+
+
+SQL_FREE_MODULES = (
+    "runapi_server/app.py",
+    "runapi_server/auth.py",
+    "runapi_server/filestream.py",
+    "runapi_server/filters.py",
+    "runapi_server/lookup.py",
+    "runapi_server/ordering.py",
+    "runapi_server/pages.py",
+    "runapi_server/runfiles.py",
+    "runapi_server/signing.py",
+    "runapi_server/storage_routes.py",
+    "runapi_server/users.py",
+    "runapi_server/resolvers/files.py",
+    "runapi_server/resolvers/query.py",
+    "runapi_server/resolvers/run_writes.py",
+    "runapi_server/resolvers/runs.py",
+)
+"""Server modules whose SQL lives in `runapi_server/storage/` (issue #13). Every server
+module outside `storage/` belongs here once the history and artifact modules moved too."""
+
+
+def _database_calls(path: str) -> list[str]:
+    """`.execute(` / `.executemany(` calls and sqlite3/psycopg imports in one module."""
+    tree = ast.parse((ROOT / path).read_text(), path)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr in ("execute", "executemany"):
+                found.append(f"{path}:{node.lineno}: .{node.func.attr}(")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            modules = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+            )
+            found += [
+                f"{path}:{node.lineno}: import {m}"
+                for m in modules
+                if m.split(".")[0] in ("sqlite3", "psycopg")
+            ]
+    return found
+
+
+@pytest.mark.parametrize("path", SQL_FREE_MODULES)
+def test_sql_only_in_the_storage_layer(path: str) -> None:
+    assert _database_calls(path) == []
+
+
+def test_the_sql_rule_sees_database_calls() -> None:
+    # The rule must be able to fail: the storage modules themselves execute SQL.
+    assert _database_calls("runapi_server/storage/runs.py")
+    assert any("import sqlite3" in c for c in _database_calls("runapi_server/storage/sqlite.py"))

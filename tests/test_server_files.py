@@ -245,6 +245,35 @@ def test_names_pattern_pagination_and_file_count(user: User) -> None:
     assert listing(user, run)["files"]["uploadHeaders"] == []
 
 
+def test_pattern_is_sqlite_like_with_pages(user: User) -> None:
+    # W&B's `pattern` is SQL LIKE as SQLite reads it: `%` any run, `_` one character, no
+    # escape, ASCII letters in either case and other characters exactly.
+    run = create_run(user)
+    accented = ["\u00c9t\u00e9.txt", "\u00e9t\u00e9.txt"]
+    for name in ["Ab%c.TXT", "abxc.txt", "ab.txt", *accented, "z.md"]:
+        upload(user, run, name, b"x")
+    assert names(user, run, pattern="ab%c.txt") == ["Ab%c.TXT", "abxc.txt"]
+    assert names(user, run, pattern="AB_.TXT") == []
+    assert names(user, run, pattern="ab__c.txt") == []
+    assert names(user, run, pattern="\u00e9%") == ["\u00e9t\u00e9.txt"]
+    assert names(user, run, pattern="_t\u00c9%") == []
+    assert names(user, run, pattern="%%.txt%") == names(user, run, pattern="%.txt")
+    assert names(user, run, pattern="%") == names(user, run)
+    # The limit counts matching files only, from either end.
+    page = listing(user, run, pattern="%.txt", first=2)["files"]
+    assert [edge["node"]["name"] for edge in page["edges"]] == ["Ab%c.TXT", "ab.txt"]
+    assert page["pageInfo"]["hasNextPage"] is True
+    after = page["pageInfo"]["endCursor"]
+    rest = listing(user, run, pattern="%.txt", first=5, after=after)["files"]
+    assert [edge["node"]["name"] for edge in rest["edges"]] == [
+        "abxc.txt", "\u00c9t\u00e9.txt", "\u00e9t\u00e9.txt",
+    ]  # fmt: skip
+    assert rest["pageInfo"]["hasNextPage"] is False
+    tail = listing(user, run, pattern="a%", last=1)["files"]
+    assert [edge["node"]["name"] for edge in tail["edges"]] == ["abxc.txt"]
+    assert tail["pageInfo"]["hasPreviousPage"] is True
+
+
 def test_bad_cursor_and_negative_first_are_errors(user: User) -> None:
     run = create_run(user)
     errors = gql_errors(user, "list_run_files_page", run_vars(user, run, after="garbage"))

@@ -19,7 +19,6 @@ from graphql import GraphQLResolveInfo
 from runapi_server.artifact_store import parse_opaque
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
-from runapi_server.lookup import RUN_SELECT
 from runapi_server.resolvers.artifact_files import files_connection
 from runapi_server.resolvers.artifacts import (
     ARTIFACT_SELECT,
@@ -29,6 +28,7 @@ from runapi_server.resolvers.artifacts import (
 )
 from runapi_server.resolvers.query import opaque_id
 from runapi_server.storage.connection import Connection, Row
+from runapi_server.storage.runs import RUN_SELECT
 
 query = QueryType()
 entity_type = ObjectType("Entity")

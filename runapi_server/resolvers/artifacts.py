@@ -21,8 +21,9 @@ from graphql import GraphQLResolveInfo
 
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
-from runapi_server.resolvers.query import opaque_id, project_by_id
+from runapi_server.resolvers.query import opaque_id
 from runapi_server.storage.connection import Connection, Row
+from runapi_server.storage.runs import project_by_id
 
 artifact_type = ObjectType("Artifact")
 sequence_type = ObjectType("ArtifactSequence")

@@ -21,6 +21,7 @@ from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.lookup import find_run, storage_id
 from runapi_server.runfiles import FileRecord
+from runapi_server.storage import files as stored_files
 
 UPLOAD_HEADERS = ["Content-Type:application/octet-stream"]
 CURSOR_PREFIX = "FileCursor:"
@@ -52,7 +53,7 @@ def _count(value: int | None, argument: str) -> int | None:
 
 @run.field("fileCount")
 def resolve_file_count(parent: Any, info: GraphQLResolveInfo) -> int:
-    return runfiles.count_files(context_of(info).state.db.read(), parent["id"])
+    return stored_files.count_files(context_of(info).state.db.read(), parent["id"])
 
 
 @run.field("files")
@@ -72,7 +73,7 @@ def resolve_files(
     before_name = None if before is None else decode_cursor(before, "before")
     from_end = first is None and last is not None
     limit = first if first is not None else last
-    rows = runfiles.list_files(
+    rows = stored_files.list_files(
         context_of(info).state.db.read(),
         parent["id"],
         # An empty list means every file, as on W&B (wandb sends `$fileNames = []`).
@@ -183,7 +184,9 @@ def resolve_file_md5(record: FileRecord | ArtifactFile, info: GraphQLResolveInfo
         return record.md5
     if record.md5 is None and record.streamed:
         conn = context_of(info).state.db.read()
-        return runfiles.md5_base64(runfiles.streamed_content(conn, record.run_db_id, record.name))
+        return runfiles.md5_base64(
+            stored_files.streamed_content(conn, record.run_db_id, record.name)
+        )
     return record.md5
 
 
@@ -204,7 +207,7 @@ def resolve_create_run_files(
         raise BadInput(f"run {entity}/{project}/{run_name} not found")
     records = []
     for name in names:
-        row = runfiles.find_file(conn, run_row["id"], name)
+        row = stored_files.find_file(conn, run_row["id"], name)
         records.append(
             runfiles.pending_record(run_row, name)
             if row is None

@@ -14,7 +14,7 @@ from graphql import GraphQLResolveInfo
 from runapi_server import history, parquet_export
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
-from runapi_server.runfiles import streamed_line_count
+from runapi_server.storage.files import streamed_line_count
 
 run = ObjectType("Run")
 

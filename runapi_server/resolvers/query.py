@@ -18,7 +18,8 @@ from runapi_server.auth import fingerprint
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
 from runapi_server.lookup import find_project, find_run
-from runapi_server.storage.connection import Connection, Row
+from runapi_server.storage import users as stored_users
+from runapi_server.storage.connection import Row
 
 query = QueryType()
 user_type = ObjectType("User")
@@ -38,22 +39,6 @@ def project_id(row: Row) -> str:
     return opaque_id("Project", "v1", row["name"], row["entity"])
 
 
-def user_row(
-    conn: Connection, *, user_id: int | None = None, name: str | None = None
-) -> Row | None:
-    """A ``users`` row by id or by name (== entity)."""
-    if user_id is not None:
-        row: Row | None = conn.execute("SELECT * FROM users WHERE id = ?", (user_id,)).first()
-    else:
-        row = conn.execute("SELECT * FROM users WHERE name = ?", (name,)).first()
-    return row
-
-
-def project_by_id(conn: Connection, project_db_id: int) -> Row | None:
-    row: Row | None = conn.execute("SELECT * FROM projects WHERE id = ?", (project_db_id,)).first()
-    return row
-
-
 def _version() -> str:
     try:
         return metadata.version("runapi")
@@ -67,7 +52,7 @@ def _version() -> str:
 @query.field("viewer")
 def resolve_viewer(_obj: Any, info: GraphQLResolveInfo, entityName: str | None = None) -> Any:
     ctx = context_of(info)
-    return user_row(ctx.state.db.read(), user_id=ctx.user.id)
+    return stored_users.user_by_id(ctx.state.db.read(), ctx.user.id)
 
 
 @query.field("serverInfo")
@@ -101,7 +86,7 @@ def resolve_entity(
     ctx = context_of(info)
     if name is not None and name != ctx.user.entity:
         return None
-    return user_row(ctx.state.db.read(), user_id=ctx.user.id)
+    return stored_users.user_by_id(ctx.state.db.read(), ctx.user.id)
 
 
 # --------------------------------------------------------------------------- User / Entity
@@ -148,15 +133,7 @@ def resolve_user_api_keys(obj: Row, info: GraphQLResolveInfo) -> dict[str, Any]:
     ctx = context_of(info)
     if obj["id"] != ctx.user.id:
         return {"edges": []}
-    rows = (
-        ctx.state.db.read()
-        .execute(
-            "SELECT key_hash, created_at FROM api_keys WHERE user_id = ?"
-            " ORDER BY created_at, key_hash",
-            (obj["id"],),
-        )
-        .all()
-    )
+    rows = stored_users.api_keys_of(ctx.state.db.read(), obj["id"])
     return {
         "edges": [
             {
@@ -231,7 +208,7 @@ def resolve_project_entity_name(obj: Row, _info: GraphQLResolveInfo) -> str:
 @project_type.field("entity")
 @project_type.field("user")
 def resolve_project_entity(obj: Row, info: GraphQLResolveInfo) -> Any:
-    return user_row(context_of(info).state.db.read(), name=obj["entity"])
+    return stored_users.user_by_name(context_of(info).state.db.read(), obj["entity"])
 
 
 @project_type.field("description")

@@ -17,8 +17,9 @@ from runapi_server import artifact_store, signing
 from runapi_server.auth import AuthUser
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
-from runapi_server.lookup import find_run, find_run_by_storage_id, run_by_id
+from runapi_server.lookup import find_run, find_run_by_storage_id
 from runapi_server.runfiles import remove_run_files
+from runapi_server.storage import runs as stored_runs
 from runapi_server.storage.connection import Connection, Row
 from runapi_server.timeutil import now_iso
 
@@ -106,31 +107,13 @@ _UPDATABLE: Final[dict[str, tuple[str, Any]]] = {
 def _new_run_id(conn: Connection, project_db_id: int) -> str:
     while True:
         candidate = "".join(secrets.choice(RUN_ID_ALPHABET) for _ in range(8))
-        taken = conn.execute(
-            "SELECT 1 FROM runs WHERE project_id = ? AND name = ?", (project_db_id, candidate)
-        ).first()
-        if taken is None:
+        if not stored_runs.run_name_taken(conn, project_db_id, candidate):
             return candidate
 
 
 def _new_display_name(conn: Connection, project_db_id: int) -> str:
-    (count,) = conn.execute(
-        "SELECT COUNT(*) FROM runs WHERE project_id = ?", (project_db_id,)
-    ).one()
+    count = stored_runs.count_runs(conn, project_db_id)
     return f"{secrets.choice(ADJECTIVES)}-{secrets.choice(NOUNS)}-{count + 1}"
-
-
-def _ensure_project(conn: Connection, entity: str, name: str, now: str) -> int:
-    conn.execute(
-        "INSERT INTO projects (entity, name, created_at) VALUES (?, ?, ?)"
-        " ON CONFLICT (entity, name) DO NOTHING",
-        (entity, name, now),
-    )
-    (project_db_id,) = conn.execute(
-        "SELECT id FROM projects WHERE entity = ? AND name = ?", (entity, name)
-    ).one()
-    result: int = project_db_id
-    return result
 
 
 def _select_or_create(
@@ -152,24 +135,19 @@ def _select_or_create(
         run = find_run(conn, user, entity, project, name)
         if run is not None:
             return run, False
-    project_db_id = _ensure_project(conn, entity, project, now)
+    project_db_id = stored_runs.ensure_project(conn, entity, project, now)
     if name is None:
         name = _new_run_id(conn, project_db_id)
-    cursor = conn.execute(
-        "INSERT INTO runs (project_id, name, user_id, display_name, created_at, updated_at,"
-        " heartbeat_at, url_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        (
-            project_db_id,
-            name,
-            user.id,
-            _new_display_name(conn, project_db_id),
-            now,
-            now,
-            now,
-            signing.new_run_key(),
-        ),
+    run_db_id = stored_runs.insert_run(
+        conn,
+        project_db_id=project_db_id,
+        name=name,
+        user_id=user.id,
+        display_name=_new_display_name(conn, project_db_id),
+        now=now,
+        url_key=signing.new_run_key(),
     )
-    run = run_by_id(conn, int(cursor.one()[0]))
+    run = stored_runs.run_by_id(conn, run_db_id)
     assert run is not None
     return run, True
 
@@ -188,9 +166,8 @@ def resolve_upsert_bucket(
         run, inserted = _select_or_create(conn, ctx.user, input, now)
         updates["updated_at"] = now
         updates["heartbeat_at"] = now
-        assignments = ", ".join(f"{column} = ?" for column in updates)
-        conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*updates.values(), run["id"]))
-        bucket = run_by_id(conn, run["id"])
+        stored_runs.update_run(conn, run["id"], updates)
+        bucket = stored_runs.run_by_id(conn, run["id"])
     return {
         "bucket": bucket,
         "inserted": inserted,
@@ -199,28 +176,6 @@ def resolve_upsert_bucket(
 
 
 # --------------------------------------------------------------------------- deleteRun
-
-
-def _reset_latest(conn: Connection, sequence_ids: set[int]) -> None:
-    """Point ``latest`` at each sequence's newest remaining version; drop empty sequences."""
-    for sequence_id in sequence_ids:
-        newest = conn.execute(
-            "SELECT id FROM artifacts WHERE sequence_id = ? AND state = 'COMMITTED'"
-            " ORDER BY version_index DESC LIMIT 1",
-            (sequence_id,),
-        ).first()
-        if newest is None:
-            if not conn.execute(
-                "SELECT 1 FROM artifacts WHERE sequence_id = ?", (sequence_id,)
-            ).first():
-                conn.execute("DELETE FROM artifact_sequences WHERE id = ?", (sequence_id,))
-            continue
-        conn.execute(
-            "INSERT INTO artifact_aliases (sequence_id, artifact_id, alias)"
-            " VALUES (?, ?, 'latest')"
-            " ON CONFLICT (sequence_id, alias) DO UPDATE SET artifact_id = excluded.artifact_id",
-            (sequence_id, newest["id"]),
-        )
 
 
 @mutation.field("deleteRun")
@@ -233,14 +188,10 @@ def resolve_delete_run(
         run = find_run_by_storage_id(conn, ctx.user, input["id"])
         if run is None:
             raise BadInput(f"run with id {input['id']!r} not found")
-        if input.get("deleteArtifacts"):
-            logged = conn.execute(
-                "SELECT id, sequence_id FROM artifacts WHERE created_by_run_id = ?", (run["id"],)
-            ).all()
-            conn.executemany("DELETE FROM artifacts WHERE id = ?", [(a["id"],) for a in logged])
-            _reset_latest(conn, {a["sequence_id"] for a in logged})
+        with_artifacts = bool(input.get("deleteArtifacts"))
+        stored_runs.delete_run(conn, run["id"], with_artifacts=with_artifacts)
+        if with_artifacts:  # blobs only the deleted versions held
             freed = artifact_store.free_unreferenced_blobs(conn, ctx.user.entity)
-        conn.execute("DELETE FROM runs WHERE id = ?", (run["id"],))
     # Uploaded bytes live outside the database: removed once the deletion is committed.
     remove_run_files(ctx.state.files_dir, run["id"])
     artifact_store.remove_blob_files(ctx.state.data_dir, freed)

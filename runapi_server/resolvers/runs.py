@@ -1,7 +1,7 @@
 """``Run`` fields (all but history and files) and ``Project.runs/runCount``; the run
 mutations are in :mod:`runapi_server.resolvers.run_writes`.
 
-A ``Run`` parent object is a row of :data:`runapi_server.lookup.RUN_SELECT`: the ``runs``
+A ``Run`` parent object is a run row of :mod:`runapi_server.storage.runs`: the ``runs``
 columns plus ``project_name`` and ``entity``; a run listed by ``Project.runs`` is that row
 as a dict, with its project and user rows under :data:`PROJECT_KEY` / :data:`USER_KEY`.
 """
@@ -28,10 +28,10 @@ from runapi_server.filters import (
     name_candidates,
     referenced_fields,
 )
-from runapi_server.lookup import RUN_SELECT
 from runapi_server.lookup import storage_id as make_storage_id
-from runapi_server.ordering import Order, order_by_sql, parse_order, sorter
-from runapi_server.resolvers.query import project_by_id, user_row
+from runapi_server.ordering import Order, parse_order, sorter
+from runapi_server.storage import runs as stored_runs
+from runapi_server.storage import users as stored_users
 from runapi_server.storage.connection import Connection, Row
 
 run_type = ObjectType("Run")
@@ -123,14 +123,14 @@ def resolve_run_compute_seconds(obj: Row, _info: GraphQLResolveInfo) -> int:
 def resolve_run_project(obj: Row | dict[str, Any], info: GraphQLResolveInfo) -> Any:
     if isinstance(obj, dict) and PROJECT_KEY in obj:  # a listed run: fetched with its page
         return obj[PROJECT_KEY]
-    return project_by_id(context_of(info).state.db.read(), obj["project_id"])
+    return stored_runs.project_by_id(context_of(info).state.db.read(), obj["project_id"])
 
 
 @run_type.field("user")
 def resolve_run_user(obj: Row | dict[str, Any], info: GraphQLResolveInfo) -> Any:
     if isinstance(obj, dict) and USER_KEY in obj:
         return obj[USER_KEY]
-    return user_row(context_of(info).state.db.read(), user_id=obj["user_id"])
+    return stored_users.user_by_id(context_of(info).state.db.read(), obj["user_id"])
 
 
 @run_type.field("sweep")
@@ -183,12 +183,6 @@ def resolve_run_wandb_config(
 # reads), and the full rows are fetched for the page's runs alone. Either way the cursors
 # are the positions in the ordered list, so both paths page identically.
 
-_ID_CHUNK: Final = 500
-_LIGHT_COLUMNS: Final = (
-    "runs.id, runs.state, runs.name, runs.display_name, runs.group_name, runs.job_type,"
-    " runs.created_at, runs.updated_at, runs.heartbeat_at"
-)
-
 
 @dataclass(frozen=True)
 class _RunQuery:
@@ -208,56 +202,38 @@ class _RunQuery:
         return matches_everything(self.filters) and self.order.column is not None
 
 
-def _count_sql(conn: Connection, project_db_id: int) -> int:
-    (count,) = conn.execute(
-        "SELECT COUNT(*) FROM runs WHERE project_id = ?", (project_db_id,)
-    ).one()
-    return int(count)
-
-
 def _light_records(conn: Connection, project_db_id: int, query: _RunQuery) -> list[RunRecord]:
     """The project's runs matching the filter, in order: light rows (no unused JSON)."""
     names = referenced_fields(query.filters) | {query.order.field.name}
-    extra = "".join(f", runs.{column}" for column in sorted(json_columns(names)))
-    where = "runs.project_id = ?"
-    params: list[Any] = [project_db_id]
-    candidates = name_candidates(query.filters)
-    if candidates is not None:  # narrowed in SQL; the filter below still decides
-        where += " AND runs.name IN (SELECT value FROM json_each(?))"
-        params.append(json.dumps(candidates))
-    rows = conn.execute(
-        f"SELECT {_LIGHT_COLUMNS}{extra} FROM runs WHERE {where} ORDER BY runs.id", params
-    ).all()
+    rows = stored_runs.light_runs(
+        conn,
+        project_db_id,
+        json_columns=json_columns(names),
+        # narrowed in SQL; the filter below still decides
+        names=name_candidates(query.filters),
+    )
     return sorter(query.order)([r for r in map(RunRecord, rows) if query.matches(r)])
 
 
 def _window_ids(
     conn: Connection, project_db_id: int, order: Order, start: int, end: int
 ) -> list[int]:
-    if end <= start:
-        return []
-    rows = conn.execute(
-        f"SELECT runs.id FROM runs WHERE runs.project_id = ? ORDER BY {order_by_sql(order)}"
-        " LIMIT ? OFFSET ?",
-        (project_db_id, end - start, start),
-    ).all()
-    return [int(row[0]) for row in rows]
-
-
-def _rows_by_id(conn: Connection, select: str, ids: list[int]) -> list[Row]:
-    """``select + " IN (...)"`` over ``ids``, in chunks (SQLite bounds bound parameters)."""
-    rows: list[Row] = []
-    for i in range(0, len(ids), _ID_CHUNK):
-        chunk = ids[i : i + _ID_CHUNK]
-        rows += conn.execute(f"{select} IN ({', '.join('?' * len(chunk))})", chunk).all()
-    return rows
+    assert order.column is not None
+    return stored_runs.ordered_run_ids(
+        conn,
+        project_db_id,
+        column=order.column,
+        descending=order.descending,
+        offset=start,
+        limit=end - start,
+    )
 
 
 def _nodes(conn: Connection, project: Row, run_ids: list[int]) -> list[dict[str, Any]]:
     """The full rows of ``run_ids`` in that order, as nodes carrying project and user rows."""
-    by_id = {row["id"]: row for row in _rows_by_id(conn, RUN_SELECT + " WHERE runs.id", run_ids)}
+    by_id = {row["id"]: row for row in stored_runs.runs_by_ids(conn, run_ids)}
     user_ids = sorted({row["user_id"] for row in by_id.values()})
-    users = {row["id"]: row for row in _rows_by_id(conn, "SELECT * FROM users WHERE id", user_ids)}
+    users = {row["id"]: row for row in stored_users.users_by_ids(conn, user_ids)}
     nodes = []
     for run_id in run_ids:
         if run_id not in by_id:
@@ -285,7 +261,7 @@ def resolve_project_runs(
     query = _RunQuery.parse(filters, order)
     conn = ctx.state.db.read()
     if query.in_sql:
-        total = _count_sql(conn, obj["id"])
+        total = stored_runs.count_runs(conn, obj["id"])
         start, end = window(total, "runs", first=first, after=after, last=last, before=before)
         run_ids = _window_ids(conn, obj["id"], query.order, start, end)
         if len(run_ids) != end - start:  # runs were deleted between the two statements
@@ -308,13 +284,11 @@ def resolve_project_runs(
 def resolve_project_run_count(obj: Row, info: GraphQLResolveInfo, filters: Any = None) -> int:
     conn = context_of(info).state.db.read()
     if matches_everything(filters):
-        return _count_sql(conn, obj["id"])
+        return stored_runs.count_runs(conn, obj["id"])
     matches = compile_filter(filters)
-    names = referenced_fields(filters)
-    extra = "".join(f", runs.{column}" for column in sorted(json_columns(names)))
-    rows = conn.execute(
-        f"SELECT {_LIGHT_COLUMNS}{extra} FROM runs WHERE runs.project_id = ?", (obj["id"],)
-    ).all()
+    rows = stored_runs.light_runs(
+        conn, obj["id"], json_columns=json_columns(referenced_fields(filters))
+    )
     return sum(1 for row in rows if matches(RunRecord(row)))
 
 

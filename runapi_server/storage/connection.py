@@ -109,6 +109,13 @@ class Dialect:
             return ("BEGIN IMMEDIATE",)
         return ("BEGIN", f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
 
+    def binary_text(self, expression: str) -> str:
+        """``expression`` (text) compared and ordered by code point, as Python orders
+        ``str`` (SQLite's default BINARY collation; PostgreSQL's ``"C"`` collation)."""
+        if self.name == "sqlite":
+            return expression
+        return f'{expression} COLLATE "C"'
+
     def byte_length(self, expression: str) -> str:
         """The UTF-8 byte length of a text ``expression``."""
         if self.name == "sqlite":
