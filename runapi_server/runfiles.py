@@ -1,7 +1,7 @@
 """A run's files: names, the ``files`` table, streamed files and the on-disk store.
 
 A file is listed once it has content: uploaded through a signed URL (bytes on disk under
-``<data_dir>/files/<run db id>/``, under an opaque name, so a file name never becomes a
+``<storage_dir>/files/<run db id>/``, under an opaque name, so a file name never becomes a
 path) or streamed through the file stream (lines in ``stream_lines``; the content is the
 lines joined with ``"\\n"``). ``createRunFiles`` writes nothing, so pending uploads are
 not listed.

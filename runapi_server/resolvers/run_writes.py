@@ -243,7 +243,7 @@ def resolve_delete_run(
         conn.execute("DELETE FROM runs WHERE id = ?", (run["id"],))
     # Uploaded bytes live outside the database: removed once the deletion is committed.
     remove_run_files(ctx.state.files_dir, run["id"])
-    artifact_store.remove_blob_files(ctx.state.data_dir, freed)
+    artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
     return {"clientMutationId": input.get("clientMutationId")}
 
 
