@@ -31,6 +31,7 @@ from runapi_cli.serving import (
     WORKER_APP,
     WORKER_SETTINGS,
     StorageSettings,
+    add_team_options,
     listen,
     url_for,
     worker_settings,
@@ -113,10 +114,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise CommandError(str(exc)) from exc
     sock = _listen(args.host, args.port)
     url = url_for(sock, args.host)
+    public = args.public_url or url
     try:
         app = create_app(
             data_dir,
-            public_url=url,
+            public_url=public,
             limits=limits,
             storage_dir=storage.storage_dir,
             signing_key=signing_key,
@@ -128,10 +130,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             where += f" with storage {storage.storage_dir}"
         raise CommandError(f"cannot use {where}: {exc}") from exc
     files = "" if storage.storage_dir is None else f", files: {storage.storage_dir.resolve()}"
+    if public != url:
+        files += f", public URL: {public}"
     print(f"runapi server listening on {url} (data: {data_dir.resolve()}{files})", flush=True)
     if args.workers > 1:
         del app  # the parent only prepared the data dir; each worker builds its own app
-        _serve_workers(args, sock, worker_settings(data_dir, url, limits, storage))
+        _serve_workers(args, sock, worker_settings(data_dir, public, limits, storage))
         return 0
     options = _uvicorn_options(args, header_timeout_protocol(limits.max_header_seconds))
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
@@ -314,22 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=8080, help="port to bind, 0 for any free port (default: 8080)"
     )
     _add_data_dir(serve)
-    serve.add_argument(
-        "--storage",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="where run files, artifacts and history exports live, e.g. a network filesystem"
-        " shared by several servers (default: $RUNAPI_STORAGE, else the data dir)",
-    )
-    serve.add_argument(
-        "--signing-key-file",
-        type=Path,
-        default=None,
-        metavar="PATH",
-        help="file holding the secret that signs file URLs (hex or base64, 32+ bytes; default:"
-        " $RUNAPI_SIGNING_KEY, else signing.key made once in the storage dir)",
-    )
+    add_team_options(serve)
     serve.add_argument(
         "--log-level",
         default="info",

@@ -3,6 +3,7 @@ the app factory the worker processes of `runapi serve --workers N` import."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -56,6 +57,44 @@ class StorageSettings:
         if SIGNING_KEY_ENV in environ:
             return parse_signing_key(environ[SIGNING_KEY_ENV], SIGNING_KEY_ENV)
         return None
+
+
+def add_team_options(parser: argparse.ArgumentParser) -> None:
+    """`runapi serve`'s options for running several servers as one: `--storage`,
+    `--public-url`, `--signing-key-file`."""
+    parser.add_argument(
+        "--storage",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where run files, artifacts and history exports live, e.g. a network filesystem"
+        " shared by several servers (default: $RUNAPI_STORAGE, else the data dir)",
+    )
+    parser.add_argument(
+        "--public-url",
+        type=_public_url,
+        default=None,
+        metavar="URL",
+        help="the base URL clients reach this server at, e.g. a load balancer's; signed file"
+        " URLs point there (default: the URL it listens on)",
+    )
+    parser.add_argument(
+        "--signing-key-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file holding the secret that signs file URLs (hex or base64, 32+ bytes; default:"
+        " $RUNAPI_SIGNING_KEY, else signing.key made once in the storage dir)",
+    )
+
+
+def _public_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise argparse.ArgumentTypeError(f"not an http(s) base URL: {text!r}")
+    return text.rstrip("/")
 
 
 def worker_settings(

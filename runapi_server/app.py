@@ -157,6 +157,7 @@ def create_app(
         data_dir, public_url, limits, storage_dir=storage_dir, signing_key=signing_key
     )
     state.db.read()  # opens the database and brings its schema up to date
+    _ = state.secret  # read (or made) now: an unusable storage dir fails at start
     if cleanup:
         storage_routes.remove_partial_uploads(state.files_dir)
     schema = build_schema()

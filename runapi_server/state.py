@@ -24,6 +24,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from runapi_server.limits import Limits
@@ -41,13 +42,23 @@ class ServerState:
     storage_dir: Path
     """The root every stored path (``files/...`` in the database) is relative to."""
     db: Database
-    secret: bytes
     public_url: str | None
     limits: Limits = field(default_factory=Limits)
+    signing_key: bytes | None = None
+    """The configured secret; None: ``signing.key`` of the storage dir."""
 
     @property
     def files_dir(self) -> Path:
         return self.storage_dir / "files"
+
+    @cached_property
+    def secret(self) -> bytes:
+        """The key that signs URLs: the configured one, else the storage dir's
+        ``signing.key`` (made on first use: the ``runapi users`` commands, which sign
+        nothing, leave no key behind)."""
+        if self.signing_key is not None:
+            return self.signing_key
+        return _load_secret(self.storage_dir / SECRET_FILE)
 
     @classmethod
     def open(
@@ -76,9 +87,9 @@ class ServerState:
             data_dir=data_dir,
             storage_dir=storage,
             db=open_database(None, data_dir),
-            secret=signing_key if signing_key is not None else _load_secret(storage / SECRET_FILE),
             public_url=public_url.rstrip("/") if public_url else None,
             limits=limits or Limits(),
+            signing_key=signing_key,
         )
 
 
