@@ -82,7 +82,11 @@ from runapi_server.state import ServerState
 PART_ROWS = 100_000
 FLUSH_ROWS = 10_000
 EXPORT_DIR = runfiles.HISTORY_EXPORTS_DIR
-ORPHAN_AGE_S = 60.0
+ORPHAN_AGE_S = 600.0
+"""An unrecorded part file is removed once this old: younger ones may be a part another
+thread or server process (sharing the storage dir) wrote and is about to record, after
+waiting its turn for the write lock; generous, as the file's time may come from another
+machine's clock (a network filesystem's)."""
 FILE_SUFFIX = ".native.parquet"  # exports of older servers (JSON-text columns) lack it
 STOP_PATH = ""  # the path of the stop marker record (see the module docstring)
 SEND_CHUNK = 1 << 20  # bytes per write when a part is downloaded

@@ -14,6 +14,7 @@ as before, and read from a storage dir once its files are moved there.
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import shutil
@@ -354,3 +355,23 @@ def test_a_bad_public_url_is_a_usage_error(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "not an http(s) base URL: 'runapi.example.com'" in done.stderr
+
+
+def test_worker_processes_take_the_storage_and_key_settings(tmp_path: Path) -> None:
+    """`--workers` hands the storage dir (here from `RUNAPI_STORAGE`) and the key file on
+    to every worker: files land in the storage dir and no worker makes its own key."""
+    data_dir, storage, key_file = tmp_path / "data", tmp_path / "storage", tmp_path / "key.b64"
+    data_dir.mkdir()
+    key_file.write_text(base64.b64encode(secrets.token_bytes(48)).decode())
+    options = ["--workers", "2", "--signing-key-file", str(key_file)]
+    with serve(data_dir, *options, name="workers", env={"RUNAPI_STORAGE": str(storage)}) as server:
+        user = User("worker", server.create_user("worker"), server)
+        runs = [create_run(user) for _ in range(4)]
+        for run in runs:
+            upload(user, run, "notes.txt", run.encode())
+        for run in runs:
+            (node,) = nodes(user, run)
+            assert httpx.get(node["directUrl"], timeout=30).content == run.encode()
+    assert not (data_dir / "files").exists()
+    assert len([p for p in (storage / "files").iterdir() if p.name.isdigit()]) == 4
+    assert not (storage / SECRET_FILE).exists() and not (data_dir / SECRET_FILE).exists()
