@@ -98,7 +98,7 @@ class Export:
     first_line: int
     last_line: int
     row_count: int
-    path: str  # relative to the data dir
+    path: str  # relative to the storage dir
 
 
 def exports_enabled() -> bool:
