@@ -27,7 +27,15 @@ from runapi_cli import commands_artifacts, commands_runs, export, schema_check
 from runapi_cli.common import CommandError, UsageError, client_options
 from runapi_cli.extras import explain_import_error
 from runapi_cli.paths import default_data_dir
-from runapi_cli.serving import WORKER_APP, WORKER_SETTINGS, listen, url_for, worker_settings
+from runapi_cli.serving import (
+    WORKER_APP,
+    WORKER_SETTINGS,
+    StorageSettings,
+    add_team_options,
+    listen,
+    url_for,
+    worker_settings,
+)
 
 if TYPE_CHECKING:
     from runapi_server.limits import Limits
@@ -99,17 +107,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     limits = _parse_limits(args.limit)
     logging.getLogger("runapi_server").setLevel(args.log_level.upper())
     data_dir: Path = args.data_dir or default_data_dir()
+    storage = StorageSettings.of(args.storage, args.signing_key_file, os.environ)
+    try:
+        signing_key = storage.signing_key(os.environ)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
     sock = _listen(args.host, args.port)
     url = url_for(sock, args.host)
+    public = args.public_url or url
     try:
-        app = create_app(data_dir, public_url=url, limits=limits)
+        app = create_app(
+            data_dir,
+            public_url=public,
+            limits=limits,
+            storage_dir=storage.storage_dir,
+            signing_key=signing_key,
+        )
     except (OSError, sqlite3.Error, SchemaTooNew) as exc:
         sock.close()
-        raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
-    print(f"runapi server listening on {url} (data: {data_dir.resolve()})", flush=True)
+        where = f"data dir {data_dir}"
+        if storage.storage_dir is not None:
+            where += f" with storage {storage.storage_dir}"
+        raise CommandError(f"cannot use {where}: {exc}") from exc
+    files = "" if storage.storage_dir is None else f", files: {storage.storage_dir.resolve()}"
+    if public != url:
+        files += f", public URL: {public}"
+    print(f"runapi server listening on {url} (data: {data_dir.resolve()}{files})", flush=True)
     if args.workers > 1:
         del app  # the parent only prepared the data dir; each worker builds its own app
-        _serve_workers(args, sock, worker_settings(data_dir, url, limits))
+        _serve_workers(args, sock, worker_settings(data_dir, public, limits, storage))
         return 0
     options = _uvicorn_options(args, header_timeout_protocol(limits.max_header_seconds))
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
@@ -292,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=8080, help="port to bind, 0 for any free port (default: 8080)"
     )
     _add_data_dir(serve)
+    add_team_options(serve)
     serve.add_argument(
         "--log-level",
         default="info",

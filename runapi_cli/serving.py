@@ -3,9 +3,12 @@ the app factory the worker processes of `runapi serve --workers N` import."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,12 +23,98 @@ WORKER_APP = "runapi_cli.serving:worker_app"
 """What uvicorn imports in each worker (a factory: `factory=True`)."""
 
 
-def worker_settings(data_dir: Path, public_url: str, limits: Limits) -> str:
-    """The JSON `worker_app` reads from `WORKER_SETTINGS`."""
+STORAGE_ENV = "RUNAPI_STORAGE"
+"""The storage dir when `--storage` is not given."""
+SIGNING_KEY_ENV = "RUNAPI_SIGNING_KEY"
+"""The signing key itself (hex or base64) when `--signing-key-file` is not given."""
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    """Where `runapi serve` keeps files and what it signs URLs with, as configured:
+    `storage_dir` None is the data dir; `signing_key_file` None (and no `RUNAPI_SIGNING_KEY`)
+    is `signing.key` of the storage dir."""
+
+    storage_dir: Path | None = None
+    signing_key_file: Path | None = None
+
+    @classmethod
+    def of(
+        cls, storage: Path | None, key_file: Path | None, environ: Mapping[str, str]
+    ) -> StorageSettings:
+        """The settings from the options, else the environment."""
+        if storage is None and environ.get(STORAGE_ENV):
+            storage = Path(environ[STORAGE_ENV])
+        return cls(storage, key_file)
+
+    def signing_key(self, environ: Mapping[str, str]) -> bytes | None:
+        """The configured secret (None: the storage dir's own); `ValueError` with a
+        one-line reason when it is unreadable, not hex or base64, or under 32 bytes."""
+        from runapi_server.state import parse_signing_key, read_signing_key_file
+
+        if self.signing_key_file is not None:
+            return read_signing_key_file(self.signing_key_file)
+        if SIGNING_KEY_ENV in environ:
+            return parse_signing_key(environ[SIGNING_KEY_ENV], SIGNING_KEY_ENV)
+        return None
+
+
+def add_team_options(parser: argparse.ArgumentParser) -> None:
+    """`runapi serve`'s options for running several servers as one: `--storage`,
+    `--public-url`, `--signing-key-file`."""
+    parser.add_argument(
+        "--storage",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where run files, artifacts and history exports live, e.g. a network filesystem"
+        " shared by several servers (default: $RUNAPI_STORAGE, else the data dir)",
+    )
+    parser.add_argument(
+        "--public-url",
+        type=_public_url,
+        default=None,
+        metavar="URL",
+        help="the base URL clients reach this server at, e.g. a load balancer's; signed file"
+        " URLs point there (default: the URL it listens on)",
+    )
+    parser.add_argument(
+        "--signing-key-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file holding the secret that signs file URLs (hex or base64, 32+ bytes; default:"
+        " $RUNAPI_SIGNING_KEY, else signing.key made once in the storage dir)",
+    )
+
+
+def _public_url(text: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
+        raise argparse.ArgumentTypeError(f"not an http(s) base URL: {text!r}")
+    return text.rstrip("/")
+
+
+def worker_settings(
+    data_dir: Path, public_url: str, limits: Limits, storage: StorageSettings
+) -> str:
+    """The JSON `worker_app` reads from `WORKER_SETTINGS` (the signing key by its file;
+    a key in `RUNAPI_SIGNING_KEY` reaches the workers in their inherited environment)."""
     import dataclasses
 
+    def text(path: Path | None) -> str | None:
+        return None if path is None else str(path)
+
     return json.dumps(
-        {"data_dir": str(data_dir), "public_url": public_url, "limits": dataclasses.asdict(limits)}
+        {
+            "data_dir": str(data_dir),
+            "public_url": public_url,
+            "limits": dataclasses.asdict(limits),
+            "storage_dir": text(storage.storage_dir),
+            "signing_key_file": text(storage.signing_key_file),
+        }
     )
 
 
@@ -41,11 +130,18 @@ def worker_app() -> Starlette:
     # The worker's connections use HeaderTimeoutProtocol (named by import path, as a
     # class made at run time cannot cross to a spawned worker): give it the limit here.
     HeaderTimeoutProtocol.header_timeout_s = limits.max_header_seconds
+
+    def path(value: str | None) -> Path | None:
+        return None if value is None else Path(value)
+
+    storage = StorageSettings(path(settings["storage_dir"]), path(settings["signing_key_file"]))
     return create_app(
         Path(settings["data_dir"]),
         public_url=settings["public_url"],
         limits=limits,
         cleanup=False,
+        storage_dir=storage.storage_dir,
+        signing_key=storage.signing_key(os.environ),
     )
 
 

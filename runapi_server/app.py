@@ -136,20 +136,28 @@ def create_app(
     public_url: str | None = None,
     limits: Limits | None = None,
     cleanup: bool = True,
+    storage_dir: Path | None = None,
+    signing_key: bytes | None = None,
 ) -> Starlette:
     """The server app on ``data_dir`` (created if missing), with ``limits`` (default:
-    :class:`runapi_server.limits.Limits()`). ``cleanup`` removes temp files of uploads a
-    killed server left behind; worker processes of ``runapi serve --workers N`` pass False
-    (the parent cleaned up before starting them, and a worker starting late must not
-    remove another worker's upload in progress).
+    :class:`runapi_server.limits.Limits()`). ``storage_dir`` holds the files kept outside
+    the database (default: the data dir; see :mod:`runapi_server.state`), ``signing_key``
+    signs URLs (default: ``signing.key`` of the storage dir, made once). ``cleanup``
+    removes temp files of uploads a killed server left behind (only those idle for
+    :data:`runapi_server.storage_routes.PARTIAL_UPLOAD_IDLE_S`, so another process's upload
+    in flight stays); worker processes of ``runapi serve --workers N`` pass False (the
+    parent cleaned up before starting them).
 
     ```python
     import uvicorn
     uvicorn.run(create_app(Path("data")), port=8080)
     ```
     """
-    state = ServerState.open(data_dir, public_url, limits)
+    state = ServerState.open(
+        data_dir, public_url, limits, storage_dir=storage_dir, signing_key=signing_key
+    )
     state.db.read()  # opens the database and brings its schema up to date
+    _ = state.secret  # read (or made) now: an unusable storage dir fails at start
     if cleanup:
         storage_routes.remove_partial_uploads(state.files_dir)
     schema = build_schema()

@@ -79,7 +79,7 @@ async def _receive(request: Request, target: Path) -> tuple[str, int] | Response
 def _store_blob(state: ServerState, blob: Row, tmp: Path, size: int) -> bool:
     """Move verified bytes into place and record them; False when the blob is gone."""
     final = blob_path(state.files_dir, blob["id"], blob["md5"])
-    storage = final.relative_to(state.data_dir).as_posix()
+    storage = final.relative_to(state.storage_dir).as_posix()
     with state.db.transaction() as conn:
         current = conn.execute(
             "SELECT storage FROM artifact_blobs WHERE id = ?", (blob["id"],)
@@ -232,7 +232,7 @@ async def upload_manifest(request: Request) -> Response:
 def _blob_response(state: ServerState, blob: Row | None, range_header: str | None) -> Response:
     if blob is None or blob["storage"] is None:
         return error_response("file not found", 404)
-    path = (state.data_dir / blob["storage"]).resolve()
+    path = (state.storage_dir / blob["storage"]).resolve()
     if not path.is_relative_to(state.files_dir.resolve()):
         return error_response("file not found", 404)
     return ranged_file_response(path, range_header)

@@ -2,7 +2,7 @@
 
 Blobs are content-addressed per entity by MD5 (``artifact_blobs``): bytes a version
 shares with an earlier one are stored and uploaded once. A blob's bytes live in
-``<data_dir>/files/artifacts/<blob id>-<md5 hex>``; the row is made when a client declares
+``<storage_dir>/files/artifacts/<blob id>-<md5 hex>``; the row is made when a client declares
 the file (``createArtifactFiles``) and gets its ``storage`` once verified bytes arrived. A
 blob is freed when no version's file (``artifact_files``) refers to it.
 
@@ -149,13 +149,13 @@ def free_unreferenced_blobs(conn: Connection, entity: str) -> list[str]:
     return [f"{row['id']}:{row['storage'] or ''}" for row in rows]
 
 
-def remove_blob_files(data_dir: Path, freed: list[str]) -> None:
+def remove_blob_files(storage_dir: Path, freed: list[str]) -> None:
     """Unlink freed blobs (from :func:`free_unreferenced_blobs`) and their partial parts."""
-    files_dir = data_dir / "files"
+    files_dir = storage_dir / "files"
     for item in freed:
         blob_id, _, storage = item.partition(":")
         if storage:
-            path = (data_dir / storage).resolve()
+            path = (storage_dir / storage).resolve()
             if path.is_relative_to(files_dir.resolve()):
                 path.unlink(missing_ok=True)
         remove_parts(files_dir, int(blob_id))

@@ -18,9 +18,10 @@ UNAUTHORIZED = "missing or invalid API key: send HTTP Basic auth with user 'api'
 KNOWN_KEY_SECONDS = 5.0
 """How long a key found in the database is trusted without asking it again.
 
-Keys are added, never deleted or reassigned, so a positive answer cannot go stale; the
-time bound only keeps the cache small. Unknown keys are never cached (a key created a
-moment ago, by ``runapi users create`` in another process, works at once).
+This is the bound on staleness across processes: a key revoked by ``runapi users revoke``
+(or through another server process on the same database) stops working on every process
+within this many seconds. Unknown keys are never cached (a key created a moment ago, in
+another process, works at once everywhere).
 """
 MAX_KNOWN_KEYS = 1024
 

@@ -50,7 +50,7 @@ Exports written by an older server (JSON-text columns, files without the
 ``.native.parquet`` suffix) are forgotten and made anew. Set ``RUNAPI_HISTORY_EXPORTS=0``
 in the server's environment to switch exports off.
 
-Files live under ``<data_dir>/files/history-exports/<run db id>/`` and are downloaded with
+Files live under ``<storage_dir>/files/history-exports/<run db id>/`` and are downloaded with
 signed URLs (:func:`runapi_server.signing.export_url`):
 ``GET {base}/storage/history/E/P/R/{file}?grant=K&expires=T&signature=S``.
 
@@ -82,7 +82,11 @@ from runapi_server.state import ServerState
 PART_ROWS = 100_000
 FLUSH_ROWS = 10_000
 EXPORT_DIR = runfiles.HISTORY_EXPORTS_DIR
-ORPHAN_AGE_S = 60.0
+ORPHAN_AGE_S = 600.0
+"""An unrecorded part file is removed once this old: younger ones may be a part another
+thread or server process (sharing the storage dir) wrote and is about to record, after
+waiting its turn for the write lock; generous, as the file's time may come from another
+machine's clock (a network filesystem's)."""
 FILE_SUFFIX = ".native.parquet"  # exports of older servers (JSON-text columns) lack it
 STOP_PATH = ""  # the path of the stop marker record (see the module docstring)
 SEND_CHUNK = 1 << 20  # bytes per write when a part is downloaded
@@ -94,7 +98,7 @@ class Export:
     first_line: int
     last_line: int
     row_count: int
-    path: str  # relative to the data dir
+    path: str  # relative to the storage dir
 
 
 def exports_enabled() -> bool:
@@ -170,7 +174,7 @@ def _pending(
 
 def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) -> str:
     """Write ``table`` as a new immutable part file; returns its path (relative to the
-    data dir). Written under a temporary name, then renamed: a part is never seen
+    storage dir). Written under a temporary name, then renamed: a part is never seen
     half-written, and one no record names (a crash before the commit) is an orphan. Not
     synced (an fsync per part cost as much as the part): a part only copies rows that
     SQLite holds durably, so one that a power loss left short or missing is found at read
@@ -179,7 +183,7 @@ def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) ->
 
     name = f"{first_line}-{secrets.token_hex(6)}{FILE_SUFFIX}"
     relative = Path("files", EXPORT_DIR, str(run_id), name)
-    final = state.data_dir / relative
+    final = state.storage_dir / relative
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(name + ".tmp")
     pq.write_table(table, tmp, compression="snappy")
@@ -190,7 +194,7 @@ def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) ->
 def _intact(state: ServerState, export: Export) -> bool:
     """Whether the part's file is there and ends with parquet's footer magic."""
     try:
-        with (state.data_dir / export.path).open("rb") as part:
+        with (state.storage_dir / export.path).open("rb") as part:
             part.seek(-4, os.SEEK_END)
             return part.read(4) == b"PAR1"
     except OSError:
@@ -232,7 +236,7 @@ def _compact(state: ServerState, conn: Any, run_id: int, *, final: bool) -> None
         return
     groups: list[tuple[list[Export], Any]] = []
     for part in small:
-        table = pq.read_table(state.data_dir / part.path)
+        table = pq.read_table(state.storage_dir / part.path)
         merged = parquet_tables.merge_tables([groups[-1][1], table]) if groups else None
         if merged is None:
             groups.append(([part], table))
@@ -402,7 +406,7 @@ def parquet_history(
 def _find_export(state: ServerState, run_id: int, name: str) -> Path | None:
     for export in list_exports(state.db.read(), run_id):
         if Path(export.path).name == name:
-            path = (state.data_dir / export.path).resolve()
+            path = (state.storage_dir / export.path).resolve()
             if path.is_relative_to(state.files_dir) and path.is_file():
                 return path
     return None

@@ -2,7 +2,7 @@
 (their rows are in :mod:`runapi_server.storage.files`).
 
 A file is listed once it has content: uploaded through a signed URL (bytes on disk under
-``<data_dir>/files/<run db id>/``, under an opaque name, so a file name never becomes a
+``<storage_dir>/files/<run db id>/``, under an opaque name, so a file name never becomes a
 path) or streamed through the file stream (lines in ``stream_lines``; the content is the
 lines joined with ``"\\n"``). ``createRunFiles`` writes nothing, so pending uploads are
 not listed.

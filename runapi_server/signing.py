@@ -1,7 +1,7 @@
 """The server's one signing scheme: URLs and tokens that carry their own permission.
 
 Everything signed (upload URLs, direct download URLs, history export URLs, run page
-tokens) is an HMAC-SHA256 under the data dir's secret of a *purpose* (``PUT``, ``GET``,
+tokens) is an HMAC-SHA256 under the server's secret of a *purpose* (``PUT``, ``GET``,
 ...), a *subject* (the strings naming what is granted) and an expiry time:
 :func:`signature` makes one, :func:`verify` checks one. URL builders call these two and
 nothing else.

@@ -3,7 +3,7 @@
 - ``PUT /storage/upload/{entity}/{project}/{run}/{name}?grant=&expires=&signature=``: no
   auth header; the signature grants the upload (checked before the body is read, then
   the run's key). The body is streamed to a temporary file under
-  ``<data_dir>/files/<run_db_id>/``, fsynced, renamed into place under an opaque name, and
+  ``<storage_dir>/files/<run_db_id>/``, fsynced, renamed into place under an opaque name, and
   recorded (size, md5, time) in one transaction.
 - ``GET /storage/files/{entity}/{project}/{run}/{name}``: the owner's Basic auth, or a
   signed ``?grant=&expires=&signature=`` (``File.directUrl``) without auth.
@@ -55,13 +55,19 @@ def _fsync_dir(path: Path) -> None:
 
 
 PARTIAL_UPLOAD_GLOB = "*/.*.tmp"
+PARTIAL_UPLOAD_IDLE_S = 3600.0
+"""How long an upload temp file must be untouched before a starting server removes it.
+
+Long: other server processes (on this machine or others sharing the storage dir) may
+have uploads in flight, and a client may stall for a while without its upload being
+dead; a leftover temp file only costs disk space until the next start."""
 
 
-def remove_partial_uploads(files_dir: Path, idle_s: float = 60.0) -> int:
+def remove_partial_uploads(files_dir: Path, idle_s: float = PARTIAL_UPLOAD_IDLE_S) -> int:
     """Delete upload temp files left by a killed server (untouched for `idle_s` seconds).
 
-    An upload in flight writes its temp file continually, so a live one is never idle that
-    long; a partial upload was never recorded, so nothing refers to these files.
+    An upload in flight writes its temp file as its bytes arrive, so a live one is not
+    idle that long; a partial upload was never recorded, so nothing refers to these files.
     """
     cutoff = time.time() - idle_s
     removed = 0
@@ -89,7 +95,7 @@ def _record(
     state: ServerState, grant: RunGrant, run_db_id: int, name: str, size: int, md5: str, blob: Path
 ) -> bool:
     """Record the upload; False (and the blob removed) when the run is gone."""
-    storage = blob.relative_to(state.data_dir).as_posix()
+    storage = blob.relative_to(state.storage_dir).as_posix()
     try:
         with state.db.transaction() as conn:
             run = run_for_grant(conn, grant)
@@ -115,7 +121,7 @@ def _record(
 
 
 def _remove_blob(state: ServerState, storage: str) -> None:
-    path = (state.data_dir / storage).resolve()
+    path = (state.storage_dir / storage).resolve()
     if path.is_relative_to(state.files_dir):
         path.unlink(missing_ok=True)
 
@@ -181,7 +187,7 @@ def _open_content(state: ServerState, run_db_id: int, name: str) -> Response:
     if row["streamed"]:
         content = stored_files.streamed_content(conn, run_db_id, name)
         return Response(content, media_type=media_type)
-    path = (state.data_dir / row["storage"]).resolve()
+    path = (state.storage_dir / row["storage"]).resolve()
     if not path.is_relative_to(state.files_dir):
         return error_response(f"file {name!r} not found", 404)
     try:

@@ -293,16 +293,21 @@ def test_streamed_file_md5_and_direct_url(user: User) -> None:
 
 def test_server_start_removes_partial_uploads_of_a_killed_server(tmp_path: Path) -> None:
     from runapi_server.app import create_app
+    from runapi_server.storage_routes import PARTIAL_UPLOAD_IDLE_S
 
     run_dir = tmp_path / "files" / "7"
     run_dir.mkdir(parents=True)
     stale, fresh, blob = run_dir / ".aa.tmp", run_dir / ".bb.tmp", run_dir / "cc"
-    for path in (stale, fresh, blob):
+    stalled = run_dir / ".dd.tmp"
+    for path in (stale, fresh, blob, stalled):
         path.write_bytes(b"x")
-    old = time.time() - 3600
+    old = time.time() - PARTIAL_UPLOAD_IDLE_S - 60
     os.utime(stale, (old, old))
     os.utime(blob, (old, old))
+    minutes_ago = time.time() - 600
+    os.utime(stalled, (minutes_ago, minutes_ago))
     create_app(tmp_path)
     assert not stale.exists()  # left by a killed upload
     assert fresh.exists()  # may be an upload in flight in another process
+    assert stalled.exists()  # another process's upload whose client paused for minutes
     assert blob.exists()  # a stored file

@@ -194,7 +194,7 @@ def resolve_delete_run(
             freed = artifact_store.free_unreferenced_blobs(conn, ctx.user.entity)
     # Uploaded bytes live outside the database: removed once the deletion is committed.
     remove_run_files(ctx.state.files_dir, run["id"])
-    artifact_store.remove_blob_files(ctx.state.data_dir, freed)
+    artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
     return {"clientMutationId": input.get("clientMutationId")}
 
 
