@@ -53,3 +53,40 @@ def test_cli_imports_only_public_runapi_names() -> None:
 def test_layers_do_not_reach_across(package: str, forbidden: tuple[str, ...]) -> None:
     crossing = [(f, m) for f, m in _imports(package) if m.split(".")[0] in forbidden]
     assert crossing == []
+
+
+# The server files whose SQL moved to runapi_server/storage (issue #13, history and
+# artifacts half); the rule widens to all of runapi_server once both halves are merged.
+STORAGE_CALLERS = [
+    "runapi_server/history.py",
+    "runapi_server/history_parse.py",
+    "runapi_server/history_sampling.py",
+    "runapi_server/parquet_export.py",
+    "runapi_server/export_worker.py",
+    "runapi_server/artifact_store.py",
+    "runapi_server/artifact_routes.py",
+    "runapi_server/resolvers/history.py",
+    "runapi_server/resolvers/artifacts.py",
+    "runapi_server/resolvers/artifact_versions.py",
+    "runapi_server/resolvers/artifact_writes.py",
+    "runapi_server/resolvers/artifact_reads.py",
+    "runapi_server/resolvers/artifact_files.py",
+]
+
+
+@pytest.mark.parametrize("name", STORAGE_CALLERS)
+def test_sql_lives_in_storage(name: str) -> None:
+    """These files call the storage layer's typed functions: no statement of their own
+    (no `.execute(` / `.executemany(` call) and no database driver import."""
+    path = ROOT / name
+    tree = ast.parse(path.read_text(), name)
+    calls = [
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("execute", "executemany")
+    ]
+    drivers = [m for f, m in _imports("runapi_server") if f == name]
+    assert calls == []
+    assert [m for m in drivers if m.split(".")[0] in ("sqlite3", "psycopg")] == []

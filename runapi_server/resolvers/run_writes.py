@@ -19,6 +19,7 @@ from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.lookup import find_run, find_run_by_storage_id, run_by_id
 from runapi_server.runfiles import remove_run_files
+from runapi_server.storage import artifact_blobs
 from runapi_server.storage.connection import Connection, Row
 from runapi_server.timeutil import now_iso
 
@@ -239,7 +240,7 @@ def resolve_delete_run(
             ).all()
             conn.executemany("DELETE FROM artifacts WHERE id = ?", [(a["id"],) for a in logged])
             _reset_latest(conn, {a["sequence_id"] for a in logged})
-            freed = artifact_store.free_unreferenced_blobs(conn, ctx.user.entity)
+            freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
         conn.execute("DELETE FROM runs WHERE id = ?", (run["id"],))
     # Uploaded bytes live outside the database: removed once the deletion is committed.
     remove_run_files(ctx.state.files_dir, run["id"])
