@@ -45,10 +45,10 @@ class FileEntry:
 
 
 def files_of(conn: Connection, artifact_id: int) -> list[Row]:
-    """The version's files by name."""
-    return conn.execute(
-        _FILES_SELECT + " WHERE artifact_id = ? ORDER BY name", (artifact_id,)
-    ).all()
+    """The version's files by name (code point order, sorted here: PostgreSQL would order
+    text by its collation)."""
+    rows = conn.execute(_FILES_SELECT + " WHERE artifact_id = ?", (artifact_id,)).all()
+    return sorted(rows, key=lambda row: str(row["name"]))
 
 
 def file_of(conn: Connection, artifact_id: int, name: str) -> Row:

@@ -362,13 +362,13 @@ def last_step(conn: Connection, run_id: int) -> int:
 
 
 def key_type_counts(conn: Connection, run_id: int) -> list[tuple[str, str, int]]:
-    """``(key, type, rows)`` of the run's history keys, by key then type."""
+    """``(key, type, rows)`` of the run's history keys, by key then type (code point order,
+    sorted here: PostgreSQL would order text by its collation)."""
     rows = conn.execute(
-        "SELECT key, type, row_count FROM history_key_types WHERE run_id = ? AND row_count > 0"
-        " ORDER BY key, type",
+        "SELECT key, type, row_count FROM history_key_types WHERE run_id = ? AND row_count > 0",
         (run_id,),
     ).tuples()
-    return [(str(key), str(kind), int(count)) for key, kind, count in rows]
+    return sorted((str(key), str(kind), int(count)) for key, kind, count in rows)
 
 
 def line_count(conn: Connection, run_id: int, stream: str) -> int:
