@@ -66,6 +66,12 @@ def exports_frame(parts: Sequence[tuple[Any, set[str]]]) -> pandas.DataFrame:
     return pandas.concat(frames, ignore_index=True, sort=False)
 
 
+def _nested_in(key: str, columns: list[str]) -> bool:
+    """Whether a dotted ``key`` may name a value inside one of ``columns``
+    (``"grad.norm"`` in a ``grad`` column)."""
+    return any(key[:i] in columns for i, char in enumerate(key) if char == ".")
+
+
 def export_table(
     content: bytes,
     *,
@@ -106,7 +112,10 @@ def export_table(
         mask = upper if mask is None else pc.and_(mask, upper)
     if keys is not None:
         wanted = keys if "_step" in keys else [*keys, "_step"]
-        if not all(k in table.column_names for k in wanted):
+        missing = [k for k in wanted if k not in table.column_names]
+        if any(_nested_in(k, table.column_names) for k in missing):
+            return None  # a value inside an object column: the server picks it (GraphQL)
+        if missing:
             return table.slice(0, 0).select([]), set()
         for key in wanted:
             valid = pc.is_valid(table.column(key))

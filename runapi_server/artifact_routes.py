@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ from runapi_server.jsonresponse import error_response
 from runapi_server.limits import BodyTooLarge, read_limited
 from runapi_server.ranges import ranged_file_response
 from runapi_server.state import ServerState
+from runapi_server.storage import artifact_blobs, artifact_files
 from runapi_server.storage.connection import Row
 from runapi_server.storage_routes import _fsync_dir
 
@@ -61,10 +63,7 @@ def _refused(request: Request, method: str, kind: str, number: int, part: int | 
 
 
 def _blob(state: ServerState, blob_id: int) -> Row | None:
-    row: Row | None = (
-        state.db.read().execute("SELECT * FROM artifact_blobs WHERE id = ?", (blob_id,)).first()
-    )
-    return row
+    return artifact_blobs.blob_by_id(state.db.read(), blob_id)
 
 
 async def _receive(request: Request, target: Path) -> tuple[str, int] | Response:
@@ -81,22 +80,16 @@ def _store_blob(state: ServerState, blob: Row, tmp: Path, size: int) -> bool:
     final = blob_path(state.files_dir, blob["id"], blob["md5"])
     storage = final.relative_to(state.storage_dir).as_posix()
     with state.db.transaction() as conn:
-        current = conn.execute(
-            "SELECT storage FROM artifact_blobs WHERE id = ?", (blob["id"],)
-        ).first()
-        if current is None:
+        exists, current = artifact_blobs.stored_path(conn, blob["id"])
+        if not exists:
             tmp.unlink(missing_ok=True)
             return False
-        if current["storage"] is None:
+        if current is None:
             os.replace(tmp, final)
             _fsync_dir(final.parent)
         else:
             tmp.unlink(missing_ok=True)
-        conn.execute(
-            "UPDATE artifact_blobs SET storage = ?, size = ?, uploads = uploads + 1,"
-            " upload_id = NULL, upload_parts = NULL WHERE id = ?",
-            (storage, size, blob["id"]),
-        )
+        artifact_blobs.mark_stored(conn, blob["id"], storage, size)
     return True
 
 
@@ -198,16 +191,11 @@ async def upload_manifest(request: Request) -> Response:
         artifact_store.parse_manifest(body)
     except BadInput as exc:
         return error_response(str(exc), 400)
-    md5 = artifact_store.md5_b64_of_hex(hashlib.md5(body).hexdigest())
+    md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
 
     def record() -> Response:
         with state.db.transaction() as conn:
-            row = conn.execute(
-                "SELECT artifact_manifests.digest, artifacts.state FROM artifact_manifests"
-                " JOIN artifacts ON artifacts.id = artifact_manifests.artifact_id"
-                " WHERE artifact_manifests.id = ?",
-                (manifest_id,),
-            ).first()
+            row = artifact_files.manifest_with_state(conn, manifest_id)
             if row is None:
                 return error_response("the manifest of this upload URL no longer exists", 404)
             if row["state"] != "PENDING":
@@ -216,10 +204,7 @@ async def upload_manifest(request: Request) -> Response:
                 return error_response(
                     f"manifest MD5 {md5} is not the declared {row['digest']}", 400
                 )
-            conn.execute(
-                "UPDATE artifact_manifests SET content = ?, digest = ? WHERE id = ?",
-                (body, md5, manifest_id),
-            )
+            artifact_files.store_manifest_content(conn, manifest_id, body, md5)
         return Response(status_code=200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
 
     response: Response = await run_in_threadpool(record)
@@ -257,16 +242,12 @@ async def download_manifest(request: Request) -> Response:
     refused = _refused(request, "GET", signing.ARTIFACT_MANIFEST, manifest_id, None)
     if refused:
         return error_response(refused, 403)
-    row = await run_in_threadpool(
-        lambda: (
-            state.db.read()
-            .execute("SELECT content FROM artifact_manifests WHERE id = ?", (manifest_id,))
-            .first()
-        )
+    content = await run_in_threadpool(
+        lambda: artifact_files.manifest_content(state.db.read(), manifest_id)
     )
-    if row is None or row["content"] is None:
+    if content is None:
         return error_response("manifest not found", 404)
-    return Response(bytes(row["content"]), media_type="application/json")
+    return Response(content, media_type="application/json")
 
 
 def _fallback(
@@ -287,7 +268,7 @@ def _fallback(
     b64 = artifact_store.md5_b64_of_hex(hex_md5) if hex_md5 else None
     if entity != user.entity or b64 is None:
         return error_response("file not found", 404)
-    blob = artifact_store.blob_for(state.db.read(), entity, b64)
+    blob = artifact_blobs.blob_for(state.db.read(), entity, b64)
     return _blob_response(state, blob, rng)
 
 

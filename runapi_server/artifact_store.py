@@ -1,4 +1,5 @@
-"""Artifact contents on disk and in the database: blobs, manifests, digests, freeing.
+"""Artifact contents on disk: blob paths, manifests, digests, freeing files (the rows are
+in :mod:`runapi_server.storage.artifact_blobs` and :mod:`runapi_server.storage.artifact_files`).
 
 Blobs are content-addressed per entity by MD5 (``artifact_blobs``): bytes a version
 shares with an earlier one are stored and uploaded once. A blob's bytes live in
@@ -24,7 +25,6 @@ from typing import Any
 
 from runapi_server.errors import BadInput
 from runapi_server.runfiles import check_file_name
-from runapi_server.storage.connection import Connection, Row
 
 ARTIFACTS_DIR = "artifacts"
 PARTS_DIR = ".parts"
@@ -127,30 +127,10 @@ def parse_manifest(content: bytes) -> list[Entry]:
     return entries
 
 
-def blob_for(conn: Connection, entity: str, md5_b64: str) -> Row | None:
-    row: Row | None = conn.execute(
-        "SELECT * FROM artifact_blobs WHERE entity = ? AND md5 = ?", (entity, md5_b64)
-    ).first()
-    return row
-
-
-def free_unreferenced_blobs(conn: Connection, entity: str) -> list[str]:
-    """Delete the entity's blob rows no version's file refers to; their storage paths.
-
-    Call inside the write transaction; unlink the returned paths after it committed
-    (:func:`remove_blob_files`).
-    """
-    rows = conn.execute(
-        "DELETE FROM artifact_blobs WHERE entity = ? AND NOT EXISTS"
-        " (SELECT 1 FROM artifact_files WHERE artifact_files.blob_id = artifact_blobs.id)"
-        " RETURNING id, storage",
-        (entity,),
-    ).all()
-    return [f"{row['id']}:{row['storage'] or ''}" for row in rows]
-
-
 def remove_blob_files(storage_dir: Path, freed: list[str]) -> None:
-    """Unlink freed blobs (from :func:`free_unreferenced_blobs`) and their partial parts."""
+    """Unlink freed blobs (from
+    :func:`runapi_server.storage.artifact_blobs.free_unreferenced_blobs`) and their partial
+    parts."""
     files_dir = storage_dir / "files"
     for item in freed:
         blob_id, _, storage = item.partition(":")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from runapi_server import history, parquet_export
 from runapi_server.state import ServerState
+from runapi_server.storage.runs import run_by_id
 
 log = logging.getLogger("runapi_server")
 
@@ -95,10 +96,10 @@ class _Exporter:
             while parquet_export.write_part_unlocked(self._state, run_id, chunks):
                 pass
             with self._state.db.transaction() as conn:
-                row = conn.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).first()
+                row = run_by_id(conn, run_id)
                 if row is None:  # deleted meanwhile
                     return
-                final = str(row[0]) not in parquet_export.ACTIVE_STATES
+                final = str(row["state"]) not in parquet_export.ACTIVE_STATES
                 parquet_export.export_pending(self._state, conn, run_id, chunks, final=final)
         except Exception:  # the rows are safe; a read exports what is pending
             log.exception("history export of run %s failed", run_id)

@@ -310,11 +310,50 @@ def _loads_one(text: str) -> Any:
         return json.loads(text)
 
 
+_MISSING: Any = object()
+
+
+def top_level_names(key: str) -> list[str]:
+    """The top-level keys of a row that may hold ``key``: itself, and for a dotted key
+    each prefix before a dot (``"a.b.c"`` -> ``["a.b.c", "a", "a.b"]``)."""
+    prefixes = [key[:i] for i, char in enumerate(key) if char == "."]
+    return [key, *prefixes]
+
+
+def lookup(row: dict[str, Any], key: str) -> Any:
+    """``row[key]``, else for a dotted key the value its parts name through nested
+    objects (``lookup({"grad": {"norm": 1}}, "grad.norm")`` -> ``1``); a top-level key
+    literally named ``key`` wins. ``_MISSING`` when there is none."""
+    if key in row:
+        return row[key]
+    start = key.find(".")
+    while start != -1:
+        inner = row.get(key[:start], _MISSING)
+        if type(inner) is dict:
+            found = lookup(inner, key[start + 1 :])
+            if found is not _MISSING:
+                return found
+        start = key.find(".", start + 1)
+    return _MISSING
+
+
 def _pick(rows: list[dict[str, Any]], keys: Sequence[str], every: bool) -> list[dict[str, Any]]:
     if every:
-        return [{key: row[key] for key in keys} for row in rows]
-    picked = ({key: row[key] for key in keys if key in row} for row in rows)
-    return [row for row in picked if row]
+        try:
+            return [{key: row[key] for key in keys} for row in rows]
+        except KeyError:  # a key not at the top level of some row: look it up nested
+            found = ({key: lookup(row, key) for key in keys} for row in rows)
+            return [row for row in found if _MISSING not in row.values()]
+    if not any("." in key for key in keys):
+        picked = ({key: row[key] for key in keys if key in row} for row in rows)
+        return [row for row in picked if row]
+    result = []
+    for row in rows:
+        values = {key: lookup(row, key) for key in keys}
+        kept = {key: value for key, value in values.items() if value is not _MISSING}
+        if kept:
+            result.append(kept)
+    return result
 
 
 def parse_events(file_name: str, offset: int, content: Sequence[str]) -> list[EventLine]:

@@ -19,7 +19,7 @@ page, without dropping the rows it already has, so an export followed by a live 
 hand its readers duplicate rows. A write that changes exported lines forgets the exports
 from the first line it changes on (a re-sent identical chunk changes none), and a write
 that makes the steps stop following line order forgets them all (see
-``history.store_history``); the next post or read makes them again.
+``storage.history.store_history``); the next post or read makes them again.
 
 Every client must read exactly the values that were logged, and wandb-core (wandb >= 0.23,
 `scan_history`) turns each parquet cell into JSON with no hint from us: a
@@ -78,6 +78,10 @@ from runapi_server import history, parquet_tables, runfiles, signing
 from runapi_server.jsonresponse import error_response
 from runapi_server.lookup import run_for_grant
 from runapi_server.state import ServerState
+from runapi_server.storage import history_exports as export_store
+from runapi_server.storage.connection import Connection
+from runapi_server.storage.history import HISTORY, stream_stats
+from runapi_server.storage.history_exports import Export as Export
 
 PART_ROWS = 100_000
 FLUSH_ROWS = 10_000
@@ -93,14 +97,6 @@ SEND_CHUNK = 1 << 20  # bytes per write when a part is downloaded
 ACTIVE_STATES = frozenset({"running", "pending", "preempting"})
 
 
-@dataclass(frozen=True)
-class Export:
-    first_line: int
-    last_line: int
-    row_count: int
-    path: str  # relative to the storage dir
-
-
 def exports_enabled() -> bool:
     """False when ``RUNAPI_HISTORY_EXPORTS`` is ``0``/``off``/``false``."""
     return os.environ.get("RUNAPI_HISTORY_EXPORTS", "1").lower() not in ("0", "off", "false")
@@ -109,21 +105,9 @@ def exports_enabled() -> bool:
 # --------------------------------------------------------------------------- exporting
 
 
-def _list_records(conn: Any, run_id: int) -> list[Export]:
-    """Every ``history_exports`` record of the run, stop marker included."""
-    return [
-        Export(int(r[0]), int(r[1]), int(r[2]), str(r[3]))
-        for r in conn.execute(
-            "SELECT first_line, last_line, row_count, path FROM history_exports"
-            " WHERE run_id = ? ORDER BY first_line",
-            (run_id,),
-        )
-    ]
-
-
-def list_exports(conn: Any, run_id: int) -> list[Export]:
+def list_exports(conn: Connection, run_id: int) -> list[Export]:
     """The run's export files in line order (not the stop marker)."""
-    return [e for e in _list_records(conn, run_id) if e.path != STOP_PATH]
+    return [e for e in export_store.export_records(conn, run_id) if e.path != STOP_PATH]
 
 
 def _stale_format(records: Sequence[Export]) -> bool:
@@ -143,30 +127,24 @@ class _Lines:
 
 
 def _pending(
-    conn: Any, run_id: int, after: int, chunks: Sequence[history.HistoryChunk], least: int
+    conn: Connection, run_id: int, after: int, chunks: Sequence[history.HistoryChunk], least: int
 ) -> _Lines | None:
     """The lines after line ``after`` (None when fewer than ``least``), as stored; their
     decoded rows are a post's chunk's when it holds exactly these texts (the usual case,
     no second decode), else the texts decoded with orjson."""
-    (pending,) = conn.execute(
-        "SELECT count(*) FROM history WHERE run_id = ? AND line_no > ?", (run_id, after)
-    ).first()
+    pending = export_store.count_lines_after(conn, run_id, after)
     if pending == 0 or pending < least:
         return None
-    found = conn.execute(
-        "SELECT line_no, row FROM history WHERE run_id = ? AND line_no > ?"
-        " ORDER BY line_no LIMIT ?",
-        (run_id, after, PART_ROWS),
-    ).all()
+    found = export_store.lines_after(conn, run_id, after, PART_ROWS)
     if not found:
         return None
-    texts = [str(r[1]) for r in found]
-    first, last = int(found[0][0]), int(found[-1][0])
+    texts = [text for _, text in found]
+    first, last = found[0][0], found[-1][0]
     for chunk in chunks:
         if chunk.rows and chunk.offset == first and chunk.texts == texts:
             return _Lines(first, last, texts, chunk.rows, chunk.columns)
     try:
-        decoded = history.decode_lines(history.HISTORY, 0, texts)
+        decoded = history.decode_lines(HISTORY, 0, texts)
     except history.RowError:  # stored rows were validated; judge them with the stdlib
         decoded = []
     return _Lines(first, last, texts, decoded, None)
@@ -201,22 +179,18 @@ def _intact(state: ServerState, export: Export) -> bool:
         return False
 
 
-def _record(conn: Any, run_id: int, first: int, last: int, rows: int, path: str) -> None:
-    conn.execute(
-        "INSERT OR REPLACE INTO history_exports"
-        " (run_id, first_line, last_line, row_count, path) VALUES (?, ?, ?, ?, ?)",
-        (run_id, first, last, rows, path),
-    )
+def _record(conn: Connection, run_id: int, first: int, last: int, rows: int, path: str) -> None:
+    export_store.record_export(conn, run_id, Export(first, last, rows, path))
 
 
-def _stop(conn: Any, run_id: int, line: int) -> None:
+def _stop(conn: Connection, run_id: int, line: int) -> None:
     """Line ``line`` holds a value no column holds exactly: the run is served as liveData
     only (see the module docstring); the marker spares re-reading it."""
-    history.drop_exports(conn, run_id)  # files go with the orphans
+    export_store.drop_exports(conn, run_id)  # files go with the orphans
     _record(conn, run_id, line, line, 0, STOP_PATH)
 
 
-def _compact(state: ServerState, conn: Any, run_id: int, *, final: bool) -> None:
+def _compact(state: ServerState, conn: Connection, run_id: int, *, final: bool) -> None:
     """Merge the run's trailing small parts (fewer than ``PART_ROWS`` rows each), when
     together they first reach ``PART_ROWS`` rows, or at the end of the run (``final``):
     consecutive parts are merged while one table holds them all (`merge_tables`), so a
@@ -247,17 +221,15 @@ def _compact(state: ServerState, conn: Any, run_id: int, *, final: bool) -> None
             continue
         first, last = members[0], members[-1]
         path = _write_part(state, run_id, first.first_line, table)
-        conn.execute(  # files go with the orphans
-            "DELETE FROM history_exports WHERE run_id = ? AND first_line BETWEEN ? AND ?",
-            (run_id, first.first_line, last.first_line),
-        )
+        # files go with the orphans
+        export_store.drop_exports_between(conn, run_id, first.first_line, last.first_line)
         rows = sum(m.row_count for m in members)
         _record(conn, run_id, first.first_line, last.last_line, rows, path)
 
 
 def export_pending(
     state: ServerState,
-    conn: Any,
+    conn: Connection,
     run_id: int,
     chunks: Sequence[history.HistoryChunk] = (),
     *,
@@ -269,12 +241,12 @@ def export_pending(
     post's parsed history chunks, whose decoded rows spare a second decode."""
     if not exports_enabled():
         return
-    stats = history.stream_stats(conn, run_id, history.HISTORY)
+    stats = stream_stats(conn, run_id, HISTORY)
     if not stats.ordered or stats.line_count == 0:
         return
-    records = _list_records(conn, run_id)
+    records = export_store.export_records(conn, run_id)
     if _stale_format(records):
-        history.drop_exports(conn, run_id)  # files go with the orphans
+        export_store.drop_exports(conn, run_id)  # files go with the orphans
         records = []
     if any(e.path == STOP_PATH for e in records):
         return
@@ -285,12 +257,7 @@ def export_pending(
             break
         table = parquet_tables.exact_table(lines.rows, lines.texts, lines.columns)
         if table.num_rows < len(lines.texts):
-            (stop,) = conn.execute(
-                "SELECT line_no FROM history WHERE run_id = ? AND line_no >= ?"
-                " ORDER BY line_no LIMIT 1 OFFSET ?",
-                (run_id, lines.first, table.num_rows),
-            ).first()
-            _stop(conn, run_id, int(stop))
+            _stop(conn, run_id, export_store.line_at(conn, run_id, lines.first, table.num_rows))
             return
         path = _write_part(state, run_id, lines.first, table)
         _record(conn, run_id, lines.first, lines.last, len(lines.texts), path)
@@ -311,8 +278,8 @@ def write_part_unlocked(
     if not exports_enabled():
         return False
     read = state.db.read()
-    records = _list_records(read, run_id)
-    stats = history.stream_stats(read, run_id, history.HISTORY)
+    records = export_store.export_records(read, run_id)
+    stats = stream_stats(read, run_id, HISTORY)
     if not stats.ordered or _stale_format(records) or any(e.path == STOP_PATH for e in records):
         return False
     done = max((e.last_line for e in records), default=-1)
@@ -324,34 +291,29 @@ def write_part_unlocked(
         return False
     path = _write_part(state, run_id, lines.first, table)
     with state.db.transaction() as conn:
-        if _list_records(conn, run_id) != records:
+        if export_store.export_records(conn, run_id) != records:
             return False
-        if not history.stream_stats(conn, run_id, history.HISTORY).ordered:
+        if not stream_stats(conn, run_id, HISTORY).ordered:
             return False
-        stored = conn.execute(
-            "SELECT row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ? ORDER BY line_no",
-            (run_id, lines.first, lines.last),
-        ).all()
-        if [str(r[0]) for r in stored] != lines.texts:
+        if export_store.row_texts(conn, run_id, lines.first, lines.last) != lines.texts:
             return False
         _record(conn, run_id, lines.first, lines.last, len(lines.texts), path)
     return True
 
 
-def _due(conn: Any, run_id: int) -> bool:
+def _due(conn: Connection, run_id: int) -> bool:
     """Whether the run has lines to export (read-only check, no write lock taken)."""
-    stats = history.stream_stats(conn, run_id, history.HISTORY)
+    stats = stream_stats(conn, run_id, HISTORY)
     if not stats.ordered or stats.line_count == 0:
         return False
-    records = _list_records(conn, run_id)
+    records = export_store.export_records(conn, run_id)
     if _stale_format(records):
         return True
     if any(e.path == STOP_PATH for e in records):
         return False
     done = max((e.last_line for e in records), default=-1)
-    query = "SELECT max(line_no) FROM history WHERE run_id = ?"
-    (last,) = conn.execute(query, (run_id,)).first()
-    return last is not None and int(last) > done
+    last = export_store.last_line(conn, run_id)
+    return last is not None and last > done
 
 
 def _remove_orphans(state: ServerState, run_id: int, keep: Sequence[Export]) -> None:
@@ -374,7 +336,7 @@ def ensure_exports(state: ServerState, run_id: int, run_state: str) -> list[Expo
     if broken is not None or _due(state.db.read(), run_id):
         with state.db.transaction() as conn:
             if broken is not None:  # remade from the rows, from that part on
-                history.drop_exports(conn, run_id, broken.first_line)
+                export_store.drop_exports(conn, run_id, broken.first_line)
             export_pending(state, conn, run_id, final=True)
     exports = list_exports(state.db.read(), run_id)
     _remove_orphans(state, run_id, exports)

@@ -166,6 +166,7 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
     later post rewriting those lines wins, whichever path writes the part."""
     from runapi_server import export_worker, history, parquet_export
     from runapi_server.state import ServerState
+    from runapi_server.storage import history_exports
     from runapi_server.timeutil import now_iso
 
     state = ServerState.open(tmp_path)
@@ -187,7 +188,7 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
         history.store_history(conn, 1, rewrite)
     for write in ("unlocked", "locked"):
         with state.db.transaction() as conn:
-            history.drop_exports(conn, 1)
+            history_exports.drop_exports(conn, 1)
         if write == "unlocked":
             monkeypatch.setattr(parquet_export, "FLUSH_ROWS", 5)
             assert parquet_export.write_part_unlocked(state, 1, export_worker.joined([held]))

@@ -10,7 +10,7 @@ import httpx
 import pandas as pd
 import pytest
 from conftest import User
-from seeding import close_apis, log_events, log_history, make_api, new_run, steps, stream
+from seeding import close_apis, finish, log_events, log_history, make_api, new_run, steps, stream
 
 import runapi
 
@@ -256,3 +256,43 @@ def test_iterating_a_scan_reads_growing_windows(
     monkeypatch.setattr(_history, "ITER_VALUES", 99)  # 10 rows of 5 values are "big"
     assert json.dumps(list(run.scan_history(page_size=10))) == json.dumps(rows)
     assert {b - a for a, b in transport.windows} == {10} and len(transport.windows) == 45
+
+
+def test_history_dotted_keys_reach_nested_values(user: User) -> None:
+    """`keys=["grad.norm"]` picks `{"grad": {"norm": x}}` values (as `wandb.log` sends
+    nested dicts); a top-level key literally named "grad.norm" wins; rows whose nested
+    value is missing are left out, as rows lacking a top-level key are."""
+    api = make_api(user)
+    run = new_run(api, user, project="nested")
+    rows: list[dict[str, Any]] = [
+        {"_step": 0, "grad": {"norm": 0.5, "max": 2}},
+        {"_step": 1, "grad": {"norm": 0.25}, "loss": 1.0},
+        {"_step": 2, "loss": 0.5},  # no grad at all
+        {"_step": 3, "grad": 7},  # grad is not an object
+        {"_step": 4, "grad": {"max": 3}},  # no grad.norm
+        {"_step": 5, "grad": {"norm": 0.125}, "grad.norm": "literal"},
+        {"_step": 6, "a": {"b.c": {"d": 1}}},
+    ]
+    log_history(user, run, rows)
+    df = run.history(keys=["grad.norm"])
+    assert sorted(df.columns) == ["_step", "grad.norm"]
+    assert df["_step"].tolist() == [0, 1, 5]
+    assert df["grad.norm"].tolist() == [0.5, 0.25, "literal"]
+    both = run.history(keys=["grad.norm", "grad.max"], pandas=False)
+    assert both == [{"grad.norm": 0.5, "grad.max": 2, "_step": 0}]
+    assert run.history(keys=["a.b.c.d"], pandas=False) == [{"a.b.c.d": 1, "_step": 6}]
+    assert run.history(keys=["grad.nope"], pandas=False) == []
+    scanned = list(run.scan_history(keys=["grad.norm"], page_size=2))
+    assert scanned == [
+        {"grad.norm": 0.5, "_step": 0},
+        {"grad.norm": 0.25, "_step": 1},
+        {"grad.norm": "literal", "_step": 5},
+    ]
+    frame = run.scan_history(keys=["grad.norm"]).to_pandas(parquet=False)
+    assert frame["grad.norm"].tolist() == [0.5, 0.25, "literal"]
+    clean = new_run(api, user, project="nested")
+    log_history(user, clean, [{"_step": i, "grad": {"norm": i / 4}} for i in range(6)])
+    finish(user, clean)
+    exported = clean.scan_history(keys=["grad.norm"]).to_pandas()  # exports, then pages
+    assert exported["grad.norm"].tolist() == [i / 4 for i in range(6)]
+    assert exported["_step"].tolist() == list(range(6))

@@ -20,10 +20,11 @@ from runapi_server import signing
 from runapi_server.artifact_store import ArtifactFile, md5_hex
 from runapi_server.connections import paginate
 from runapi_server.context import Context, context_of
-from runapi_server.resolvers.artifacts import artifact_by_id
 from runapi_server.resolvers.query import opaque_id
 from runapi_server.runfiles import FileRecord
-from runapi_server.storage.connection import Connection, Row
+from runapi_server.storage.artifact_files import files_of, manifest_of
+from runapi_server.storage.artifacts import artifact_by_id
+from runapi_server.storage.connection import Row
 
 file_type = ObjectType("File")
 artifact_type = ObjectType("Artifact")
@@ -34,13 +35,6 @@ UPLOAD_HEADERS = ("Content-Type:application/octet-stream",)
 
 def _blob_upload_headers(md5: str) -> tuple[str, ...]:
     return (*UPLOAD_HEADERS, f"Content-MD5:{md5}")
-
-
-def manifest_row(conn: Connection, artifact_db_id: int) -> Row | None:
-    row: Row | None = conn.execute(
-        "SELECT * FROM artifact_manifests WHERE artifact_id = ?", (artifact_db_id,)
-    ).first()
-    return row
 
 
 def manifest_file(ctx: Context, manifest: Row, artifact: Row) -> ArtifactFile:
@@ -113,12 +107,6 @@ def entry_file(
     )
 
 
-FILES_SELECT = (
-    "SELECT artifact_files.*, artifact_blobs.storage AS storage, artifact_blobs.size AS blob_size"
-    " FROM artifact_files LEFT JOIN artifact_blobs ON artifact_blobs.id = artifact_files.blob_id"
-)
-
-
 def files_connection(
     info: GraphQLResolveInfo,
     artifact: Row,
@@ -132,11 +120,7 @@ def files_connection(
     if artifact["state"] != "COMMITTED":
         rows: list[Row] = []
     else:
-        rows = (
-            ctx.state.db.read()
-            .execute(FILES_SELECT + " WHERE artifact_id = ? ORDER BY name", (artifact["id"],))
-            .all()
-        )
+        rows = files_of(ctx.state.db.read(), artifact["id"])
     if names:
         wanted = set(names)
         rows = [row for row in rows if row["name"] in wanted]
@@ -180,7 +164,7 @@ def resolve_files_by_entries(
 
 @artifact_type.field("currentManifest")
 def resolve_current_manifest(obj: Row, info: GraphQLResolveInfo) -> Any:
-    row = manifest_row(context_of(info).state.db.read(), obj["id"])
+    row = manifest_of(context_of(info).state.db.read(), obj["id"])
     if row is None or (obj["state"] == "COMMITTED" and row["content"] is None):
         return None
     return row

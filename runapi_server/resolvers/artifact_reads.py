@@ -20,15 +20,12 @@ from runapi_server.artifact_store import parse_opaque
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
 from runapi_server.resolvers.artifact_files import files_connection
-from runapi_server.resolvers.artifacts import (
-    ARTIFACT_SELECT,
-    artifact_by_id,
-    find_artifact_by_name,
-    parse_artifact_id,
-)
+from runapi_server.resolvers.artifacts import find_artifact_by_name, parse_artifact_id
 from runapi_server.resolvers.query import opaque_id
+from runapi_server.storage import artifacts as store
+from runapi_server.storage.artifacts import artifact_by_id
 from runapi_server.storage.connection import Connection, Row
-from runapi_server.storage.runs import RUN_SELECT
+from runapi_server.storage.runs import run_by_id
 
 query = QueryType()
 entity_type = ObjectType("Entity")
@@ -74,35 +71,17 @@ def resolve_artifact(_obj: Any, info: GraphQLResolveInfo, id: str) -> Any:
     return _own(info, artifact_by_id(_conn(info), db_id)) if db_id is not None else None
 
 
-def _sequence(info: GraphQLResolveInfo, where: str, args: tuple[Any, ...]) -> Any:
-    row = (
-        _conn(info)
-        .execute(
-            "SELECT artifact_sequences.*, projects.entity AS entity FROM artifact_sequences"
-            " JOIN projects ON projects.id = artifact_sequences.project_id WHERE " + where,
-            args,
-        )
-        .first()
-    )
-    return _own(info, row)
-
-
 @query.field("artifactCollection")
 def resolve_collection_by_id(_obj: Any, info: GraphQLResolveInfo, id: str) -> Any:
     db_id = parse_opaque(id, "ArtifactCollection")
-    return None if db_id is None else _sequence(info, "artifact_sequences.id = ?", (db_id,))
+    if db_id is None:
+        return None
+    return _own(info, store.find_sequence(_conn(info), sequence_id=db_id))
 
 
 @query.field("clientIDMapping")
 def resolve_client_id_mapping(_obj: Any, info: GraphQLResolveInfo, clientID: str) -> Any:
-    row = (
-        _conn(info)
-        .execute(
-            ARTIFACT_SELECT + " WHERE artifacts.client_id = ? AND projects.entity = ?",
-            (clientID, context_of(info).user.entity),
-        )
-        .first()
-    )
+    row = store.artifact_by_client_id(_conn(info), clientID, context_of(info).user.entity)
     return None if row is None else {"serverID": opaque_id("Artifact", row["id"])}
 
 
@@ -115,16 +94,10 @@ def resolve_xxhash(_obj: Any, _info: GraphQLResolveInfo) -> bool:
 
 
 def _types(info: GraphQLResolveInfo, project_db_id: int) -> list[dict[str, Any]]:
-    rows = (
-        _conn(info)
-        .execute(
-            "SELECT type_name, MIN(created_at) AS created_at FROM artifact_sequences"
-            " WHERE project_id = ? GROUP BY type_name ORDER BY MIN(id)",
-            (project_db_id,),
-        )
-        .all()
-    )
-    return [artifact_type_dict(project_db_id, r["type_name"], r["created_at"]) for r in rows]
+    return [
+        artifact_type_dict(project_db_id, name, created)
+        for name, created in store.project_types(_conn(info), project_db_id)
+    ]
 
 
 @project_type.field("artifactType")
@@ -148,15 +121,7 @@ def _collections(
     info: GraphQLResolveInfo, project_db_id: int, type_name: str | None, window: dict[str, Any]
 ) -> dict[str, Any]:
     context_of(info).state.limits.check_page_size(window.get("first"), None)
-    sql = (
-        "SELECT artifact_sequences.*, projects.entity AS entity FROM artifact_sequences"
-        " JOIN projects ON projects.id = artifact_sequences.project_id"
-        " WHERE project_id = ?"
-    )
-    args: tuple[Any, ...] = (project_db_id,)
-    if type_name is not None:
-        sql, args = sql + " AND type_name = ?", (*args, type_name)
-    rows = _conn(info).execute(sql + " ORDER BY artifact_sequences.id", args).all()
+    rows = store.sequences_of_project(_conn(info), project_db_id, type_name)
     page = paginate(
         rows, "artifactCollections", first=window.get("first"), after=window.get("after")
     )
@@ -169,9 +134,7 @@ def _collections(
 
 @project_type.field("artifactCollection")
 def resolve_project_collection(obj: Row, info: GraphQLResolveInfo, name: str) -> Any:
-    return _sequence(
-        info, "artifact_sequences.project_id = ? AND artifact_sequences.name = ?", (obj["id"], name)
-    )
+    return _own(info, store.find_sequence(_conn(info), project_id=obj["id"], name=name))
 
 
 @project_type.field("artifactCollections")
@@ -205,11 +168,10 @@ def resolve_type_artifact(obj: dict[str, Any], info: GraphQLResolveInfo, name: s
 
 
 def _typed_sequence(obj: dict[str, Any], info: GraphQLResolveInfo, name: str) -> Any:
-    return _sequence(
-        info,
-        "artifact_sequences.project_id = ? AND artifact_sequences.name = ? AND type_name = ?",
-        (obj["project_id"], name, obj["name"]),
+    found = store.find_sequence(
+        _conn(info), project_id=obj["project_id"], name=name, type_name=obj["name"]
     )
+    return _own(info, found)
 
 
 @type_type.field("artifactCollection")
@@ -258,21 +220,14 @@ def resolve_sequence_aliases(
     obj: Row, info: GraphQLResolveInfo, after: str | None = None, first: int | None = None
 ) -> dict[str, Any]:
     context_of(info).state.limits.check_page_size(first, None)
-    rows = (
-        _conn(info)
-        .execute(
-            "SELECT id, alias FROM artifact_aliases WHERE sequence_id = ? ORDER BY id", (obj["id"],)
-        )
-        .all()
-    )
     nodes = [
         {
-            "id": opaque_id("ArtifactAlias", r["id"]),
-            "alias": r["alias"],
+            "id": opaque_id("ArtifactAlias", alias_id),
+            "alias": alias,
             "artifactCollectionName": obj["name"],
             "artifactCollection": obj,
         }
-        for r in rows
+        for alias_id, alias in store.sequence_aliases(_conn(info), obj["id"])
     ]
     page = paginate(nodes, "collectionAliases", first=first, after=after)
     return {
@@ -284,15 +239,7 @@ def resolve_sequence_aliases(
 @sequence_type.field("artifacts")
 def resolve_sequence_artifacts(obj: Row, info: GraphQLResolveInfo, **window: Any) -> dict[str, Any]:
     context_of(info).state.limits.check_page_size(window.get("first"), None)
-    rows = (
-        _conn(info)
-        .execute(
-            ARTIFACT_SELECT + " WHERE artifacts.sequence_id = ? AND artifacts.state = 'COMMITTED'"
-            " ORDER BY artifacts.version_index DESC",
-            (obj["id"],),
-        )
-        .all()
-    )
+    rows = store.committed_versions(_conn(info), obj["id"])
     page = paginate(
         rows, "collectionArtifacts", first=window.get("first"), after=window.get("after")
     )
@@ -342,7 +289,8 @@ def resolve_membership_aliases(obj: dict[str, Any], info: GraphQLResolveInfo) ->
 
 @membership_type.field("artifactCollection")
 def resolve_membership_collection(obj: dict[str, Any], info: GraphQLResolveInfo) -> Any:
-    return _sequence(info, "artifact_sequences.id = ?", (obj["artifact"]["sequence_id"],))
+    sequence_id = obj["artifact"]["sequence_id"]
+    return _own(info, store.find_sequence(_conn(info), sequence_id=sequence_id))
 
 
 @membership_type.field("artifact")
@@ -381,15 +329,7 @@ def resolve_artifact_memberships(obj: Row, _info: GraphQLResolveInfo) -> dict[st
 @artifact_type.field("usedBy")
 def resolve_artifact_used_by(obj: Row, info: GraphQLResolveInfo, **window: Any) -> dict[str, Any]:
     context_of(info).state.limits.check_page_size(window.get("first"), window.get("last"))
-    rows = (
-        _conn(info)
-        .execute(
-            RUN_SELECT + " JOIN artifact_usages ON artifact_usages.run_id = runs.id"
-            " WHERE artifact_usages.artifact_id = ? ORDER BY artifact_usages.rowid",
-            (obj["id"],),
-        )
-        .all()
-    )
+    rows = store.runs_using(_conn(info), obj["id"])
     page = paginate(
         rows,
         "usedBy",
@@ -409,10 +349,7 @@ def resolve_artifact_used_by(obj: Row, info: GraphQLResolveInfo, **window: Any) 
 def resolve_artifact_created_by(obj: Row, info: GraphQLResolveInfo) -> Any:
     if obj["created_by_run_id"] is None:
         return None
-    row: Row | None = (
-        _conn(info).execute(RUN_SELECT + " WHERE runs.id = ?", (obj["created_by_run_id"],)).first()
-    )
-    return row
+    return run_by_id(_conn(info), obj["created_by_run_id"])
 
 
 @initiator.type_resolver

@@ -19,9 +19,10 @@ from runapi_server.resolvers.artifacts import (
     COLLECTION_NAME_RE,
     LATEST,
     VERSION_ALIAS_RE,
-    artifact_by_id,
     parse_artifact_id,
 )
+from runapi_server.storage import artifacts as store
+from runapi_server.storage.artifacts import artifact_by_id, set_alias
 from runapi_server.storage.connection import Connection, Row
 from runapi_server.timeutil import now_iso
 
@@ -56,20 +57,12 @@ def resolve_use_artifact(
             or (wanted_entity is not None and wanted_entity != artifact["entity"])
         ):
             raise BadInput(f"artifact {input['artifactID']!r} not found")
-        used = conn.execute(
-            "SELECT used_as FROM artifact_usages WHERE run_id = ? AND artifact_id = ?",
-            (run["id"], artifact["id"]),
-        ).first()
-        names: list[str] = json.loads(used["used_as"] or "[]") if used else []
+        used = store.usage_names(conn, run["id"], artifact["id"])
+        names: list[str] = json.loads(used or "[]")
         used_as = input.get("usedAs")
         if used_as is not None and used_as not in names:
             names.append(used_as)
-        conn.execute(
-            "INSERT INTO artifact_usages (run_id, artifact_id, used_as, created_at)"
-            " VALUES (?, ?, ?, ?) ON CONFLICT (run_id, artifact_id)"
-            " DO UPDATE SET used_as = excluded.used_as",
-            (run["id"], artifact["id"], json.dumps(names), now_iso()),
-        )
+        store.record_usage(conn, run["id"], artifact["id"], json.dumps(names), now_iso())
     return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
 
 
@@ -113,33 +106,17 @@ def alias_names(aliases: Any, collection: str) -> list[str]:
     return names
 
 
-def set_alias(conn: Connection, sequence_id: int, artifact_id: int, alias: str) -> None:
-    conn.execute(
-        "INSERT INTO artifact_aliases (sequence_id, artifact_id, alias) VALUES (?, ?, ?)"
-        " ON CONFLICT (sequence_id, alias) DO UPDATE SET artifact_id = excluded.artifact_id",
-        (sequence_id, artifact_id, alias),
-    )
-
-
 def _is_newest_committed(conn: Connection, sequence_id: int, artifact_db_id: int) -> bool:
     """Whether the version is the collection's newest committed one: a version found again
     by digest deduplication takes the client's ``latest`` only then (re-logging an older
     version's contents must not move ``latest`` back to it)."""
-    row = conn.execute(
-        "SELECT id FROM artifacts WHERE sequence_id = ? AND state = 'COMMITTED'"
-        " ORDER BY version_index DESC LIMIT 1",
-        (sequence_id,),
-    ).first()
-    return row is not None and row["id"] == artifact_db_id
+    return store.newest_committed_id(conn, sequence_id) == artifact_db_id
 
 
 def _ensure_sequence(
     conn: Connection, project_db_id: int, name: str, type_name: str, now: str
 ) -> int:
-    row = conn.execute(
-        "SELECT id, type_name FROM artifact_sequences WHERE project_id = ? AND name = ?",
-        (project_db_id, name),
-    ).first()
+    row = store.sequence_for_write(conn, project_db_id, name)
     if row is not None:
         if row["type_name"] != type_name:
             raise BadInput(
@@ -147,12 +124,7 @@ def _ensure_sequence(
             )
         existing: int = row["id"]
         return existing
-    cursor = conn.execute(
-        "INSERT INTO artifact_sequences (project_id, name, type_name, created_at)"
-        " VALUES (?, ?, ?, ?) RETURNING id",
-        (project_db_id, name, type_name, now),
-    )
-    return int(cursor.one()[0])
+    return store.create_sequence(conn, project_db_id, name, type_name, now)
 
 
 def _project_for_write(conn: Connection, user: AuthUser, entity: str, name: str, now: str) -> int:
@@ -164,11 +136,7 @@ def _project_for_write(conn: Connection, user: AuthUser, entity: str, name: str,
     if project is not None:
         found: int = project["id"]
         return found
-    cursor = conn.execute(
-        "INSERT INTO projects (entity, name, created_at) VALUES (?, ?, ?) RETURNING id",
-        (entity, name, now),
-    )
-    return int(cursor.one()[0])
+    return store.create_project(conn, entity, name, now)
 
 
 @mutation.field("createArtifact")
@@ -199,14 +167,11 @@ def resolve_create_artifact(
         if input.get("runName") is not None:
             run_db_id = _caller_run(conn, ctx.user, entity, project_name, input["runName"])["id"]
         sequence_id = _ensure_sequence(conn, project_db_id, collection, type_name, now)
-        existing = conn.execute(
-            "SELECT id, state, aliases_pending FROM artifacts WHERE sequence_id = ? AND digest = ?",
-            (sequence_id, digest),
-        ).first()
+        existing = store.artifact_by_digest(conn, sequence_id, digest)
         if existing is not None and existing["state"] == "COMMITTED":
             # Digest deduplication: the committed version is returned and the client stops.
             artifact_db_id: int = existing["id"]
-            conn.execute("UPDATE artifacts SET updated_at = ? WHERE id = ?", (now, artifact_db_id))
+            store.touch_version(conn, artifact_db_id, now)
             newest = _is_newest_committed(conn, sequence_id, artifact_db_id)
             for alias in aliases:
                 if alias != LATEST or newest:
@@ -215,43 +180,24 @@ def resolve_create_artifact(
             artifact_db_id = existing["id"]
             pending = json.loads(existing["aliases_pending"] or "[]")
             pending += [alias for alias in aliases if alias not in pending]
-            conn.execute(
-                "UPDATE artifacts SET updated_at = ?, aliases_pending = ? WHERE id = ?",
-                (now, json.dumps(pending), artifact_db_id),
-            )
+            store.set_pending_aliases(conn, artifact_db_id, json.dumps(pending), now)
         else:
-            (next_index,) = conn.execute(
-                "UPDATE artifact_sequences SET next_version = next_version + 1 WHERE id = ?"
-                " RETURNING next_version - 1",
-                (sequence_id,),
-            ).one()
-            cursor = conn.execute(
-                "INSERT INTO artifacts (sequence_id, version_index, digest, description, metadata,"
-                " state, history_step, ttl_seconds, created_by_run_id, digest_algorithm,"
-                " client_id, aliases_pending, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, 'PENDING', ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    sequence_id,
-                    next_index,
-                    digest,
-                    input.get("description"),
-                    json.dumps(metadata) if metadata is not None else None,
-                    input.get("historyStep"),
-                    -1 if ttl is None else ttl,
-                    run_db_id,
-                    input["digestAlgorithm"],
-                    input.get("clientID"),
-                    json.dumps(aliases),
-                    now,
-                    now,
-                ),
+            new = store.NewVersion(
+                sequence_id=sequence_id,
+                version_index=store.next_version_index(conn, sequence_id),
+                digest=digest,
+                description=input.get("description"),
+                metadata=json.dumps(metadata) if metadata is not None else None,
+                history_step=input.get("historyStep"),
+                ttl_seconds=-1 if ttl is None else ttl,
+                created_by_run_id=run_db_id,
+                digest_algorithm=input["digestAlgorithm"],
+                client_id=input.get("clientID"),
+                aliases_pending=json.dumps(aliases),
+                created_at=now,
             )
-            artifact_db_id = int(cursor.one()[0])
-        conn.executemany(
-            "INSERT INTO artifact_tags (artifact_id, name) VALUES (?, ?)"
-            " ON CONFLICT (artifact_id, name) DO NOTHING",
-            [(artifact_db_id, tag) for tag in tags],
-        )
+            artifact_db_id = store.create_version(conn, new)
+        store.add_tags(conn, artifact_db_id, tags)
         artifact = artifact_by_id(conn, artifact_db_id)
     return {"artifact": artifact, "clientMutationId": input.get("clientMutationId")}
 

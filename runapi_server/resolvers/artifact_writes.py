@@ -23,10 +23,14 @@ from runapi_server.artifact_store import check_md5, logical_digest, parse_manife
 from runapi_server.auth import AuthUser
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
-from runapi_server.resolvers.artifact_files import FILES_SELECT, entry_file, manifest_row
-from runapi_server.resolvers.artifact_versions import alias_names, set_alias
-from runapi_server.resolvers.artifacts import LATEST, artifact_by_id, parse_artifact_id
+from runapi_server.resolvers.artifact_files import entry_file
+from runapi_server.resolvers.artifact_versions import alias_names
+from runapi_server.resolvers.artifacts import LATEST, parse_artifact_id
 from runapi_server.runfiles import check_file_name
+from runapi_server.storage import artifact_blobs, artifact_files
+from runapi_server.storage import artifacts as store
+from runapi_server.storage.artifact_files import manifest_of
+from runapi_server.storage.artifacts import artifact_by_id, set_alias
 from runapi_server.storage.connection import Connection, Row
 from runapi_server.timeutil import now_iso
 
@@ -69,37 +73,32 @@ def _upsert_manifest(
     base_id = None
     if base:
         base_id = owned_artifact(conn, user, base)["id"]
-    existing = manifest_row(conn, artifact["id"])
+    existing = manifest_of(conn, artifact["id"])
     if existing is None:
-        conn.execute(
-            "INSERT INTO artifact_manifests (artifact_id, name, type, digest, base_artifact_id,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                artifact["id"],
-                name or "wandb_manifest.json",
-                kind or "FULL",
-                digest or "",
-                base_id,
-                now_iso(),
-            ),
+        artifact_files.create_manifest(
+            conn,
+            artifact["id"],
+            name=name or "wandb_manifest.json",
+            kind=kind or "FULL",
+            digest=digest or "",
+            base_artifact_id=base_id,
+            now=now_iso(),
         )
     else:
         new_digest = existing["digest"] if digest is None else digest
         keep = existing["content"] is not None and new_digest == existing["digest"]
-        conn.execute(
-            "UPDATE artifact_manifests SET name = ?, type = ?, digest = ?, base_artifact_id = ?,"
-            " content = ? WHERE id = ?",
-            (
-                name or existing["name"],
-                kind or existing["type"],
-                new_digest,
-                base_id if base else existing["base_artifact_id"],
-                existing["content"] if keep else None,
-                existing["id"],
-            ),
+        artifact_files.update_manifest(
+            conn,
+            existing["id"],
+            name=name or existing["name"],
+            kind=kind or existing["type"],
+            digest=new_digest,
+            base_artifact_id=base_id if base else existing["base_artifact_id"],
+            content=existing["content"] if keep else None,
         )
-    row = manifest_row(conn, artifact["id"])
-    assert row is not None
+    row = manifest_of(conn, artifact["id"])
+    if row is None:  # just written in this transaction
+        raise LookupError(f"the manifest record of artifact {artifact['id']} vanished")
     return row
 
 
@@ -137,10 +136,12 @@ def resolve_update_manifest(
     ctx = context_of(info)
     manifest_db_id = artifact_store.parse_opaque(input["artifactManifestID"], "ArtifactManifest")
     with ctx.state.db.transaction() as conn:
-        found = conn.execute(
-            "SELECT artifact_id FROM artifact_manifests WHERE id = ?", (manifest_db_id,)
-        ).first()
-        artifact = artifact_by_id(conn, found["artifact_id"]) if found is not None else None
+        found = (
+            artifact_files.manifest_artifact_id(conn, manifest_db_id)
+            if manifest_db_id is not None
+            else None
+        )
+        artifact = artifact_by_id(conn, found) if found is not None else None
         if artifact is None or artifact["entity"] != ctx.user.entity:
             raise BadInput(f"artifact manifest {input['artifactManifestID']!r} not found")
         if artifact["state"] != "PENDING":
@@ -196,23 +197,14 @@ def resolve_create_artifact_files(
                 raise BadInput(f"createArtifactFiles: {problem}")
             check_md5(md5, f"md5 of {name!r}")
             entity = artifact["entity"]
-            blob = artifact_store.blob_for(conn, entity, md5)
+            blob = artifact_blobs.blob_for(conn, entity, md5)
             if blob is None:
-                conn.execute(
-                    "INSERT INTO artifact_blobs (entity, md5, birth_artifact_id, created_at)"
-                    " VALUES (?, ?, ?, ?)",
-                    (entity, md5, artifact["id"], now),
-                )
-                blob = artifact_store.blob_for(conn, entity, md5)
-                assert blob is not None
+                blob = artifact_blobs.create_blob(conn, entity, md5, artifact["id"], now)
             multipart = None
             if spec.get("uploadPartsInput") and blob["storage"] is None:
                 declared = _declared_parts(spec["uploadPartsInput"], ctx.state.limits.max_parts)
                 upload_id = blob["upload_id"] or secrets.token_hex(16)
-                conn.execute(
-                    "UPDATE artifact_blobs SET upload_id = ?, upload_parts = ? WHERE id = ?",
-                    (upload_id, json.dumps(declared), blob["id"]),
-                )
+                artifact_blobs.open_multipart(conn, blob["id"], upload_id, declared)
                 multipart = {
                     "uploadID": upload_id,
                     "uploadUrlParts": [
@@ -230,20 +222,14 @@ def resolve_create_artifact_files(
                         for number, _ in declared
                     ],
                 }
-            conn.execute(
-                "INSERT INTO artifact_files (artifact_id, name, digest, blob_id, birth_artifact_id)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (artifact_id, name) DO UPDATE SET"
-                " digest = excluded.digest, blob_id = excluded.blob_id,"
-                " birth_artifact_id = excluded.birth_artifact_id",
-                (artifact["id"], name, md5, blob["id"], blob["birth_artifact_id"]),
+            artifact_files.declare_file(
+                conn, artifact["id"], name, md5, blob["id"], blob["birth_artifact_id"]
             )
-            row = conn.execute(
-                FILES_SELECT + " WHERE artifact_id = ? AND name = ?", (artifact["id"], name)
-            ).one()
+            row = artifact_files.file_of(conn, artifact["id"], name)
             node = entry_file(ctx, artifact, row, upload=True, multipart=multipart)
             birth = artifact_by_id(conn, blob["birth_artifact_id"]) or artifact
             nodes.append(node.__class__(**{**node.__dict__, "artifact": birth}))
-        freed = artifact_store.free_unreferenced_blobs(conn, ctx.user.entity)
+        freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
     artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
     edges = [{"node": node, "cursor": f"{index}"} for index, node in enumerate(nodes)]
     return {
@@ -270,10 +256,7 @@ def resolve_complete_multipart(
     ctx = context_of(info)
     conn = ctx.state.db.read()
     owned_artifact(conn, ctx.user, input["artifactID"])
-    blob = conn.execute(
-        "SELECT * FROM artifact_blobs WHERE entity = ? AND upload_id = ?",
-        (ctx.user.entity, input["uploadID"]),
-    ).first()
+    blob = artifact_blobs.blob_by_upload(conn, ctx.user.entity, input["uploadID"])
     if blob is None:
         raise BadInput(f"multipart upload {input['uploadID']!r} not found")
     expected_path = f"artifacts/{blob['id']}-{artifact_store.md5_hex(blob['md5'])}"
@@ -300,7 +283,7 @@ def resolve_commit_artifact(
         artifact = owned_artifact(conn, ctx.user, input["artifactID"])
         if artifact["state"] == "COMMITTED":
             return {"artifact": artifact}  # committing twice changes nothing
-        manifest = manifest_row(conn, artifact["id"])
+        manifest = manifest_of(conn, artifact["id"])
         if manifest is not None and manifest["content"] is None:
             raise BadInput("the artifact's manifest was never uploaded: PUT it to its uploadUrl")
         entries = parse_manifest(manifest["content"]) if manifest is not None else []
@@ -309,7 +292,7 @@ def resolve_commit_artifact(
             blob_id = None
             birth = parse_artifact_id(entry.birth_artifact_id or "")
             if entry.ref is None:
-                blob = artifact_store.blob_for(conn, artifact["entity"], entry.digest)
+                blob = artifact_blobs.blob_for(conn, artifact["entity"], entry.digest)
                 if blob is None or blob["storage"] is None:
                     raise BadInput(f"file {entry.path!r} ({entry.digest}) was never uploaded")
                 if blob["size"] != entry.size:
@@ -320,15 +303,14 @@ def resolve_commit_artifact(
                 blob_id, birth = blob["id"], blob["birth_artifact_id"]
             extra = json.dumps(entry.extra) if entry.extra is not None else None
             rows.append(
-                (
-                    artifact["id"],
-                    entry.path,
-                    entry.digest,
-                    entry.size,
-                    blob_id,
-                    birth,
-                    entry.ref,
-                    extra,
+                artifact_files.FileEntry(
+                    name=entry.path,
+                    digest=entry.digest,
+                    size=entry.size,
+                    blob_id=blob_id,
+                    birth_artifact_id=birth,
+                    ref=entry.ref,
+                    extra=extra,
                 )
             )
         digest = artifact["digest"]
@@ -339,20 +321,12 @@ def resolve_commit_artifact(
                     f"the manifest's digest is {computed}, but the artifact was created"
                     f" with digest {digest!r}"
                 )
-        conn.execute("DELETE FROM artifact_files WHERE artifact_id = ?", (artifact["id"],))
-        conn.executemany(
-            "INSERT INTO artifact_files (artifact_id, name, digest, size, blob_id,"
-            " birth_artifact_id, ref, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        conn.execute(
-            "UPDATE artifacts SET state = 'COMMITTED', size = ?, file_count = ?, updated_at = ?,"
-            " aliases_pending = NULL WHERE id = ?",
-            (sum(e.size for e in entries), len(entries), now_iso(), artifact["id"]),
-        )
+        artifact_files.replace_files(conn, artifact["id"], rows)
+        size = sum(e.size for e in entries)
+        store.commit_version(conn, artifact["id"], size, len(entries), now_iso())
         for alias in [LATEST, *json.loads(artifact["aliases_pending"] or "[]")]:
             set_alias(conn, artifact["sequence_id"], artifact["id"], alias)
-        freed = artifact_store.free_unreferenced_blobs(conn, ctx.user.entity)
+        freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
         committed = artifact_by_id(conn, artifact["id"])
     artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
     return {"artifact": committed}
@@ -395,32 +369,13 @@ def resolve_update_artifact(
         artifact = owned_artifact(conn, ctx.user, input["artifactID"])
         aliases = input.get("aliases")
         names = None if aliases is None else alias_names(aliases, artifact["sequence_name"])
-        assignments = ", ".join(f"{column} = ?" for column in changes)
-        conn.execute(
-            f"UPDATE artifacts SET {assignments}{', ' if changes else ''}updated_at = ?"
-            " WHERE id = ?",
-            (*changes.values(), now_iso(), artifact["id"]),
-        )
-        conn.executemany(
-            "INSERT INTO artifact_tags (artifact_id, name) VALUES (?, ?)"
-            " ON CONFLICT (artifact_id, name) DO NOTHING",
-            [(artifact["id"], tag) for tag in to_add],
-        )
-        conn.executemany(
-            "DELETE FROM artifact_tags WHERE artifact_id = ? AND name = ?",
-            [(artifact["id"], tag) for tag in to_delete],
-        )
+        store.update_version(conn, artifact["id"], changes, now_iso())
+        store.add_tags(conn, artifact["id"], to_add)
+        store.remove_tags(conn, artifact["id"], to_delete)
         if names is not None and artifact["state"] != "COMMITTED":
-            conn.execute(
-                "UPDATE artifacts SET aliases_pending = ? WHERE id = ?",
-                (json.dumps(names), artifact["id"]),
-            )
+            store.set_pending_aliases(conn, artifact["id"], json.dumps(names), None)
         elif names is not None:
-            marks = ", ".join("?" for _ in names)
-            conn.execute(
-                f"DELETE FROM artifact_aliases WHERE artifact_id = ? AND alias NOT IN ({marks})",
-                (artifact["id"], *names),
-            )
+            store.keep_only_aliases(conn, artifact["id"], names)
             for name in names:
                 set_alias(conn, artifact["sequence_id"], artifact["id"], name)
         updated = artifact_by_id(conn, artifact["id"])

@@ -2,9 +2,9 @@
 ``Artifact`` / ``ArtifactSequence`` / alias / type / tag fields (``createArtifact`` and
 ``useArtifact`` are in :mod:`runapi_server.resolvers.artifact_versions`).
 
-Parent objects: an ``Artifact`` is a row of :data:`ARTIFACT_SELECT`; an ``ArtifactSequence``
-is an ``artifact_sequences`` row; aliases, types and tags are plain dicts. Versions are
-``<sequence>:v<N>``; ``latest`` follows the newest committed version.
+Parent objects: an ``Artifact`` is a version row of :mod:`runapi_server.storage.artifacts`;
+an ``ArtifactSequence`` is an ``artifact_sequences`` row; aliases, types and tags are plain
+dicts. Versions are ``<sequence>:v<N>``; ``latest`` follows the newest committed version.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from graphql import GraphQLResolveInfo
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
 from runapi_server.resolvers.query import opaque_id
+from runapi_server.storage import artifacts as store
 from runapi_server.storage.connection import Connection, Row
 from runapi_server.storage.runs import project_by_id
 
@@ -31,26 +32,12 @@ collection_interface = InterfaceType("ArtifactCollection")
 project_type = ObjectType("Project")
 run_type = ObjectType("Run")
 
-ARTIFACT_SELECT: Final = (
-    "SELECT artifacts.*, artifact_sequences.name AS sequence_name,"
-    " artifact_sequences.type_name AS type_name, artifact_sequences.project_id AS project_id,"
-    " projects.entity AS entity, projects.name AS project_name"
-    " FROM artifacts JOIN artifact_sequences ON artifact_sequences.id = artifacts.sequence_id"
-    " JOIN projects ON projects.id = artifact_sequences.project_id"
-)
 COLLECTION_NAME_RE: Final = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 VERSION_ALIAS_RE: Final = re.compile(r"^v\d+$")
 LATEST: Final = "latest"
 
 
 # --------------------------------------------------------------------------- lookups
-
-
-def artifact_by_id(conn: Connection, artifact_db_id: int) -> Row | None:
-    row: Row | None = conn.execute(
-        ARTIFACT_SELECT + " WHERE artifacts.id = ?", (artifact_db_id,)
-    ).first()
-    return row
 
 
 def parse_artifact_id(value: str) -> int | None:
@@ -67,26 +54,9 @@ def find_artifact_by_name(conn: Connection, project_db_id: int, name: str) -> Ro
     """``seq:vN``, ``seq:<alias>`` or ``seq`` (meaning ``seq:latest``) in a project."""
     sequence, _, version = name.partition(":")
     version = version or LATEST
-    arg: int | str = version
-    where = (
-        "artifacts.id = (SELECT artifact_id FROM artifact_aliases"
-        " WHERE sequence_id = artifact_sequences.id AND alias = ?)"
-    )
     if VERSION_ALIAS_RE.match(version):
-        where, arg = "artifacts.version_index = ?", int(version[1:])
-    row: Row | None = conn.execute(
-        ARTIFACT_SELECT
-        + f" WHERE artifact_sequences.project_id = ? AND artifact_sequences.name = ? AND {where}",
-        (project_db_id, sequence, arg),
-    ).first()
-    return row
-
-
-def _sequence_row(conn: Connection, sequence_id: int) -> Row | None:
-    row: Row | None = conn.execute(
-        "SELECT * FROM artifact_sequences WHERE id = ?", (sequence_id,)
-    ).first()
-    return row
+        return store.artifact_by_version(conn, project_db_id, sequence, int(version[1:]))
+    return store.artifact_by_alias(conn, project_db_id, sequence, version)
 
 
 # --------------------------------------------------------------------------- Artifact fields
@@ -131,32 +101,23 @@ def resolve_artifact_ttl_inherited(obj: Row, _info: GraphQLResolveInfo) -> bool:
 
 @artifact_type.field("tags")
 def resolve_artifact_tags(obj: Row, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
-    rows = (
-        context_of(info)
-        .state.db.read()
-        .execute(
-            "SELECT id, name FROM artifact_tags WHERE artifact_id = ? ORDER BY id", (obj["id"],)
-        )
-        .all()
-    )
-    return [{"id": opaque_id("Tag", r["id"]), "name": r["name"]} for r in rows]
+    tags = store.version_tags(context_of(info).state.db.read(), obj["id"])
+    return [{"id": opaque_id("Tag", tag_id), "name": name} for tag_id, name in tags]
 
 
 @artifact_type.field("aliases")
 def resolve_artifact_aliases(obj: Row, info: GraphQLResolveInfo) -> list[dict[str, Any]]:
     conn = context_of(info).state.db.read()
-    rows = conn.execute(
-        "SELECT id, alias FROM artifact_aliases WHERE artifact_id = ? ORDER BY id", (obj["id"],)
-    ).all()
-    sequence = _sequence_row(conn, obj["sequence_id"])
+    aliases = store.version_aliases(conn, obj["id"])
+    sequence = store.sequence_by_id(conn, obj["sequence_id"])
     return [
         {
-            "id": opaque_id("ArtifactAlias", r["id"]),
-            "alias": r["alias"],
+            "id": opaque_id("ArtifactAlias", alias_id),
+            "alias": alias,
             "artifactCollectionName": obj["sequence_name"],
             "artifactCollection": sequence,
         }
-        for r in rows
+        for alias_id, alias in aliases
     ]
 
 
@@ -173,7 +134,7 @@ def resolve_artifact_type(obj: Row, _info: GraphQLResolveInfo) -> dict[str, Any]
 
 @artifact_type.field("artifactSequence")
 def resolve_artifact_sequence(obj: Row, info: GraphQLResolveInfo) -> Any:
-    return _sequence_row(context_of(info).state.db.read(), obj["sequence_id"])
+    return store.sequence_by_id(context_of(info).state.db.read(), obj["sequence_id"])
 
 
 # --------------------------------------------------------------------------- collections
@@ -233,28 +194,20 @@ def resolve_project_artifact(
     return find_artifact_by_name(context_of(info).state.db.read(), obj["id"], name)
 
 
-_OUTPUTS_SQL = (
-    ARTIFACT_SELECT + " WHERE artifacts.created_by_run_id = ? AND artifacts.state = 'COMMITTED'"
-    " ORDER BY artifacts.id"
-)
-_INPUTS_SQL = (
-    ARTIFACT_SELECT.replace("SELECT ", "SELECT artifact_usages.used_as AS used_as, ", 1)
-    + " JOIN artifact_usages ON artifact_usages.artifact_id = artifacts.id"
-    " WHERE artifact_usages.run_id = ? ORDER BY artifact_usages.rowid"
-)
-
-
 def _artifact_connection(
     obj: Row,
     info: GraphQLResolveInfo,
     kind: str,
-    sql: str,
     window: dict[str, Any],
 ) -> dict[str, Any]:
     """A run's artifact connection; input edges also carry `usedAs`."""
     ctx = context_of(info)
     ctx.state.limits.check_page_size(window.get("first"), window.get("last"))
-    rows = ctx.state.db.read().execute(sql, (obj["id"],)).all()
+    conn = ctx.state.db.read()
+    if kind == "inputArtifacts":
+        rows = store.used_by_run(conn, obj["id"])
+    else:
+        rows = store.created_by_run(conn, obj["id"])
     page = paginate(rows, kind, **window)
     edges: list[dict[str, Any]] = []
     for node, cursor in page.edges:
@@ -267,12 +220,12 @@ def _artifact_connection(
 
 @run_type.field("outputArtifacts")
 def resolve_output_artifacts(obj: Row, info: GraphQLResolveInfo, **window: Any) -> dict[str, Any]:
-    return _artifact_connection(obj, info, "outputArtifacts", _OUTPUTS_SQL, window)
+    return _artifact_connection(obj, info, "outputArtifacts", window)
 
 
 @run_type.field("inputArtifacts")
 def resolve_input_artifacts(obj: Row, info: GraphQLResolveInfo, **window: Any) -> dict[str, Any]:
-    return _artifact_connection(obj, info, "inputArtifacts", _INPUTS_SQL, window)
+    return _artifact_connection(obj, info, "inputArtifacts", window)
 
 
 BINDABLES: list[SchemaBindable] = [

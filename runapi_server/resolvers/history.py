@@ -1,5 +1,6 @@
 """Run fields over streamed history and events: history, events, sampledHistory, historyKeys,
-line counts, tails and parquetHistory (storage and sampling in :mod:`runapi_server.history`)."""
+line counts, tails and parquetHistory (rows in :mod:`runapi_server.storage.history`, key
+picking in :mod:`runapi_server.history`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from graphql import GraphQLResolveInfo
 from runapi_server import history, parquet_export
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
+from runapi_server.storage import history as history_store
 from runapi_server.storage.files import streamed_line_count
 
 run = ObjectType("Run")
@@ -53,7 +55,7 @@ def resolve_history(
     minStep: int | None = None,
     maxStep: int | None = None,
 ) -> list[str]:
-    rows = history.history_rows(
+    rows = history_store.history_rows(
         context_of(info).state.db.read(),
         parent["id"],
         samples=_samples(samples, "history"),
@@ -65,7 +67,7 @@ def resolve_history(
 
 @run.field("events")
 def resolve_events(parent: Any, info: GraphQLResolveInfo, samples: int | None = None) -> list[str]:
-    rows = history.event_rows(
+    rows = history_store.event_rows(
         context_of(info).state.db.read(), parent["id"], _samples(samples, "events")
     )
     return context_of(info).budget.charge_texts(rows, "events")
@@ -120,12 +122,16 @@ def resolve_history_keys(
 
 @run.field("historyLineCount")
 def resolve_history_line_count(parent: Any, info: GraphQLResolveInfo) -> int:
-    return history.line_count(context_of(info).state.db.read(), parent["id"], history.HISTORY)
+    return history_store.line_count(
+        context_of(info).state.db.read(), parent["id"], history_store.HISTORY
+    )
 
 
 @run.field("eventsLineCount")
 def resolve_events_line_count(parent: Any, info: GraphQLResolveInfo) -> int:
-    return history.line_count(context_of(info).state.db.read(), parent["id"], history.EVENTS)
+    return history_store.line_count(
+        context_of(info).state.db.read(), parent["id"], history_store.EVENTS
+    )
 
 
 @run.field("logLineCount")
@@ -135,14 +141,14 @@ def resolve_log_line_count(parent: Any, info: GraphQLResolveInfo) -> int:
 
 @run.field("historyTail")
 def resolve_history_tail(parent: Any, info: GraphQLResolveInfo) -> str:
-    text = history.history_tail(context_of(info).state.db.read(), parent["id"])
+    text = history_store.history_tail(context_of(info).state.db.read(), parent["id"])
     context_of(info).budget.charge(len(text), "historyTail")
     return text
 
 
 @run.field("eventsTail")
 def resolve_events_tail(parent: Any, info: GraphQLResolveInfo) -> str:
-    text = history.events_tail(context_of(info).state.db.read(), parent["id"])
+    text = history_store.events_tail(context_of(info).state.db.read(), parent["id"])
     context_of(info).budget.charge(len(text), "eventsTail")
     return text
 

@@ -19,6 +19,7 @@ from runapi_server.context import context_of
 from runapi_server.errors import BadInput
 from runapi_server.lookup import find_run, find_run_by_storage_id
 from runapi_server.runfiles import remove_run_files
+from runapi_server.storage import artifact_blobs
 from runapi_server.storage import runs as stored_runs
 from runapi_server.storage.connection import Connection, Row
 from runapi_server.timeutil import now_iso
@@ -191,7 +192,7 @@ def resolve_delete_run(
         with_artifacts = bool(input.get("deleteArtifacts"))
         stored_runs.delete_run(conn, run["id"], with_artifacts=with_artifacts)
         if with_artifacts:  # blobs only the deleted versions held
-            freed = artifact_store.free_unreferenced_blobs(conn, ctx.user.entity)
+            freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
     # Uploaded bytes live outside the database: removed once the deletion is committed.
     remove_run_files(ctx.state.files_dir, run["id"])
     artifact_store.remove_blob_files(ctx.state.storage_dir, freed)

@@ -1,0 +1,412 @@
+"""History and system-metrics (events) rows and their per-run counters.
+
+Tables: ``history``, ``events``, ``keysets``, ``stream_stats``, ``history_keyset_counts``,
+``history_key_types`` (the export records, ``history_exports``, are in
+:mod:`runapi_server.storage.history_exports`).
+
+Rows are stored as sent, keyed by ``(run_id, line_no)`` so a re-sent chunk overwrites
+itself. Each history row also keeps its step and its key set (interned in ``keysets``),
+and the counters are maintained on every write, so that counts, ``historyKeys`` and the
+last step never scan a run's rows, and sampling fetches only the rows it keeps: while a
+run's steps follow line order and its line numbers have no gaps (the normal case),
+position ``p`` of a step window is line ``first_line + p`` (primary-key lookups);
+otherwise a window function numbers the window's rows on the step index.
+
+Functions (a :class:`Connection` first): writes :func:`store_history`,
+:func:`store_events`; reads :func:`stream_stats`, :func:`history_rows`,
+:func:`run_keysets`, :func:`event_rows`, :func:`last_step`, :func:`key_type_counts`,
+:func:`history_tail`, :func:`events_tail`, :func:`row_batches`. Reads hand back plain
+row texts (``Result.tuples()`` / ``batches()``): these are the hot paths.
+
+```python
+with db.transaction() as conn:
+    store_history(conn, run_id, parse_history("wandb-history.jsonl", 0, ['{"_step": 0}']))
+history_rows(db.read(), run_id, samples=500)  # -> ['{"_step": 0}']
+```
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import repeat
+
+from runapi_server.history_parse import EventLine, HistoryChunk, value_type
+from runapi_server.history_sampling import sample_positions, step_bounds
+from runapi_server.storage.connection import Connection
+from runapi_server.storage.history_exports import drop_exports, exported_through
+
+TAIL_ROWS = 10
+HISTORY = "history"
+EVENTS = "events"
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    line_count: int
+    ordered: bool
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def stream_stats(conn: Connection, run_id: int, stream: str) -> StreamStats:
+    """The counters of ``history`` or ``events`` (zero lines, ordered, when none)."""
+    row = conn.execute(
+        "SELECT line_count, ordered FROM stream_stats WHERE run_id = ? AND stream = ?",
+        (run_id, stream),
+    ).first()
+    if row is None:
+        return StreamStats(line_count=0, ordered=True)
+    return StreamStats(line_count=row[0], ordered=bool(row[1]))
+
+
+def _save_stats(conn: Connection, run_id: int, stream: str, stats: StreamStats) -> None:
+    conn.execute(
+        "INSERT INTO stream_stats (run_id, stream, line_count, ordered) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (run_id, stream) DO UPDATE"
+        " SET line_count = excluded.line_count, ordered = excluded.ordered",
+        (run_id, stream, stats.line_count, int(stats.ordered)),
+    )
+
+
+def _intern_keysets(conn: Connection, keysets: Iterable[str]) -> dict[str, int]:
+    ids = {}
+    for keys in set(keysets):
+        conn.execute("INSERT INTO keysets (keys) VALUES (?) ON CONFLICT (keys) DO NOTHING", (keys,))
+        ids[keys] = conn.execute("SELECT id FROM keysets WHERE keys = ?", (keys,)).one()[0]
+    return ids
+
+
+def _chunk_ordered(conn: Connection, run_id: int, chunk: HistoryChunk) -> bool:
+    steps = chunk.steps
+    if steps != sorted(steps):
+        return False
+    first, last = chunk.offset, chunk.offset + len(steps) - 1
+    before = conn.execute(
+        "SELECT step FROM history WHERE run_id = ? AND line_no < ? ORDER BY line_no DESC LIMIT 1",
+        (run_id, first),
+    ).first()
+    after = conn.execute(
+        "SELECT step FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no LIMIT 1",
+        (run_id, last),
+    ).first()
+    return (before is None or before[0] <= steps[0]) and (after is None or after[0] >= steps[-1])
+
+
+def _drop_stale_exports(
+    conn: Connection,
+    run_id: int,
+    chunk: HistoryChunk,
+    old: Mapping[int, str],
+    ordered: bool,
+) -> None:
+    """Forget the exports the chunk makes stale: all of them when the steps stop
+    following line order, else those from the first line the chunk changes."""
+    exported = exported_through(conn, run_id)
+    if exported is None:
+        return
+    if not ordered:
+        drop_exports(conn, run_id)
+        return
+    if chunk.offset > exported:
+        return
+    changed = (
+        line for line, text in enumerate(chunk.texts, start=chunk.offset) if old.get(line) != text
+    )
+    line = next(changed, None)
+    if line is not None and line <= exported:
+        drop_exports(conn, run_id, line)
+
+
+def _add_counts(
+    conn: Connection,
+    run_id: int,
+    keysets: Mapping[int, int],
+    types: Mapping[tuple[str, str], int],
+) -> None:
+    conn.executemany(
+        "INSERT INTO history_keyset_counts (run_id, keyset_id, row_count) VALUES (?, ?, ?)"
+        " ON CONFLICT (run_id, keyset_id) DO UPDATE"
+        " SET row_count = history_keyset_counts.row_count + excluded.row_count",
+        [(run_id, keyset_id, n) for keyset_id, n in keysets.items() if n],
+    )
+    conn.executemany(
+        "INSERT INTO history_key_types (run_id, key, type, row_count) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (run_id, key, type) DO UPDATE"
+        " SET row_count = history_key_types.row_count + excluded.row_count",
+        [(run_id, key, kind, n) for (key, kind), n in types.items() if n],
+    )
+
+
+def store_history(conn: Connection, run_id: int, chunk: HistoryChunk) -> None:
+    """Store a parsed chunk (``parse_history`` output), replacing the same line numbers,
+    and keep the run's counters.
+
+    Exports that the chunk makes stale are forgotten (their files are removed by the
+    exporter): all of them when the run's steps stop following line order, else those
+    from the first line the chunk changes (a re-sent chunk of the same lines changes none).
+    """
+    count_new = len(chunk.texts)
+    if not count_new:
+        return
+    first, last = chunk.offset, chunk.offset + count_new - 1
+    old = conn.execute(
+        "SELECT line_no, keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
+        (run_id, first, last),
+    ).tuples()
+    keyset_delta: Counter[int] = Counter()
+    type_delta: Counter[tuple[str, str]] = Counter()
+    for _, keyset_id, text in old:
+        keyset_delta[keyset_id] -= 1
+        for key, value in json.loads(text).items():
+            type_delta[(key, value_type(value))] -= 1
+    ids = _intern_keysets(conn, set(chunk.keys))
+    row_ids = [ids[keys] for keys in chunk.keys]
+    keyset_delta.update(row_ids)
+    type_delta.update(chunk.type_counts)
+    stats = stream_stats(conn, run_id, HISTORY)
+    ordered = stats.ordered and _chunk_ordered(conn, run_id, chunk)
+    _drop_stale_exports(conn, run_id, chunk, {int(r[0]): r[2] for r in old}, ordered)
+    insert = "INSERT INTO history (run_id, line_no, step, keyset_id, row) VALUES (?, ?, ?, ?, ?)"
+    if old:  # plain INSERT when no line is replaced (no conflict handling per row)
+        insert += (
+            " ON CONFLICT (run_id, line_no) DO UPDATE"
+            " SET step = excluded.step, keyset_id = excluded.keyset_id, row = excluded.row"
+        )
+    conn.executemany(
+        insert, zip(repeat(run_id), range(first, last + 1), chunk.steps, row_ids, chunk.texts)
+    )
+    _add_counts(conn, run_id, keyset_delta, type_delta)
+    if old:
+        conn.execute(
+            "DELETE FROM history_keyset_counts WHERE run_id = ? AND row_count <= 0", (run_id,)
+        )
+        conn.execute("DELETE FROM history_key_types WHERE run_id = ? AND row_count <= 0", (run_id,))
+    count = stats.line_count + count_new - len(old)
+    _save_stats(conn, run_id, HISTORY, StreamStats(line_count=count, ordered=ordered))
+
+
+def store_events(conn: Connection, run_id: int, lines: Sequence[EventLine]) -> None:
+    """Store contiguous events lines and set the run's ``system_metrics`` to the latest row."""
+    if not lines:
+        return
+    (existing,) = conn.execute(
+        "SELECT count(*) FROM events WHERE run_id = ? AND line_no BETWEEN ? AND ?",
+        (run_id, lines[0].line_no, lines[-1].line_no),
+    ).one()
+    insert = "INSERT INTO events (run_id, line_no, row) VALUES (?, ?, ?)"
+    if existing:
+        insert += " ON CONFLICT (run_id, line_no) DO UPDATE SET row = excluded.row"
+    conn.executemany(insert, [(run_id, line.line_no, line.text) for line in lines])
+    stats = stream_stats(conn, run_id, EVENTS)
+    count = stats.line_count + len(lines) - existing
+    _save_stats(conn, run_id, EVENTS, StreamStats(line_count=count, ordered=True))
+    conn.execute(
+        "UPDATE runs SET system_metrics ="
+        " (SELECT row FROM events WHERE run_id = ? ORDER BY line_no DESC LIMIT 1) WHERE id = ?",
+        (run_id, run_id),
+    )
+
+
+# --------------------------------------------------------------------------- sampling
+
+
+def _dense(conn: Connection, table: str, run_id: int, line_count: int) -> bool:
+    """True when the run's line numbers have no gaps (so position maps to line number)."""
+    if line_count == 0:
+        return True
+    low = conn.execute(f"SELECT min(line_no) FROM {table} WHERE run_id = ?", (run_id,)).one()
+    high = conn.execute(f"SELECT max(line_no) FROM {table} WHERE run_id = ?", (run_id,)).one()
+    return bool(high[0] - low[0] + 1 == line_count)
+
+
+def _line_window(conn: Connection, run_id: int, lo: int, hi: int) -> tuple[int, int] | None:
+    """First and last line of the step window, for a run whose steps follow line order."""
+    first_step = conn.execute(
+        "SELECT step FROM history WHERE run_id = ? AND step >= ? ORDER BY step LIMIT 1",
+        (run_id, lo),
+    ).first()
+    last_step = conn.execute(
+        "SELECT step FROM history WHERE run_id = ? AND step <= ? ORDER BY step DESC LIMIT 1",
+        (run_id, hi),
+    ).first()
+    if first_step is None or last_step is None or first_step[0] > last_step[0]:
+        return None
+    # min/max of ``line_no + 0``, not of ``line_no`` nor ORDER BY line_no LIMIT 1: on the
+    # bare column SQLite's planner walks the primary key from the run's first line (tens
+    # of ms on a long run; EXPLAIN QUERY PLAN: "USING PRIMARY KEY (run_id=?)"); on the
+    # expression it searches the covering (run_id, step, keyset_id) index, as PG does.
+    (first,) = conn.execute(
+        "SELECT min(line_no + 0) FROM history WHERE run_id = ? AND step = ?",
+        (run_id, first_step[0]),
+    ).one()
+    (last,) = conn.execute(
+        "SELECT max(line_no + 0) FROM history WHERE run_id = ? AND step = ?",
+        (run_id, last_step[0]),
+    ).one()
+    return int(first), int(last)
+
+
+def _rows_by_lines(
+    conn: Connection, table: str, run_id: int, first: int, last: int, positions: list[int]
+) -> list[str]:
+    if len(positions) == last - first + 1:
+        result = conn.execute(
+            f"SELECT row FROM {table} WHERE run_id = ? AND line_no BETWEEN ? AND ?"
+            " ORDER BY line_no",
+            (run_id, first, last),
+        )
+    else:
+        lines, param = conn.dialect.int_list([first + p for p in positions])
+        result = conn.execute(
+            f"SELECT row FROM {table} WHERE run_id = ? AND line_no IN {lines} ORDER BY line_no",
+            (run_id, param),
+        )
+    return [row for (row,) in result.tuples()]
+
+
+def history_rows(
+    conn: Connection,
+    run_id: int,
+    *,
+    samples: int | None = None,
+    min_step: int | None = None,
+    max_step: int | None = None,
+    keyset_ids: Sequence[int] | None = None,
+) -> list[str]:
+    """History row texts as stored, by step; ``min_step`` inclusive, ``max_step`` exclusive;
+    only rows of ``keyset_ids`` unless None.
+
+    ``samples`` None returns every row of the window, else at most ``samples`` rows spread
+    evenly by index with the first and last kept.
+    """
+    bounds = step_bounds(min_step, max_step)
+    if bounds is None:
+        return []
+    lo, hi = bounds
+    stats = stream_stats(conn, run_id, HISTORY)
+    if keyset_ids is None and stats.ordered and _dense(conn, HISTORY, run_id, stats.line_count):
+        lines = _line_window(conn, run_id, lo, hi)
+        if lines is None:
+            return []
+        first, last = lines
+        positions = sample_positions(last - first + 1, samples)
+        return _rows_by_lines(conn, HISTORY, run_id, first, last, positions)
+    where = "run_id = ? AND step BETWEEN ? AND ?"
+    params: list[object] = [run_id, lo, hi]
+    if keyset_ids is not None:
+        fragment, param = conn.dialect.int_list(keyset_ids)
+        where += f" AND keyset_id IN {fragment}"
+        params.append(param)
+    (count,) = conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).one()
+    positions = sample_positions(count, samples)
+    if len(positions) == count:
+        result = conn.execute(
+            f"SELECT row FROM history WHERE {where} ORDER BY step, line_no", params
+        )
+    else:
+        wanted, param = conn.dialect.int_list(positions)
+        result = conn.execute(
+            "SELECT h.row FROM (SELECT line_no, step,"
+            " row_number() OVER (ORDER BY step, line_no) - 1 AS pos"
+            f" FROM history WHERE {where}) AS w"
+            " JOIN history AS h ON h.run_id = ? AND h.line_no = w.line_no"
+            f" WHERE w.pos IN {wanted} ORDER BY w.step, w.line_no",
+            [*params, run_id, param],
+        )
+    return [row for (row,) in result.tuples()]
+
+
+def run_keysets(conn: Connection, run_id: int) -> list[tuple[int, list[str]]]:
+    """``(keyset id, its keys)`` of every key set the run's history rows have now."""
+    rows = conn.execute(
+        "SELECT keysets.id, keysets.keys FROM history_keyset_counts"
+        " JOIN keysets ON keysets.id = history_keyset_counts.keyset_id"
+        " WHERE history_keyset_counts.run_id = ? AND history_keyset_counts.row_count > 0"
+        " ORDER BY keysets.id",
+        (run_id,),
+    ).tuples()
+    return [(int(keyset_id), json.loads(keys)) for keyset_id, keys in rows]
+
+
+def event_rows(conn: Connection, run_id: int, samples: int | None = None) -> list[str]:
+    """System-metrics rows as stored, in line order, sampled by index like history."""
+    stats = stream_stats(conn, run_id, EVENTS)
+    if stats.line_count == 0:
+        return []
+    positions = sample_positions(stats.line_count, samples)
+    if _dense(conn, EVENTS, run_id, stats.line_count):
+        (first,) = conn.execute("SELECT min(line_no) FROM events WHERE run_id = ?", (run_id,)).one()
+        return _rows_by_lines(conn, EVENTS, run_id, first, first + stats.line_count - 1, positions)
+    wanted, param = conn.dialect.int_list(positions)
+    result = conn.execute(
+        "SELECT e.row FROM (SELECT line_no, row_number() OVER (ORDER BY line_no) - 1 AS pos"
+        " FROM events WHERE run_id = ?) AS w"
+        " JOIN events AS e ON e.run_id = ? AND e.line_no = w.line_no"
+        f" WHERE w.pos IN {wanted} ORDER BY w.line_no",
+        (run_id, run_id, param),
+    )
+    return [row for (row,) in result.tuples()]
+
+
+# --------------------------------------------------------------------------- summaries
+
+
+def last_step(conn: Connection, run_id: int) -> int:
+    """The largest step logged, or -1 without history."""
+    (step,) = conn.execute("SELECT max(step) FROM history WHERE run_id = ?", (run_id,)).one()
+    return -1 if step is None else int(step)
+
+
+def key_type_counts(conn: Connection, run_id: int) -> list[tuple[str, str, int]]:
+    """``(key, type, rows)`` of the run's history keys, by key then type (code point order,
+    sorted here: PostgreSQL would order text by its collation)."""
+    rows = conn.execute(
+        "SELECT key, type, row_count FROM history_key_types WHERE run_id = ? AND row_count > 0",
+        (run_id,),
+    ).tuples()
+    return sorted((str(key), str(kind), int(count)) for key, kind, count in rows)
+
+
+def line_count(conn: Connection, run_id: int, stream: str) -> int:
+    """Number of stored lines of ``history`` or ``events``."""
+    return stream_stats(conn, run_id, stream).line_count
+
+
+def history_tail(conn: Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
+    """The last ``rows`` history rows (by step): a JSON list of row texts as stored.
+
+    Each element is a string (one JSON row), as on W&B: resuming SDKs decode the list,
+    then its last element (wandb-core fails on a list of objects).
+    """
+    texts = conn.execute(
+        "SELECT row FROM history WHERE run_id = ? ORDER BY step DESC, line_no DESC LIMIT ?",
+        (run_id, rows),
+    ).tuples()
+    return json.dumps([text for (text,) in reversed(texts)])
+
+
+def events_tail(conn: Connection, run_id: int, rows: int = TAIL_ROWS) -> str:
+    """The last ``rows`` events rows: a JSON list of row texts (see :func:`history_tail`)."""
+    texts = conn.execute(
+        "SELECT row FROM events WHERE run_id = ? ORDER BY line_no DESC LIMIT ?",
+        (run_id, rows),
+    ).tuples()
+    return json.dumps([text for (text,) in reversed(texts)])
+
+
+def row_batches(
+    conn: Connection, run_id: int, *, after_line: int | None = None, size: int = 10_000
+) -> Iterator[list[str]]:
+    """History row texts after line ``after_line`` (None: all, by step), ``size`` at a time."""
+    if after_line is None:
+        query = "SELECT row FROM history WHERE run_id = ? ORDER BY step, line_no"
+        params: tuple[int, ...] = (run_id,)
+    else:  # exports exist only while steps follow line order: walk the primary key
+        query = "SELECT row FROM history WHERE run_id = ? AND line_no > ? ORDER BY line_no"
+        params = (run_id, after_line)
+    for batch in conn.execute(query, params).batches(size):
+        yield [text for (text,) in batch]
