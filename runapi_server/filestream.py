@@ -43,6 +43,7 @@ from runapi_server.limits import Limits
 from runapi_server.lookup import find_run
 from runapi_server.state import ServerState
 from runapi_server.storage import files as stored_files
+from runapi_server.storage import history as history_store
 from runapi_server.storage import runs as stored_runs
 from runapi_server.timeutil import now_iso
 
@@ -150,9 +151,9 @@ def apply_post(
             return False
         run_id: int = run["id"]
         for chunk in post.history_chunks:
-            history.store_history(conn, run_id, chunk)
+            history_store.store_history(conn, run_id, chunk)
         for event_lines in post.event_chunks:
-            history.store_events(conn, run_id, event_lines)
+            history_store.store_events(conn, run_id, event_lines)
         for name, offset, content in post.other:
             stored_files.store_stream_lines(
                 conn, run_id, name, offset, content, mimetype=runfiles.mimetype_of(name), now=now

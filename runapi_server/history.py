@@ -9,7 +9,7 @@ summary names nested values; a top-level key literally named ``"grad.norm"`` win
 ```python
 with db.transaction() as conn:
     chunk = parse_history("wandb-history.jsonl", 0, ['{"_step": 0, "loss": NaN}'])
-    store_history(conn, run_id, chunk)
+    store_history(conn, run_id, chunk)  # runapi_server.storage.history
 sampled_history(db.read(), run_id, ["loss"], samples=500)  # -> [{"loss": nan}]
 ```
 """
@@ -35,10 +35,6 @@ from runapi_server.history_parse import value_type as value_type
 from runapi_server.history_sampling import sample_positions as sample_positions
 from runapi_server.storage import history as store
 from runapi_server.storage.connection import Connection
-
-# The file stream's writers (filestream.py stores parsed chunks through these names).
-store_history = store.store_history
-store_events = store.store_events
 
 
 def _keysets_with(conn: Connection, run_id: int, keys: Sequence[str]) -> list[int] | None:

@@ -166,6 +166,7 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
     later post rewriting those lines wins, whichever path writes the part."""
     from runapi_server import export_worker, history, parquet_export
     from runapi_server.state import ServerState
+    from runapi_server.storage import history as history_store
     from runapi_server.storage import history_exports
     from runapi_server.timeutil import now_iso
 
@@ -184,8 +185,8 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
     held = history.parse_history("wandb-history.jsonl", 0, texts)
     rewrite = history.parse_history("wandb-history.jsonl", 10, ['{"_step": 10, "loss": -1.0}'])
     with state.db.transaction() as conn:
-        history.store_history(conn, 1, held)
-        history.store_history(conn, 1, rewrite)
+        history_store.store_history(conn, 1, held)
+        history_store.store_history(conn, 1, rewrite)
     for write in ("unlocked", "locked"):
         with state.db.transaction() as conn:
             history_exports.drop_exports(conn, 1)

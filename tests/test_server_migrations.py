@@ -19,6 +19,7 @@ from conftest import ROOT, _wait_until_up, free_port
 import runapi
 from runapi_server import history
 from runapi_server.auth import hash_key
+from runapi_server.storage import history as history_store
 from runapi_server.storage import migrations
 from runapi_server.storage.sqlite import SqliteConnection
 
@@ -72,7 +73,7 @@ def build_v1_data_dir(data_dir: Path) -> None:
         )
         lines = [json.dumps({"_step": step, "loss": 1.0 / (step + 1)}) for step in range(3)]
         conn.execute("BEGIN")
-        history.store_history(
+        history_store.store_history(
             SqliteConnection(conn), 1, history.parse_history("wandb-history.jsonl", 0, lines)
         )
         conn.execute("COMMIT")

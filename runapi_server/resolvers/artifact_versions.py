@@ -24,6 +24,7 @@ from runapi_server.resolvers.artifacts import (
 from runapi_server.storage import artifacts as store
 from runapi_server.storage.artifacts import artifact_by_id, set_alias
 from runapi_server.storage.connection import Connection, Row
+from runapi_server.storage.runs import ensure_project
 from runapi_server.timeutil import now_iso
 
 mutation = MutationType()
@@ -136,7 +137,7 @@ def _project_for_write(conn: Connection, user: AuthUser, entity: str, name: str,
     if project is not None:
         found: int = project["id"]
         return found
-    return store.create_project(conn, entity, name, now)
+    return ensure_project(conn, entity, name, now)
 
 
 @mutation.field("createArtifact")

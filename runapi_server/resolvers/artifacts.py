@@ -21,6 +21,7 @@ from graphql import GraphQLResolveInfo
 
 from runapi_server.connections import paginate
 from runapi_server.context import context_of
+from runapi_server.resolvers.columns import bind_columns
 from runapi_server.resolvers.query import opaque_id
 from runapi_server.storage import artifacts as store
 from runapi_server.storage.connection import Connection, Row
@@ -83,15 +84,7 @@ _ARTIFACT_COLUMNS: Final = {
 }
 
 
-def _bind_column(field: str, column: str) -> None:
-    def resolve(obj: Row, _info: GraphQLResolveInfo) -> Any:
-        return obj[column]
-
-    artifact_type.set_field(field, resolve)
-
-
-for _field, _column in _ARTIFACT_COLUMNS.items():
-    _bind_column(_field, _column)
+bind_columns(artifact_type, _ARTIFACT_COLUMNS)
 
 
 @artifact_type.field("ttlIsInherited")

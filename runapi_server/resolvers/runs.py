@@ -30,6 +30,7 @@ from runapi_server.filters import (
 )
 from runapi_server.lookup import storage_id as make_storage_id
 from runapi_server.ordering import Order, parse_order, sorter
+from runapi_server.resolvers.columns import bind_columns
 from runapi_server.storage import runs as stored_runs
 from runapi_server.storage import users as stored_users
 from runapi_server.storage.connection import Connection, Row
@@ -91,15 +92,7 @@ _COLUMN_FIELDS: Final = {
 }
 
 
-def _bind_column(field: str, column: str) -> None:
-    def resolve(obj: Row, _info: GraphQLResolveInfo) -> Any:
-        return obj[column]
-
-    run_type.set_field(field, resolve)
-
-
-for _field, _column in _COLUMN_FIELDS.items():
-    _bind_column(_field, _column)
+bind_columns(run_type, _COLUMN_FIELDS)
 
 
 @run_type.field("tags")

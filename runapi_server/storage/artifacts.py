@@ -18,7 +18,7 @@ Functions (a :class:`Connection` first): versions :func:`artifact_by_id`,
 :func:`create_sequence`, :func:`project_types`; aliases and tags :func:`version_aliases`,
 :func:`sequence_aliases`, :func:`set_alias`, :func:`keep_only_aliases`,
 :func:`version_tags`, :func:`add_tags`, :func:`remove_tags`; usages :func:`usage_names`,
-:func:`record_usage`, :func:`runs_using`; :func:`create_project`.
+:func:`record_usage`, :func:`runs_using`.
 
 ```python
 with db.transaction() as conn:
@@ -36,6 +36,7 @@ from dataclasses import astuple, dataclass
 from typing import Any, Final
 
 from runapi_server.storage.connection import Connection, Row
+from runapi_server.storage.runs import RUN_SELECT
 
 _VERSION_SELECT: Final = (
     "SELECT artifacts.*, artifact_sequences.name AS sequence_name,"
@@ -49,10 +50,6 @@ _SEQUENCE_SELECT: Final = (
     " JOIN projects ON projects.id = artifact_sequences.project_id"
 )
 # The columns of a run as the runs lookups (runapi_server.lookup) give them.
-_RUN_SELECT: Final = (
-    "SELECT runs.*, projects.name AS project_name, projects.entity AS entity"
-    " FROM runs JOIN projects ON projects.id = runs.project_id"
-)
 UPDATABLE: Final = frozenset({"description", "metadata", "ttl_seconds"})
 
 
@@ -371,17 +368,8 @@ def runs_using(conn: Connection, artifact_id: int) -> list[Row]:
     """The runs (rows as the runs lookups give them) that used the version, in the order
     they first used it."""
     return conn.execute(
-        _RUN_SELECT + " JOIN artifact_usages ON artifact_usages.run_id = runs.id"
+        RUN_SELECT + " JOIN artifact_usages ON artifact_usages.run_id = runs.id"
         " WHERE artifact_usages.artifact_id = ?"
         " ORDER BY artifact_usages.created_at, artifact_usages.run_id",
         (artifact_id,),
     ).all()
-
-
-def create_project(conn: Connection, entity: str, name: str, now: str) -> int:
-    """A new project of ``entity`` (createArtifact into a project not made yet); its id."""
-    row = conn.execute(
-        "INSERT INTO projects (entity, name, created_at) VALUES (?, ?, ?) RETURNING id",
-        (entity, name, now),
-    ).one()
-    return int(row[0])
