@@ -110,3 +110,32 @@ def test_workers_option_is_checked() -> None:
         )
         assert done.returncode == 2
         assert "--workers" in done.stderr and bad in done.stderr
+
+
+def test_served_connections_send_without_nagle_delay() -> None:
+    """`runapi serve`'s listening socket is a TCP socket by protocol number, so asyncio
+    sets TCP_NODELAY on every connection (without it a response written in two parts
+    waited ~40 ms for the client's delayed ACK)."""
+    import asyncio
+    import socket
+
+    from runapi_cli.serving import listen
+
+    async def accepted_nodelay() -> int:
+        found: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        def connected(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            found.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(connected, sock=listen("127.0.0.1", 0))
+        port = server.sockets[0].getsockname()[1]
+        _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            return await asyncio.wait_for(found, 10)
+        finally:
+            writer.close()
+            server.close()
+
+    assert asyncio.run(accepted_nodelay()) == 1
