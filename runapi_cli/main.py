@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -27,7 +26,14 @@ from runapi_cli import commands_artifacts, commands_runs, export, schema_check
 from runapi_cli.common import CommandError, UsageError, client_options
 from runapi_cli.extras import explain_import_error
 from runapi_cli.paths import default_data_dir
-from runapi_cli.serving import WORKER_APP, WORKER_SETTINGS, listen, url_for, worker_settings
+from runapi_cli.serving import (
+    DATABASE_ENV,
+    WORKER_APP,
+    WORKER_SETTINGS,
+    listen,
+    url_for,
+    worker_settings,
+)
 
 if TYPE_CHECKING:
     from runapi_server.limits import Limits
@@ -93,23 +99,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from runapi_server.app import create_app
         from runapi_server.http_protocol import header_timeout_protocol
+        from runapi_server.storage.database import database_errors
         from runapi_server.storage.migrations import SchemaTooNew
     except ImportError as exc:
         raise _server_import_error(exc) from exc
     limits = _parse_limits(args.limit)
     logging.getLogger("runapi_server").setLevel(args.log_level.upper())
     data_dir: Path = args.data_dir or default_data_dir()
+    database: str | None = args.database or os.environ.get(DATABASE_ENV) or None
+    unusable: tuple[type[Exception], ...] = (OSError, SchemaTooNew, *database_errors())
     sock = _listen(args.host, args.port)
     url = url_for(sock, args.host)
     try:
-        app = create_app(data_dir, public_url=url, limits=limits)
-    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
+        app = create_app(data_dir, public_url=url, limits=limits, database=database)
+    except ValueError as exc:
+        sock.close()
+        raise CommandError(str(exc)) from exc
+    except unusable as exc:
         sock.close()
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
-    print(f"runapi server listening on {url} (data: {data_dir.resolve()})", flush=True)
+    db = app.state.server.db
+    where = f", {db.description}" if db.dialect.name != "sqlite" else ""
+    print(f"runapi server listening on {url} (data: {data_dir.resolve()}{where})", flush=True)
     if args.workers > 1:
         del app  # the parent only prepared the data dir; each worker builds its own app
-        _serve_workers(args, sock, worker_settings(data_dir, url, limits))
+        _serve_workers(args, sock, worker_settings(data_dir, url, limits, database))
         return 0
     options = _uvicorn_options(args, header_timeout_protocol(limits.max_header_seconds))
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
@@ -161,13 +175,15 @@ def _users_module() -> Any:
 
 def _on_data_dir(data_dir: Path, action: Callable[[], T]) -> T:
     """Run `action` on the data dir, turning its failures into one-line command errors."""
+    from runapi_server.storage.database import database_errors
     from runapi_server.storage.migrations import SchemaTooNew
 
+    unusable: tuple[type[Exception], ...] = (OSError, SchemaTooNew, *database_errors())
     try:
         return action()
     except (ValueError, LookupError) as exc:
         raise CommandError(str(exc)) from exc
-    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
+    except unusable as exc:
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
 
 
@@ -292,6 +308,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=_port, default=8080, help="port to bind, 0 for any free port (default: 8080)"
     )
     _add_data_dir(serve)
+    serve.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="a PostgreSQL database, postgresql://user:password@host:port/dbname (default:"
+        f" ${DATABASE_ENV}, else the SQLite file in the data dir); the data dir keeps its"
+        " files and remembers the URL",
+    )
     serve.add_argument(
         "--log-level",
         default="info",

@@ -18,14 +18,23 @@ WORKER_SETTINGS = "RUNAPI_SERVE_WORKER"
 """Environment variable carrying the parent's settings (JSON) to its worker processes."""
 WORKER_APP = "runapi_cli.serving:worker_app"
 """What uvicorn imports in each worker (a factory: `factory=True`)."""
+DATABASE_ENV = "RUNAPI_DATABASE"
+"""`runapi serve --database`'s default: a PostgreSQL URL."""
 
 
-def worker_settings(data_dir: Path, public_url: str, limits: Limits) -> str:
+def worker_settings(
+    data_dir: Path, public_url: str, limits: Limits, database: str | None = None
+) -> str:
     """The JSON `worker_app` reads from `WORKER_SETTINGS`."""
     import dataclasses
 
     return json.dumps(
-        {"data_dir": str(data_dir), "public_url": public_url, "limits": dataclasses.asdict(limits)}
+        {
+            "data_dir": str(data_dir),
+            "public_url": public_url,
+            "limits": dataclasses.asdict(limits),
+            "database": database,
+        }
     )
 
 
@@ -46,6 +55,7 @@ def worker_app() -> Starlette:
         public_url=settings["public_url"],
         limits=limits,
         cleanup=False,
+        database=settings.get("database"),
     )
 
 

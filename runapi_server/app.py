@@ -136,19 +136,21 @@ def create_app(
     public_url: str | None = None,
     limits: Limits | None = None,
     cleanup: bool = True,
+    database: str | None = None,
 ) -> Starlette:
     """The server app on ``data_dir`` (created if missing), with ``limits`` (default:
     :class:`runapi_server.limits.Limits()`). ``cleanup`` removes temp files of uploads a
     killed server left behind; worker processes of ``runapi serve --workers N`` pass False
     (the parent cleaned up before starting them, and a worker starting late must not
-    remove another worker's upload in progress).
+    remove another worker's upload in progress). ``database``: a PostgreSQL URL, or
+    ``None`` for the data dir's own database (SQLite unless the dir recorded a URL).
 
     ```python
     import uvicorn
     uvicorn.run(create_app(Path("data")), port=8080)
     ```
     """
-    state = ServerState.open(data_dir, public_url, limits)
+    state = ServerState.open(data_dir, public_url, limits, database)
     state.db.read()  # opens the database and brings its schema up to date
     if cleanup:
         storage_routes.remove_partial_uploads(state.files_dir)

@@ -26,13 +26,19 @@ class ServerState:
 
     @classmethod
     def open(
-        cls, data_dir: Path, public_url: str | None = None, limits: Limits | None = None
+        cls,
+        data_dir: Path,
+        public_url: str | None = None,
+        limits: Limits | None = None,
+        database: str | None = None,
     ) -> ServerState:
+        """The state on ``data_dir``; ``database``: a PostgreSQL URL, or ``None`` for the
+        data dir's own database (see :func:`runapi_server.storage.database.open_database`)."""
         data_dir = data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         return cls(
             data_dir=data_dir,
-            db=open_database(None, data_dir),
+            db=open_database(database, data_dir),
             secret=_load_secret(data_dir / SECRET_FILE),
             public_url=public_url.rstrip("/") if public_url else None,
             limits=limits or Limits(),

@@ -104,7 +104,7 @@ def serve_any_port(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[t
         assert proc.stdout is not None
         line = proc.stdout.readline()
         match = re.fullmatch(
-            r"runapi server listening on (http://127\.0\.0\.1:\d+) \(data: (.+)\)\n", line
+            r"runapi server listening on (http://127\.0\.0\.1:\d+) \(data: ([^,]+)\)\n", line
         )
         assert match, line
         assert Path(match.group(2)) == data_dir.resolve()

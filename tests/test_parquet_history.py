@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, User, load_operation
+from databases import read, use_test_database
 from seeding import close_apis, finish, log_history, make_api, new_run
 from test_server_files import run_db_id_of
 
@@ -345,21 +346,19 @@ def test_falls_back_without_parquet_field(user: User) -> None:
 def export_records(user: User, run: runapi.Run) -> list[tuple[int, int, int, str]]:
     """The run's `history_exports` records (first line, last line, rows, path), read from
     the server's database (read-only) once the exporter has caught up with the posts."""
-    import sqlite3
-
     from runapi_server import export_worker
 
     assert export_worker.wait_idle(user.server.data_dir)
-    db = user.server.data_dir / "runapi.sqlite3"
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return [
-            (int(r[0]), int(r[1]), int(r[2]), str(r[3]))
-            for r in conn.execute(
-                "SELECT e.first_line, e.last_line, e.row_count, e.path FROM history_exports AS e"
-                " JOIN runs ON runs.id = e.run_id WHERE runs.name = ? ORDER BY e.first_line",
-                (run.id,),
-            )
-        ]
+    return [
+        (int(r[0]), int(r[1]), int(r[2]), str(r[3]))
+        for r in read(user.server.data_dir)
+        .execute(
+            "SELECT e.first_line, e.last_line, e.row_count, e.path FROM history_exports AS e"
+            " JOIN runs ON runs.id = e.run_id WHERE runs.name = ? ORDER BY e.first_line",
+            (run.id,),
+        )
+        .tuples()
+    ]
 
 
 def log_settled(user: User, run: runapi.Run, rows: list[dict[str, Any]], chunk: int) -> None:
@@ -488,7 +487,7 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
     from runapi_server.state import ServerState
     from runapi_server.timeutil import now_iso
 
-    state = ServerState.open(tmp_path)
+    state = ServerState.open(use_test_database(tmp_path))
     with state.db.transaction() as conn:
         conn.execute("INSERT INTO users (name, created_at) VALUES ('u', ?)", (now_iso(),))
         conn.execute(
