@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Server, free_port
+from conftest import Server, _wait_until_up, free_port
 from databases import admin_url, column_names, fresh_database, table_names, use_test_database
 from hardening import run_server
 
@@ -138,3 +138,32 @@ def _dump(data_dir: Path) -> list[tuple[str, list[str]]]:
             (table, sorted(repr(row) for row in conn.execute(f"SELECT * FROM {table}").fetchall()))
             for table in tables
         ]
+
+
+def test_serve_with_database_serves_from_it_and_the_data_dir_remembers(tmp_path: Path) -> None:
+    url = fresh_database()
+    assert url is not None
+    data_dir = tmp_path / "fresh"
+    port = free_port()
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "runapi_cli", "serve", "--port", str(port),
+             "--data-dir", str(data_dir), "--database", url],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_until_up(f"http://127.0.0.1:{port}")
+        server = Server(url=f"http://127.0.0.1:{port}", data_dir=data_dir)
+        with _api(server) as api:
+            api.create_run(project="p", run_id="r1")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    assert (data_dir / URL_FILE).read_text() == url + "\n"
+    assert not (data_dir / "runapi.sqlite3").exists()
+    first = (tmp_path / "serve.log").read_text().splitlines()[0]
+    assert first.endswith(f"(data: {data_dir.resolve()}, database {url})")
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT name FROM runs").fetchall() == [("r1",)]
