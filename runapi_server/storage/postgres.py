@@ -188,7 +188,7 @@ class PgConnection:
 def _retryable(sql: str) -> bool:
     """Whether ``sql`` changes nothing by itself: a read, or the start of a transaction."""
     head = sql.lstrip()[:6].upper()
-    return head.startswith(("SELECT", "BEGIN", "WITH"))
+    return head.startswith(("SELECT", "BEGIN"))
 
 
 def redacted(url: str) -> str:
