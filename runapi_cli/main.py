@@ -15,7 +15,6 @@ import logging
 import os
 import signal
 import socket
-import sqlite3
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from runapi_cli.common import CommandError, UsageError, client_options
 from runapi_cli.extras import explain_import_error
 from runapi_cli.paths import default_data_dir
 from runapi_cli.serving import (
+    DATABASE_ENV,
     WORKER_APP,
     WORKER_SETTINGS,
     StorageSettings,
@@ -101,12 +101,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from runapi_server.app import create_app
         from runapi_server.http_protocol import header_timeout_protocol
+        from runapi_server.storage.database import database_errors
         from runapi_server.storage.migrations import SchemaTooNew
     except ImportError as exc:
         raise _server_import_error(exc) from exc
     limits = _parse_limits(args.limit)
     logging.getLogger("runapi_server").setLevel(args.log_level.upper())
     data_dir: Path = args.data_dir or default_data_dir()
+    database: str | None = args.database or os.environ.get(DATABASE_ENV) or None
+    unusable: tuple[type[Exception], ...] = (OSError, SchemaTooNew, *database_errors())
     storage = StorageSettings.of(args.storage, args.signing_key_file, os.environ)
     try:
         signing_key = storage.signing_key(os.environ)
@@ -122,20 +125,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
             limits=limits,
             storage_dir=storage.storage_dir,
             signing_key=signing_key,
+            database=database,
         )
-    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
+    except ValueError as exc:
+        sock.close()
+        raise CommandError(str(exc)) from exc
+    except unusable as exc:
         sock.close()
         where = f"data dir {data_dir}"
         if storage.storage_dir is not None:
             where += f" with storage {storage.storage_dir}"
         raise CommandError(f"cannot use {where}: {exc}") from exc
-    files = "" if storage.storage_dir is None else f", files: {storage.storage_dir.resolve()}"
+    db = app.state.server.db
+    files = f", {db.description}" if db.dialect.name != "sqlite" else ""
+    if storage.storage_dir is not None:
+        files += f", files: {storage.storage_dir.resolve()}"
     if public != url:
         files += f", public URL: {public}"
     print(f"runapi server listening on {url} (data: {data_dir.resolve()}{files})", flush=True)
     if args.workers > 1:
         del app  # the parent only prepared the data dir; each worker builds its own app
-        _serve_workers(args, sock, worker_settings(data_dir, public, limits, storage))
+        _serve_workers(args, sock, worker_settings(data_dir, public, limits, storage, database))
         return 0
     options = _uvicorn_options(args, header_timeout_protocol(limits.max_header_seconds))
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
@@ -187,13 +197,15 @@ def _users_module() -> Any:
 
 def _on_data_dir(data_dir: Path, action: Callable[[], T]) -> T:
     """Run `action` on the data dir, turning its failures into one-line command errors."""
+    from runapi_server.storage.database import database_errors
     from runapi_server.storage.migrations import SchemaTooNew
 
+    unusable: tuple[type[Exception], ...] = (OSError, SchemaTooNew, *database_errors())
     try:
         return action()
     except (ValueError, LookupError) as exc:
         raise CommandError(str(exc)) from exc
-    except (OSError, sqlite3.Error, SchemaTooNew) as exc:
+    except unusable as exc:
         raise CommandError(f"cannot use data dir {data_dir}: {exc}") from exc
 
 
@@ -319,6 +331,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_dir(serve)
     add_team_options(serve)
+    serve.add_argument(
+        "--database",
+        default=None,
+        metavar="URL",
+        help="a PostgreSQL database, postgresql://user:password@host:port/dbname (default:"
+        f" ${DATABASE_ENV}, else the SQLite file in the data dir); the data dir keeps its"
+        " files and remembers the URL",
+    )
     serve.add_argument(
         "--log-level",
         default="info",

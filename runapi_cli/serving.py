@@ -21,6 +21,8 @@ WORKER_SETTINGS = "RUNAPI_SERVE_WORKER"
 """Environment variable carrying the parent's settings (JSON) to its worker processes."""
 WORKER_APP = "runapi_cli.serving:worker_app"
 """What uvicorn imports in each worker (a factory: `factory=True`)."""
+DATABASE_ENV = "RUNAPI_DATABASE"
+"""`runapi serve --database`'s default: a PostgreSQL URL."""
 
 
 STORAGE_ENV = "RUNAPI_STORAGE"
@@ -98,7 +100,11 @@ def _public_url(text: str) -> str:
 
 
 def worker_settings(
-    data_dir: Path, public_url: str, limits: Limits, storage: StorageSettings
+    data_dir: Path,
+    public_url: str,
+    limits: Limits,
+    storage: StorageSettings,
+    database: str | None = None,
 ) -> str:
     """The JSON `worker_app` reads from `WORKER_SETTINGS` (the signing key by its file;
     a key in `RUNAPI_SIGNING_KEY` reaches the workers in their inherited environment)."""
@@ -114,6 +120,7 @@ def worker_settings(
             "limits": dataclasses.asdict(limits),
             "storage_dir": text(storage.storage_dir),
             "signing_key_file": text(storage.signing_key_file),
+            "database": database,
         }
     )
 
@@ -142,6 +149,7 @@ def worker_app() -> Starlette:
         cleanup=False,
         storage_dir=storage.storage_dir,
         signing_key=storage.signing_key(os.environ),
+        database=settings.get("database"),
     )
 
 

@@ -138,6 +138,7 @@ def create_app(
     cleanup: bool = True,
     storage_dir: Path | None = None,
     signing_key: bytes | None = None,
+    database: str | None = None,
 ) -> Starlette:
     """The server app on ``data_dir`` (created if missing), with ``limits`` (default:
     :class:`runapi_server.limits.Limits()`). ``storage_dir`` holds the files kept outside
@@ -146,7 +147,8 @@ def create_app(
     removes temp files of uploads a killed server left behind (only those idle for
     :data:`runapi_server.storage_routes.PARTIAL_UPLOAD_IDLE_S`, so another process's upload
     in flight stays); worker processes of ``runapi serve --workers N`` pass False (the
-    parent cleaned up before starting them).
+    parent cleaned up before starting them). ``database``: a PostgreSQL URL, or ``None``
+    for the data dir's own database (SQLite unless the dir recorded a URL).
 
     ```python
     import uvicorn
@@ -154,7 +156,12 @@ def create_app(
     ```
     """
     state = ServerState.open(
-        data_dir, public_url, limits, storage_dir=storage_dir, signing_key=signing_key
+        data_dir,
+        public_url,
+        limits,
+        storage_dir=storage_dir,
+        signing_key=signing_key,
+        database=database,
     )
     state.db.read()  # opens the database and brings its schema up to date
     _ = state.secret  # read (or made) now: an unusable storage dir fails at start

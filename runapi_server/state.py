@@ -69,11 +69,13 @@ class ServerState:
         *,
         storage_dir: Path | None = None,
         signing_key: bytes | None = None,
+        database: str | None = None,
     ) -> ServerState:
         """The state of a server on ``data_dir`` (made if missing) and ``storage_dir``
         (default: the data dir; made if missing). ``signing_key``: the secret from the
         configuration (see :func:`parse_signing_key`), else ``signing.key`` of the
-        storage dir, made once."""
+        storage dir, made once. ``database``: a PostgreSQL URL, or ``None`` for the data
+        dir's own database (see :func:`runapi_server.storage.database.open_database`)."""
         data_dir = data_dir.resolve()
         data_dir.mkdir(parents=True, exist_ok=True)
         storage = storage_dir.resolve() if storage_dir is not None else data_dir
@@ -86,7 +88,7 @@ class ServerState:
         return cls(
             data_dir=data_dir,
             storage_dir=storage,
-            db=open_database(None, data_dir),
+            db=open_database(database, data_dir),
             public_url=public_url.rstrip("/") if public_url else None,
             limits=limits or Limits(),
             signing_key=signing_key,

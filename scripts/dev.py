@@ -3,6 +3,8 @@
 
     python3 scripts/dev.py demo            # install if needed, then `runapi demo`
     python3 scripts/dev.py test [ARGS...]  # install if needed, then `pytest ARGS...`
+    python3 scripts/dev.py test --postgres [ARGS...]  # the same, every test server on
+                                           # PostgreSQL (a temp cluster: scripts/pg_cluster.py)
     python3 scripts/dev.py --install-only  # install if needed, nothing else
 
 It creates `.venv` in the project root when missing and runs
@@ -92,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "demo":
         command = [str(python), "-m", "runapi_cli", "demo", *args.args]
+    elif args.args[:1] == ["--postgres"]:
+        from pg_cluster import ADMIN_ENV, temp_cluster
+
+        command = [str(python), "-m", "pytest", *args.args[1:]]
+        with temp_cluster(fsync=False) as cluster:
+            _say(f"PostgreSQL test cluster at {cluster.admin_url} ({ADMIN_ENV})")
+            env = {**os.environ, ADMIN_ENV: cluster.admin_url}
+            return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
     else:
         command = [str(python), "-m", "pytest", *args.args]
     return subprocess.run(command, cwd=ROOT, check=False).returncode

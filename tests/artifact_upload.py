@@ -10,12 +10,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 import httpx
 from conftest import User, load_operation
+from databases import read
 from server_gql import data, operation
 
 PROJECT = "contents"
@@ -135,11 +135,11 @@ def log_version(
 def stored_uploads(data_dir: Path, entity: str | None = None) -> int:
     """How many times the server received artifact file bytes (of `entity`, or all users)."""
     query = "SELECT COALESCE(SUM(uploads), 0) FROM artifact_blobs"
-    with sqlite3.connect(data_dir / "runapi.sqlite3") as conn:
-        if entity is None:
-            (count,) = conn.execute(query).fetchone()
-        else:
-            (count,) = conn.execute(query + " WHERE entity = ?", (entity,)).fetchone()
+    conn = read(data_dir)
+    if entity is None:
+        (count,) = conn.execute(query).one()
+    else:
+        (count,) = conn.execute(query + " WHERE entity = ?", (entity,)).one()
     return int(count)
 
 

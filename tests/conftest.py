@@ -3,6 +3,9 @@
 - ``live_server``: the server app in a uvicorn thread on a free loopback port (one per session).
 - ``spawned_server``: ``runapi serve`` as a separate process (one per session).
 - ``user``: a fresh user (entity) with an API key on ``live_server``.
+
+Each server's data dir gets a fresh PostgreSQL database when ``RUNAPI_TEST_DATABASE`` names
+a cluster (see tests/databases.py), else its own SQLite file.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from databases import drop_created, use_test_database
 
 ROOT = Path(__file__).resolve().parent.parent
 QUERIES = ROOT / "queries"
@@ -80,7 +84,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
     from runapi_server.app import create_app
 
-    data_dir = tmp_path_factory.mktemp("server-data")
+    data_dir = use_test_database(tmp_path_factory.mktemp("server-data"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app(data_dir, public_url=url)
@@ -96,7 +100,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture(scope="session")
 def spawned_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = tmp_path_factory.mktemp("spawned-data")
+    data_dir = use_test_database(tmp_path_factory.mktemp("spawned-data"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # The server's output goes to a file: a pipe nobody reads would fill up and block it.
@@ -172,6 +176,10 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 INSTALLED_ENV = "RUNAPI_TEST_INSTALLED"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    drop_created()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -12,20 +12,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 from conftest import ROOT, Server, _wait_until_up, free_port
+from databases import table_names, use_test_database
 
 from runapi_server.limits import Limits
-from runapi_server.storage.database import DB_FILE
+from runapi_server.storage.database import open_database
 
 OPERATIONS = ROOT / "tests" / "operations"
 
@@ -47,7 +47,7 @@ def run_server(data_dir: Path, limits: Limits | None = None) -> Iterator[Server]
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = create_app(data_dir, public_url=url, limits=limits)
+    app = create_app(use_test_database(data_dir), public_url=url, limits=limits)
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -62,6 +62,7 @@ def run_server(data_dir: Path, limits: Limits | None = None) -> Iterator[Server]
 
 def spawn_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     """`runapi serve` on `port` and `data_dir` as a child process, up when this returns."""
+    use_test_database(data_dir)
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "runapi_cli", "serve", "--port", str(port), "--data-dir",
@@ -83,17 +84,15 @@ def spawn_server(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes
 def db_digest(data_dir: Path) -> str:
     """sha256 over every table's rows in a fixed order (read through a fresh connection)."""
     digest = hashlib.sha256()
-    with closing(sqlite3.connect(data_dir / DB_FILE)) as conn:
-        tables = [
-            row[0]
-            for row in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-            )
-        ]
-        for table in tables:
+    db = open_database(None, data_dir)
+    try:
+        conn = db.read()
+        for table in table_names(conn):
             digest.update(table.encode())
-            for row in conn.execute(f"SELECT * FROM {table} ORDER BY 1, 2"):
-                digest.update(repr(row).encode())
+            rows = sorted(repr(row) for row in conn.execute(f"SELECT * FROM {table}").tuples())
+            digest.update("\n".join(rows).encode())
+    finally:
+        db.close()
     return digest.hexdigest()
 
 

@@ -9,17 +9,14 @@ no "database is locked"), and that every run's summary is one whole written valu
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 import time
-from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from conftest import User, load_operation
-
-from runapi_server.storage.database import DB_FILE
+from databases import read
 
 PROJECT = "load"
 CHUNK = 20
@@ -132,20 +129,20 @@ def verify(user: User, result: LoadResult) -> None:
     """Every acked row stored exactly once; no failures; summaries whole written values."""
     assert not result.failures, result.failures[:5]
     assert result.requests > 0
-    with closing(sqlite3.connect(user.server.data_dir / DB_FILE)) as conn:
-        for run, acked in result.acked_rows.items():
-            stored = [
-                row[0]
-                for row in conn.execute(
-                    "SELECT history.line_no FROM history JOIN runs ON runs.id = history.run_id"
-                    " JOIN projects ON projects.id = runs.project_id"
-                    " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
-                    (user.entity, PROJECT, run),
-                )
-            ]
-            assert len(stored) == len(set(stored)), f"duplicated rows in {run}"
-            missing = acked - set(stored)
-            assert not missing, f"{len(missing)} acknowledged rows lost in {run}"
+    conn = read(user.server.data_dir)
+    for run, acked in result.acked_rows.items():
+        stored = [
+            row[0]
+            for row in conn.execute(
+                "SELECT history.line_no FROM history JOIN runs ON runs.id = history.run_id"
+                " JOIN projects ON projects.id = runs.project_id"
+                " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
+                (user.entity, PROJECT, run),
+            ).tuples()
+        ]
+        assert len(stored) == len(set(stored)), f"duplicated rows in {run}"
+        missing = acked - set(stored)
+        assert not missing, f"{len(missing)} acknowledged rows lost in {run}"
     variables = {"entity": user.entity, "project": PROJECT}
     with user.http() as client:
         for run, written in result.summaries.items():

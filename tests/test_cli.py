@@ -104,7 +104,7 @@ def serve_any_port(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[t
         assert proc.stdout is not None
         line = proc.stdout.readline()
         match = re.fullmatch(
-            r"runapi server listening on (http://127\.0\.0\.1:\d+) \(data: (.+)\)\n", line
+            r"runapi server listening on (http://127\.0\.0\.1:\d+) \(data: ([^,]+)\)\n", line
         )
         assert match, line
         assert Path(match.group(2)) == data_dir.resolve()
@@ -373,3 +373,21 @@ def test_serve_debug_prints_the_traceback(tmp_path: Path) -> None:
     assert "Traceback (most recent call last)" in result.stderr
     assert "ModuleNotFoundError: No module named 'graphql." in result.stderr
     assert result.stderr.rstrip().splitlines()[-1].startswith("runapi: error: installed graphql")
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_serve_refuses_a_database_that_is_not_postgresql(tmp_path: Path, how: str) -> None:
+    spec = "mysql://u@host/db"
+    args = ["serve", "--port", "0", "--data-dir", str(tmp_path)]
+    if how == "flag":
+        result = runapi(*args, "--database", spec)
+    else:
+        result = runapi(*args, env={"RUNAPI_DATABASE": spec})
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"runapi: error: --database {spec!r}: expected a"
+        " postgresql://user:password@host:port/dbname URL (leave it out for the SQLite file"
+        " in the data dir)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 from conftest import User
+from databases import read, use_test_database
 from history_exports import (
     assert_logged,
     parquet_urls,
@@ -24,22 +25,20 @@ __all__ = ["close_apis"]
 
 def export_records(user: User, run: runapi.Run) -> list[tuple[int, int, int, str]]:
     """The run's `history_exports` records (first line, last line, rows, path), read from
-    the server's database (read-only) once the exporter has caught up with the posts."""
-    import sqlite3
-
+    the server's database once the exporter has caught up with the posts."""
     from runapi_server import export_worker
 
     assert export_worker.wait_idle(user.server.data_dir)
-    db = user.server.data_dir / "runapi.sqlite3"
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        return [
-            (int(r[0]), int(r[1]), int(r[2]), str(r[3]))
-            for r in conn.execute(
-                "SELECT e.first_line, e.last_line, e.row_count, e.path FROM history_exports AS e"
-                " JOIN runs ON runs.id = e.run_id WHERE runs.name = ? ORDER BY e.first_line",
-                (run.id,),
-            )
-        ]
+    return [
+        (int(r[0]), int(r[1]), int(r[2]), str(r[3]))
+        for r in read(user.server.data_dir)
+        .execute(
+            "SELECT e.first_line, e.last_line, e.row_count, e.path FROM history_exports AS e"
+            " JOIN runs ON runs.id = e.run_id WHERE runs.name = ? ORDER BY e.first_line",
+            (run.id,),
+        )
+        .tuples()
+    ]
 
 
 def log_settled(user: User, run: runapi.Run, rows: list[dict[str, Any]], chunk: int) -> None:
@@ -170,7 +169,7 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
     from runapi_server.storage import history_exports
     from runapi_server.timeutil import now_iso
 
-    state = ServerState.open(tmp_path)
+    state = ServerState.open(use_test_database(tmp_path))
     with state.db.transaction() as conn:
         conn.execute("INSERT INTO users (name, created_at) VALUES ('u', ?)", (now_iso(),))
         conn.execute(

@@ -15,6 +15,7 @@ import httpx
 import pandas as pd
 import pytest
 from conftest import Server, User, _wait_until_up, free_port
+from databases import use_test_database
 from seeding import finish, log_history, new_run
 from server_gql import upsert, wrapped
 
@@ -65,7 +66,7 @@ def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     from runapi_server.app import create_app
     from runapi_server.limits import Limits
 
-    data_dir: Path = tmp_path_factory.mktemp("limited-data")
+    data_dir: Path = use_test_database(tmp_path_factory.mktemp("limited-data"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app(data_dir, public_url=url, limits=Limits(max_page_size=LIMIT))

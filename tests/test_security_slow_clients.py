@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 from conftest import ROOT, _wait_until_up, free_port
+from databases import use_test_database
 
 
 def closed_after(sock: socket.socket, trickle: bytes, limit_s: float) -> float | None:
@@ -38,7 +39,7 @@ def test_slow_headers_are_cut_off(tmp_path: Path) -> None:
     with (tmp_path / "serve.log").open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "runapi_cli", "serve", "--port", str(port), "--data-dir",
-             str(tmp_path / "data"), "--limit", "max_header_seconds=2"],
+             str(use_test_database(tmp_path / "data")), "--limit", "max_header_seconds=2"],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )  # fmt: skip

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Server, User, _wait_until_up, free_port
+from databases import use_test_database
 from seeding import finish, log_history
 
 import runapi
@@ -39,7 +40,7 @@ def worker_pids(parent: int) -> list[int]:
 
 @pytest.fixture(scope="module")
 def workers_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, int]]:
-    data_dir = tmp_path_factory.mktemp("workers-data")
+    data_dir = use_test_database(tmp_path_factory.mktemp("workers-data"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--workers", "2"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import httpx
 import pytest
 from conftest import User
+from databases import read, use_test_database
 from server_stream import PROJECT, create_run, gql, gql_errors, run_field, run_vars, stream
 
 from runapi_server import signing
@@ -66,15 +66,15 @@ def grant_of(url: str) -> signing.RunGrant:
 
 
 def run_db_id_of(user: User, run: str, project: str = PROJECT) -> int:
-    db = sqlite3.connect(user.server.data_dir / "runapi.sqlite3")
-    try:
-        row = db.execute(
+    row = (
+        read(user.server.data_dir)
+        .execute(
             "SELECT runs.id FROM runs JOIN projects ON projects.id = runs.project_id"
             " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
             (user.entity, project, run),
-        ).fetchone()
-    finally:
-        db.close()
+        )
+        .one()
+    )
     run_id: int = row[0]
     return run_id
 
@@ -306,7 +306,7 @@ def test_server_start_removes_partial_uploads_of_a_killed_server(tmp_path: Path)
     os.utime(blob, (old, old))
     minutes_ago = time.time() - 600
     os.utime(stalled, (minutes_ago, minutes_ago))
-    create_app(tmp_path)
+    create_app(use_test_database(tmp_path))
     assert not stale.exists()  # left by a killed upload
     assert fresh.exists()  # may be an upload in flight in another process
     assert stalled.exists()  # another process's upload whose client paused for minutes

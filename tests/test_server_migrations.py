@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 from conftest import ROOT, _wait_until_up, free_port
+from databases import sqlite_only
 
 import runapi
 from runapi_server import history
@@ -23,6 +24,7 @@ from runapi_server.storage import history as history_store
 from runapi_server.storage import migrations
 from runapi_server.storage.sqlite import SqliteConnection
 
+pytestmark = sqlite_only  # v1 data dirs were SQLite files; test_server_postgres.py has PG's
 FIXTURE = ROOT / "tests" / "fixtures" / "schema_v1.sql"
 KEY = "local-" + "ab" * 20
 NOW = "2025-01-02T03:04:05"

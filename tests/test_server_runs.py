@@ -5,11 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import re
-import sqlite3
 from typing import Any
 
 import httpx
 from conftest import User, load_operation
+from databases import read
 from server_gql import data, error_messages, operation, upsert, wrapped
 
 
@@ -247,15 +247,15 @@ def test_project_fields(user: User) -> None:
 
 
 def _run_db_id(user: User, project: str, name: str) -> int:
-    db = sqlite3.connect(user.server.data_dir / "runapi.sqlite3")
-    try:
-        row = db.execute(
+    row = (
+        read(user.server.data_dir)
+        .execute(
             "SELECT runs.id FROM runs JOIN projects ON projects.id = runs.project_id"
             " WHERE projects.entity = ? AND projects.name = ? AND runs.name = ?",
             (user.entity, project, name),
-        ).fetchone()
-    finally:
-        db.close()
+        )
+        .one()
+    )
     run_id: int = row[0]
     return run_id
 

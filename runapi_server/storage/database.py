@@ -6,10 +6,17 @@ with db.transaction() as conn:       # commits on success, rolls back on any exc
     ...
 rows = db.read().execute("SELECT name FROM users").all()
 ```
+
+A data dir opened with a PostgreSQL URL records it (``database.url``, mode 0600, as it
+holds the password): the dir keeps that database's files, so opening the dir again
+without a URL (``runapi users``, a restart) reaches the same database, and opening it
+with another database is refused.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
@@ -18,6 +25,7 @@ from runapi_server.storage.connection import Connection, Dialect
 from runapi_server.storage.sqlite import SqliteDatabase
 
 DB_FILE = "runapi.sqlite3"
+URL_FILE = "database.url"
 
 
 class Database(Protocol):
@@ -48,16 +56,61 @@ def is_database_url(spec: str) -> bool:
 
 
 def open_database(spec: str | None, data_dir: Path) -> Database:
-    """The database ``spec`` names: a PostgreSQL URL, or ``None`` for the SQLite file
-    in ``data_dir``. Nothing is connected until first use."""
+    """The database ``spec`` names: a PostgreSQL URL, or ``None`` for the one this data
+    dir was opened with before (the SQLite file in ``data_dir`` if none). Nothing is
+    connected until first use; a URL is recorded in the data dir (see above).
+
+    Raises ``ValueError`` for a spec that is not a PostgreSQL URL, a data dir that holds
+    another database's files, or a missing ``postgresql`` extra.
+    """
+    spec = _recorded(spec, data_dir)
     if spec is None:
         return SqliteDatabase(data_dir / DB_FILE)
-    if is_database_url(spec):
+    try:
         # psycopg comes with the server's postgresql extra: imported only when asked for
         from runapi_server.storage.postgres import PostgresDatabase
+    except ImportError as exc:
+        raise ValueError(
+            f"--database {spec.partition(':')[0]}://...: PostgreSQL needs the postgresql"
+            f" extra (pip install 'runapi[server,postgresql]'): {exc}"
+        ) from exc
+    return PostgresDatabase(spec)
 
-        return PostgresDatabase(spec)
-    raise ValueError(
-        f"--database {spec!r}: expected a postgresql://user:password@host:port/dbname URL"
-        " (leave it out for the SQLite file in the data dir)"
-    )
+
+def _recorded(spec: str | None, data_dir: Path) -> str | None:
+    """``spec`` checked against (and recorded in) the data dir's ``database.url``."""
+    if spec is not None and not is_database_url(spec):
+        raise ValueError(
+            f"--database {spec!r}: expected a postgresql://user:password@host:port/dbname URL"
+            " (leave it out for the SQLite file in the data dir)"
+        )
+    record = data_dir / URL_FILE
+    recorded = record.read_text().strip() if record.exists() else None
+    if spec is None or spec == recorded:
+        return recorded
+    if recorded is not None:
+        raise ValueError(
+            f"data dir {data_dir} holds the files of another database; use a new data dir"
+            " for this one (or leave --database out to use the recorded one)"
+        )
+    if (data_dir / DB_FILE).exists():
+        raise ValueError(
+            f"data dir {data_dir} holds a SQLite database ({DB_FILE}); use a new data dir"
+            " for a PostgreSQL database"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = record.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(spec + "\n")
+    tmp.replace(record)
+    return spec
+
+
+def database_errors() -> tuple[type[Exception], ...]:
+    """The exception classes a backend raises for a database it cannot use."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)

@@ -14,16 +14,16 @@ aggregate (``sum`` of integers) comes back as ``int``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from decimal import Decimal
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg.adapt import Dumper, Loader
-from psycopg.pq import Format
+from psycopg.pq import Format, TransactionStatus
 
 from runapi_server.storage import migrations
 from runapi_server.storage.connection import POSTGRESQL, Dialect, Row
@@ -100,8 +100,9 @@ class PgRow:
 
 
 class PgResult:
-    def __init__(self, cursor: psycopg.Cursor[tuple[Any, ...]]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[tuple[Any, ...]], conn: PgConnection) -> None:
         self._cursor = cursor
+        self._conn = conn  # keeps the connection open while its rows are read
         description = cursor.description or []
         self._index = {column.name: i for i, column in enumerate(description)}
 
@@ -135,24 +136,59 @@ class PgResult:
         return (PgRow(values, self._index) for values in self.tuples())
 
 
-class PgConnection:
-    """A psycopg connection as the storage layer's :class:`Connection`."""
+RawConnection = psycopg.Connection[tuple[Any, ...]]
 
-    def __init__(self, raw: psycopg.Connection[tuple[Any, ...]]) -> None:
+
+class PgConnection:
+    """A psycopg connection as the storage layer's :class:`Connection`.
+
+    A connection the server dropped (restart, ``pg_terminate_backend``, network) is found
+    out by the first statement sent on it: when that statement starts a transaction or
+    reads outside one (so it cannot have changed anything), it is sent again on a new
+    connection instead of failing the request. The connection closes when dropped, as
+    :class:`sqlite3.Connection` does.
+    """
+
+    def __init__(self, raw: RawConnection, reopen: Callable[[], RawConnection]) -> None:
         self.raw = raw
+        self._reopen = reopen
 
     @property
     def dialect(self) -> Dialect:
         return POSTGRESQL
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgResult:
-        cursor = self.raw.cursor()
-        cursor.execute(translate(sql), params)
-        return PgResult(cursor)
+        retry = _retryable(sql) and self.raw.info.transaction_status == TransactionStatus.IDLE
+        try:
+            cursor = self.raw.cursor()
+            cursor.execute(translate(sql), params)
+        except psycopg.OperationalError:
+            if not (retry and self.raw.broken):
+                raise
+            self.raw.close()
+            self.raw = self._reopen()
+            cursor = self.raw.cursor()
+            cursor.execute(translate(sql), params)
+        return PgResult(cursor, self)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self.raw.cursor() as cursor:
             cursor.executemany(translate(sql), rows)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __del__(self) -> None:
+        raw = getattr(self, "raw", None)
+        if raw is not None and not raw.closed:
+            with suppress(Exception):
+                raw.close()
+
+
+def _retryable(sql: str) -> bool:
+    """Whether ``sql`` changes nothing by itself: a read, or the start of a transaction."""
+    head = sql.lstrip()[:6].upper()
+    return head.startswith(("SELECT", "BEGIN"))
 
 
 def redacted(url: str) -> str:
@@ -162,6 +198,13 @@ def redacted(url: str) -> str:
         return url
     netloc = parts.netloc.rpartition("@")
     return urlunsplit(parts._replace(netloc=netloc[0].split(":")[0] + ":***@" + netloc[2]))
+
+
+def _connect(url: str) -> RawConnection:
+    raw = psycopg.connect(url, autocommit=True, connect_timeout=30)
+    raw.adapters.register_dumper(bool, _BoolAsInt)
+    raw.adapters.register_loader("numeric", _NumericAsNumber)
+    return raw
 
 
 class PostgresDatabase:
@@ -182,10 +225,9 @@ class PostgresDatabase:
         return f"database {redacted(self.url)}"
 
     def _open(self) -> PgConnection:
-        raw = psycopg.connect(self.url, autocommit=True, connect_timeout=30)
-        raw.adapters.register_dumper(bool, _BoolAsInt)
-        raw.adapters.register_loader("numeric", _NumericAsNumber)
-        return PgConnection(raw)
+        # the reopener names the URL, not self: no cycle keeps a dropped connection open
+        reopen = partial(_connect, self.url)
+        return PgConnection(reopen(), reopen)
 
     def connect(self) -> PgConnection:
         """The calling thread's connection, (re)opened when missing or broken; the first

@@ -13,19 +13,17 @@ import json
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
-from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 from conftest import load_operation
+from databases import read
 from hardening import new_port, spawn_server
 
-from runapi_server.storage.database import DB_FILE
 from runapi_server.users import create_user
 
 CYCLES = int(os.environ.get("RUNAPI_KILL_CYCLES", "4"))
@@ -140,11 +138,11 @@ def _check(client: httpx.Client, data_dir: Path, progress: Progress) -> None:
     key = {"entity": ENTITY, "project": PROJECT, "name": RUN}
     run = _gql(client, "get_run", key)["project"]["run"]  # type: ignore[index]
     assert run["historyLineCount"] == TOTAL_ROWS  # type: ignore[index]
-    with closing(sqlite3.connect(data_dir / DB_FILE)) as conn:
-        rows = conn.execute("SELECT line_no, step, row FROM history ORDER BY line_no").fetchall()
-        assert [r[0] for r in rows] == list(range(TOTAL_ROWS))  # each line once, none missing
-        assert all(r[1] == r[0] and r[2] == _row(r[0]) for r in rows)
-        stored = dict(conn.execute("SELECT name, md5 FROM files WHERE size IS NOT NULL").fetchall())
+    conn = read(data_dir)
+    rows = conn.execute("SELECT line_no, step, row FROM history ORDER BY line_no").tuples()
+    assert [r[0] for r in rows] == list(range(TOTAL_ROWS))  # each line once, none missing
+    assert all(r[1] == r[0] and r[2] == _row(r[0]) for r in rows)
+    stored = dict(conn.execute("SELECT name, md5 FROM files WHERE size IS NOT NULL").tuples())
     for name, md5 in progress.files.items():
         assert stored.get(name) == md5, f"acknowledged upload {name} lost or changed"
     # Every stored upload's bytes are on disk and match.
