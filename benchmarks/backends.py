@@ -121,9 +121,36 @@ def backend_group(
         table.extra["PostgreSQL / SQLite"] = f"{pg['table'] / lite['table']:.2f}x the time"
         bulk.extra["PostgreSQL / SQLite"] = f"{pg['bulk'] / lite['bulk']:.2f}x the time"
     for result in (ingest, table, bulk):
-        result.scenario = f"backends: {result.scenario}"
-        result.notes.append("runapi only; `runapi serve --workers 2` on each backend")
+        result.scenario = f"{PREFIX}{result.scenario}"
     return [ingest, table, bulk]
+
+
+PREFIX = "backends: "
+
+
+def backends_table(results: list[Result]) -> list[str]:
+    """The backend rows as their own Markdown table (empty when none ran)."""
+    rows = [r for r in results if r.scenario.startswith(PREFIX)]
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Backends (runapi only, `runapi serve --workers 2` on each; PostgreSQL: a local"
+        " cluster with fsync on, SQLite: `synchronous=FULL`):",
+        "",
+        "| scenario | size | SQLite | PostgreSQL | PostgreSQL vs SQLite |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        name = r.scenario.removeprefix(PREFIX)
+        lite = r.extra.get("SQLite rows/s", r.extra.get("SQLite", "n/a"))
+        pg = r.extra.get("PostgreSQL rows/s", r.extra.get("PostgreSQL", "n/a"))
+        if "rows/s" in name or "ingest" in name:
+            lite, pg = f"{lite} rows/s", f"{pg} rows/s" if pg != "n/a" else pg
+        lines.append(
+            f"| {name} | {r.size} | {lite} | {pg} | {r.extra.get('PostgreSQL / SQLite', 'n/a')} |"
+        )
+    return lines
 
 
 if __name__ == "__main__":  # pragma: no cover - run through benchmarks/run.py

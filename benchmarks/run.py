@@ -35,6 +35,7 @@ WORK = HERE / ".work"
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.artifacts import artifact_results  # noqa: E402
+from benchmarks.backends import PREFIX, backend_group, backends_table  # noqa: E402
 from benchmarks.fill import (  # noqa: E402
     Filler,
     Server,
@@ -74,6 +75,8 @@ class Sizes:
     ingest_rows: int  # ingest with exports on and off
     artifact_bytes: int = 1 << 30
     artifact_files: int = 1000
+    writer_rows: int = 50_000  # backends: rows each of the 16 concurrent writers posts
+    backend_runs: int = 10_000  # backends: runs of the runs table
 
 
 # fmt: off
@@ -86,7 +89,7 @@ QUICK = Sizes(
     20_000, 200_000, 200, 20, 500, 2_000, 2, 1,
     4, 2_000, 2,
     20_000, 10_000, 100_000, 40_000,
-    8 << 20, 100,
+    8 << 20, 100, 2_000, 200,
 )
 # fmt: on
 
@@ -182,6 +185,36 @@ def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(f"stopped by signal {signum}")
 
 
+def _backends(ours: Path, sizes: Sizes) -> list[Result]:
+    """The backend comparison on a throwaway PostgreSQL cluster (SQLite alone when no
+    PostgreSQL binaries are installed)."""
+    from runapi_server.storage.database import open_database
+    from runapi_server.users import create_user
+
+    def make_user(data_dir: Path, database: str | None) -> str:
+        if database is not None:
+            open_database(database, data_dir).close()  # the data dir records its database
+        return create_user(data_dir, ENTITY)
+
+    args = {
+        "rows_per_writer": sizes.writer_rows,
+        "table_runs": sizes.backend_runs,
+        "bulk_runs": sizes.bulk_runs,
+        "bulk_rows": sizes.bulk_rows,
+        "reps": sizes.anchor_reps,
+    }
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from pg_cluster import bin_dir, temp_cluster
+
+        bin_dir()
+    except (ImportError, RuntimeError, OSError) as exc:
+        log(f"backends: no PostgreSQL ({exc}); SQLite only")
+        return backend_group(ours, ENTITY, make_user, None, **args)
+    with temp_cluster(fsync=True) as cluster:
+        return backend_group(ours, ENTITY, make_user, cluster.create_database("bench"), **args)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="scaled-down data (CI smoke run)")
@@ -189,7 +222,7 @@ def main() -> int:
     parser.add_argument("--huge-rows", type=int, help="rows of the long run (default by mode)")
     parser.add_argument(
         "--only",
-        default="full,formats,sampled,table,bulk,many,import,scan,sparse,iter,ingest,artifacts",
+        default="full,formats,sampled,table,bulk,many,import,scan,sparse,iter,ingest,artifacts,backends",
         help="comma-separated scenario groups to run",
     )
     parser.add_argument(
@@ -471,6 +504,10 @@ def main() -> int:
         log(f"ingest with exports on and off: {sizes.ingest_rows:,} rows, 2 servers")
         exports_cost = ingest_cost(lambda d: create_user(d, ENTITY), sizes.ingest_rows, 10)
 
+    if "backends" in only:
+        log("backends: SQLite and PostgreSQL side by side")
+        results += _backends(ours, sizes)
+
     ingest_note = ", ".join(f"{k}: {v:,.0f} rows/s" for k, v in ingest.items())
     versions = ", ".join(anchors) or "none"
     lines = [
@@ -492,6 +529,8 @@ def main() -> int:
         "|" + "---|" * (3 + 2 * len(ANCHORS)),
     ]
     for r in results:
+        if r.scenario.startswith(PREFIX):
+            continue  # their own table below
         unit = "ms" if r.scenario.startswith("history(") else "s"
         cells = [r.scenario, r.size, fmt(r.times.get("runapi", []), unit)]
         cells += [fmt(r.times.get(v, []), unit) for v in ANCHORS]
@@ -504,8 +543,11 @@ def main() -> int:
     ]
     if exports_cost:
         lines.append(f"What history exports cost ingest: {exports_cost}.")
+    lines += backends_table(results)
     lines.append("")
     for r in results:
+        if r.scenario.startswith(PREFIX):
+            continue
         for k, v in r.extra.items():
             lines.append(f"- {r.scenario}: {k}: {v}")
         for n in r.notes:
