@@ -128,6 +128,30 @@ def backend_group(
 PREFIX = "backends: "
 
 
+def run_backends(ours: Path, entity: str, **sizes: int) -> list[Result]:
+    """`backend_group` on a throwaway PostgreSQL cluster (SQLite alone when no PostgreSQL
+    binaries are installed); `sizes` as `backend_group` takes them."""
+    from runapi_server.storage.database import open_database
+    from runapi_server.users import create_user
+
+    def make_user(data_dir: Path, database: str | None) -> str:
+        if database is not None:
+            open_database(database, data_dir).close()  # the data dir records its database
+        return create_user(data_dir, entity)
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from pg_cluster import bin_dir, temp_cluster
+
+        bin_dir()
+    except (ImportError, RuntimeError, OSError) as exc:
+        log(f"backends: no PostgreSQL ({exc}); SQLite only")
+        return backend_group(ours, entity, make_user, None, **sizes)
+    with temp_cluster(fsync=True) as cluster:
+        url = cluster.create_database("bench")
+        return backend_group(ours, entity, make_user, url, **sizes)
+
+
 def backends_table(results: list[Result]) -> list[str]:
     """The backend rows as their own Markdown table (empty when none ran)."""
     rows = [r for r in results if r.scenario.startswith(PREFIX)]
@@ -151,7 +175,3 @@ def backends_table(results: list[Result]) -> list[str]:
             f"| {name} | {r.size} | {lite} | {pg} | {r.extra.get('PostgreSQL / SQLite', 'n/a')} |"
         )
     return lines
-
-
-if __name__ == "__main__":  # pragma: no cover - run through benchmarks/run.py
-    sys.exit("run it through benchmarks/run.py --only backends")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.fill import Filler, Server, fill_history, history_lines, sparse_lines
-from benchmarks.harness import Result, log, run_scenario
+from benchmarks.harness import Result, fmt, log, run_scenario
 
 
 def sparse_group(
@@ -98,6 +98,94 @@ def iteration_group(
             result.extra["runapi rows/s"] = f"{rate:,.0f}"
         result.notes.append("`sum(1 for _ in run.scan_history(max_step=N))`, default page_size")
     return [vs, long]
+
+
+def export_files(data_dir: Path, run: str) -> list[Path]:
+    """The parquet history exports of ``run``, in line order (from the server's database)."""
+    import sqlite3
+
+    db = data_dir / "runapi.sqlite3"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        found = conn.execute(
+            "SELECT e.path FROM history_exports AS e JOIN runs ON runs.id = e.run_id"
+            " WHERE runs.name = ? AND e.path != '' ORDER BY e.first_line",
+            (run,),
+        )
+        return [data_dir / row[0] for row in found]
+
+
+def full_group(
+    ours: Path,
+    anchors: dict[str, Path],
+    env: dict[str, str],
+    data_dir: Path,
+    path: str,
+    rows: int,
+    prefix_rows: int,
+    reps: int,
+    anchor_reps: int,
+) -> list[Result]:
+    """The full history of `path` (`rows` x 10) to a DataFrame: the first read right after
+    its last post (cold), warm reads through the exports and through GraphQL pages only,
+    against the anchors and a local parquet read of the same exports."""
+    log("first read of the 1M-row run, right after its last post")
+    first = run_scenario(ours, "runapi", "full_history", {"path": path}, env)
+
+    # 1. full history, parquet path
+    r1 = Result("full history -> DataFrame (parquet exports)", f"{rows:,} x 10")
+    r2 = Result("full history -> DataFrame (GraphQL pages only)", f"{rows:,} x 10")
+    prefix = {"path": path, "max_step": prefix_rows}
+    for rep in range(reps):
+        log(f"full history rep {rep + 1}")
+        for name, args, target in (
+            ("runapi", {"path": path}, r1),
+            ("runapi", {"path": path, "parquet": False}, r2),
+        ):
+            res = run_scenario(ours, name, "full_history", args, env)
+            if res:
+                target.times.setdefault("runapi", []).append(res["seconds"])
+        if rep < anchor_reps:
+            for version, python in anchors.items():
+                if version == "0.21.4":
+                    res = run_scenario(python, "wandb", "full_history", prefix, env)
+                    if res:
+                        rate = res["rows"] / res["seconds"]
+                        for r in (r1, r2):
+                            r.times.setdefault(version, []).append(rows / rate)
+                else:
+                    args = {"path": path, "no_cache": True}
+                    res = run_scenario(python, "wandb", "full_history", args, env)
+                    if res:
+                        r1.times.setdefault(version, []).append(res["seconds"])
+    note = (
+        f"wandb 0.21.4 timed on the first {prefix_rows:,} rows (max_step) and"
+        f" extrapolated linearly to {rows:,} rows"
+    )
+    r1.notes.append(note)
+    r2.notes.append(note)
+    r1.notes.append("wandb 0.31.0: `scan_history(use_cache=False)` (no local parquet cache)")
+    try:
+        import pyarrow.parquet as pq
+
+        files = export_files(data_dir, path.rsplit("/", 1)[1])
+        local = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            pq.read_table(files[0] if len(files) == 1 else files).to_pandas()
+            local.append(time.perf_counter() - t0)
+        r1.extra["local parquet (pyarrow, same data)"] = fmt(local)
+        r1.times["local parquet"] = local
+    except Exception as exc:  # a reference figure only
+        r1.notes.append(f"local parquet reference not measured: {exc}")
+    cold = Result(
+        "full history -> DataFrame, first read right after the run finishes (cold)",
+        f"{rows:,} x 10",
+    )
+    if first and r1.times.get("runapi"):
+        cold.times["runapi"] = [first["seconds"]]
+        warm = statistics.median(r1.times["runapi"])
+        cold.extra["cold / warm"] = f"{first['seconds'] / warm:.2f}x (1 repetition)"
+    return [r1, cold, r2]
 
 
 def formats_group(

@@ -20,7 +20,6 @@ import os
 import platform
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,7 @@ WORK = HERE / ".work"
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.artifacts import artifact_results  # noqa: E402
-from benchmarks.backends import PREFIX, backend_group, backends_table  # noqa: E402
+from benchmarks.backends import PREFIX, backends_table, run_backends  # noqa: E402
 from benchmarks.fill import (  # noqa: E402
     Filler,
     Server,
@@ -46,6 +45,7 @@ from benchmarks.fill import (  # noqa: E402
 )
 from benchmarks.groups import (  # noqa: E402
     formats_group,
+    full_group,
     ingest_cost,
     iteration_group,
     sparse_group,
@@ -135,20 +135,6 @@ def time_import(python: Path, module: str, env: dict[str, str]) -> float:
 # --------------------------------------------------------------------------- main
 
 
-def export_files(data_dir: Path, run: str) -> list[Path]:
-    """The parquet history exports of ``run``, in line order (from the server's database)."""
-    import sqlite3
-
-    db = data_dir / "runapi.sqlite3"
-    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
-        found = conn.execute(
-            "SELECT e.path FROM history_exports AS e JOIN runs ON runs.id = e.run_id"
-            " WHERE runs.name = ? AND e.path != '' ORDER BY e.first_line",
-            (run,),
-        )
-        return [data_dir / row[0] for row in found]
-
-
 def machine() -> str:
     cores = os.cpu_count()
     try:
@@ -183,36 +169,6 @@ def _versions() -> str:
 
 def _terminate(signum: int, frame: Any) -> None:
     raise SystemExit(f"stopped by signal {signum}")
-
-
-def _backends(ours: Path, sizes: Sizes) -> list[Result]:
-    """The backend comparison on a throwaway PostgreSQL cluster (SQLite alone when no
-    PostgreSQL binaries are installed)."""
-    from runapi_server.storage.database import open_database
-    from runapi_server.users import create_user
-
-    def make_user(data_dir: Path, database: str | None) -> str:
-        if database is not None:
-            open_database(database, data_dir).close()  # the data dir records its database
-        return create_user(data_dir, ENTITY)
-
-    args = {
-        "rows_per_writer": sizes.writer_rows,
-        "table_runs": sizes.backend_runs,
-        "bulk_runs": sizes.bulk_runs,
-        "bulk_rows": sizes.bulk_rows,
-        "reps": sizes.anchor_reps,
-    }
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        from pg_cluster import bin_dir, temp_cluster
-
-        bin_dir()
-    except (ImportError, RuntimeError, OSError) as exc:
-        log(f"backends: no PostgreSQL ({exc}); SQLite only")
-        return backend_group(ours, ENTITY, make_user, None, **args)
-    with temp_cluster(fsync=True) as cluster:
-        return backend_group(ours, ENTITY, make_user, cluster.create_database("bench"), **args)
 
 
 def main() -> int:
@@ -290,68 +246,17 @@ def main() -> int:
         big = f"{ENTITY}/hist/big"
         huge = f"{ENTITY}/hist/huge"
         if "full" in only:
-            log("first read of the 1M-row run, right after its last post")
-            first = run_scenario(ours, "runapi", "full_history", {"path": big}, env)
-
-            # 1. full history, parquet path
-            r1 = Result("full history -> DataFrame (parquet exports)", f"{sizes.big_rows:,} x 10")
-            r2 = Result(
-                "full history -> DataFrame (GraphQL pages only)", f"{sizes.big_rows:,} x 10"
+            results += full_group(
+                ours,
+                anchors,
+                env,
+                data_dir,
+                big,
+                sizes.big_rows,
+                sizes.prefix_rows,
+                sizes.reps,
+                sizes.anchor_reps,
             )
-            prefix = {"path": big, "max_step": sizes.prefix_rows}
-            for rep in range(sizes.reps):
-                log(f"full history rep {rep + 1}")
-                for name, args, target in (
-                    ("runapi", {"path": big}, r1),
-                    ("runapi", {"path": big, "parquet": False}, r2),
-                ):
-                    res = run_scenario(ours, name, "full_history", args, env)
-                    if res:
-                        target.times.setdefault("runapi", []).append(res["seconds"])
-                if rep < sizes.anchor_reps:
-                    for version, python in anchors.items():
-                        if version == "0.21.4":
-                            res = run_scenario(python, "wandb", "full_history", prefix, env)
-                            if res:
-                                rate = res["rows"] / res["seconds"]
-                                for r in (r1, r2):
-                                    r.times.setdefault(version, []).append(sizes.big_rows / rate)
-                        else:
-                            args = {"path": big, "no_cache": True}
-                            res = run_scenario(python, "wandb", "full_history", args, env)
-                            if res:
-                                r1.times.setdefault(version, []).append(res["seconds"])
-            note = (
-                f"wandb 0.21.4 timed on the first {sizes.prefix_rows:,} rows (max_step) and"
-                f" extrapolated linearly to {sizes.big_rows:,} rows"
-            )
-            r1.notes.append(note)
-            r2.notes.append(note)
-            r1.notes.append(
-                "wandb 0.31.0: `scan_history(use_cache=False)` (no local parquet cache)"
-            )
-            try:
-                import pyarrow.parquet as pq
-
-                files = export_files(data_dir, "big")
-                local = []
-                for _ in range(3):
-                    t0 = time.perf_counter()
-                    pq.read_table(files[0] if len(files) == 1 else files).to_pandas()
-                    local.append(time.perf_counter() - t0)
-                r1.extra["local parquet (pyarrow, same data)"] = fmt(local)
-                r1.times["local parquet"] = local
-            except Exception as exc:  # a reference figure only
-                r1.notes.append(f"local parquet reference not measured: {exc}")
-            cold = Result(
-                "full history -> DataFrame, first read right after the run finishes (cold)",
-                f"{sizes.big_rows:,} x 10",
-            )
-            if first and r1.times.get("runapi"):
-                cold.times["runapi"] = [first["seconds"]]
-                warm = statistics.median(r1.times["runapi"])
-                cold.extra["cold / warm"] = f"{first['seconds'] / warm:.2f}x (1 repetition)"
-            results += [r1, cold, r2]
 
         # 1f. each output format of the full history and the runs table
         if "formats" in only:
@@ -506,7 +411,15 @@ def main() -> int:
 
     if "backends" in only:
         log("backends: SQLite and PostgreSQL side by side")
-        results += _backends(ours, sizes)
+        results += run_backends(
+            ours,
+            ENTITY,
+            rows_per_writer=sizes.writer_rows,
+            table_runs=sizes.backend_runs,
+            bulk_runs=sizes.bulk_runs,
+            bulk_rows=sizes.bulk_rows,
+            reps=sizes.anchor_reps,
+        )
 
     ingest_note = ", ".join(f"{k}: {v:,.0f} rows/s" for k, v in ingest.items())
     versions = ", ".join(anchors) or "none"

@@ -12,8 +12,15 @@ import httpx
 
 from . import _rest as rest
 from ._context import Context
-from ._exceptions import BadRequestError, GraphQLError, ResponseValidationError, RunNotFoundError
-from ._json import ColumnBuilder, decode_rows, dumps, gc_paused, row_objects
+from ._exceptions import BadRequestError, GraphQLError
+from ._history_requests import (
+    check_int,
+    check_keys,
+    history_texts,
+    sampled_rows,
+    spec_keys,
+)
+from ._json import ColumnBuilder, decode_rows, dumps, gc_paused
 from ._lookup import require_run
 from ._parquet import export_table, exports_frame, pyarrow_available
 from ._paths import RunPath
@@ -50,83 +57,10 @@ def _unknown_field(exc: GraphQLError | BadRequestError) -> bool:
     return "parquetHistory" in str(exc)
 
 
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, not {value!r}")
-    return value
-
-
-def check_keys(keys: object) -> list[str] | None:
-    """`None` or a list of str; anything else is a `ValueError`."""
-    if keys is None:
-        return None
-    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
-        raise ValueError(f"keys must be a list of non-empty str, not {keys!r}")
-    return list(keys)
-
-
-def _spec_keys(keys: list[str], x_axis: str) -> list[str]:
-    return keys if x_axis in keys else [*keys, x_axis]
-
-
-def _run_field(data: dict[str, Any], path: RunPath, operation: str, name: str) -> Any:
-    """``data.project.run.<name>`` of a lean answer, checking only the envelope."""
-    project = data.get("project")
-    if project is not None and not isinstance(project, dict):
-        raise ResponseValidationError(f"GraphQL {operation}: project is not an object")
-    run = project.get("run") if project is not None else None
-    if run is None:
-        raise RunNotFoundError(f"run {path} not found")
-    if not isinstance(run, dict):
-        raise ResponseValidationError(f"GraphQL {operation}: run is not an object")
-    return run.get(name)
-
-
-def history_texts(
-    ctx: Context, path: RunPath, samples: int, min_step: int | None, max_step: int | None
-) -> list[str]:
-    """The row texts of `GetRunHistory`, with only its envelope checked (no pydantic
-    pass over hundreds or thousands of strings)."""
-    from runapi_generated.operations import GET_RUN_HISTORY_GQL
-
-    variables: dict[str, object] = {
-        "entity": path.entity,
-        "project": path.project,
-        "name": path.run_id,
-        "samples": samples,
-    }
-    if min_step is not None:
-        variables["minStep"] = min_step
-    if max_step is not None:
-        variables["maxStep"] = max_step
-    data = ctx.gql.data(GET_RUN_HISTORY_GQL, "GetRunHistory", variables)
-    texts = _run_field(data, path, "get_run_history", "history")
-    if not isinstance(texts, list) or not set(map(type, texts)) <= {str}:
-        raise ResponseValidationError("GraphQL get_run_history: history is not a list of str")
-    return texts
-
-
-def sampled_rows(ctx: Context, path: RunPath, spec: str) -> list[dict[str, Any]]:
-    """The rows of one `sampledHistory` spec, with only the envelope checked."""
-    from runapi_generated.operations import GET_RUN_SAMPLED_HISTORY_GQL
-
-    variables: dict[str, object] = {
-        "entity": path.entity,
-        "project": path.project,
-        "name": path.run_id,
-        "specs": [spec],
-    }
-    data = ctx.gql.data(GET_RUN_SAMPLED_HISTORY_GQL, "GetRunSampledHistory", variables)
-    sampled = _run_field(data, path, "get_run_sampled_history", "sampledHistory")
-    if sampled is not None and not isinstance(sampled, list):
-        raise ResponseValidationError("GraphQL get_run_sampled_history: not a list")
-    return row_objects(sampled[0] if sampled else [])
-
-
 def _checked_args(
     samples: int, keys: list[str] | None, x_axis: str, stream: str
 ) -> list[str] | None:
-    _check_int("samples", samples, 1)
+    check_int("samples", samples, 1)
     checked = check_keys(keys)
     if not isinstance(x_axis, str) or not x_axis:
         raise ValueError(f"x_axis must be a non-empty str, not {x_axis!r}")
@@ -172,14 +106,14 @@ def fetch_history(
         events = require_run(ctx.gql.call(client.get_run_events, e, p, n, samples=samples), path)
         rows = decode_rows(events.events, "events")
         if checked is not None:
-            wanted = _spec_keys(checked, x_axis)
+            wanted = spec_keys(checked, x_axis)
             rows = [
                 {k: r[k] for k in wanted if k in r} for r in rows if all(k in r for k in wanted)
             ]
         return rows
     if checked is None:
         return decode_rows(history_texts(ctx, path, samples, None, None))
-    return sampled_rows(ctx, path, dumps({"keys": _spec_keys(checked, x_axis), "samples": samples}))
+    return sampled_rows(ctx, path, dumps({"keys": spec_keys(checked, x_axis), "samples": samples}))
 
 
 def rows_to_dataframe(rows: list[dict[str, Any]]) -> pandas.DataFrame:
@@ -216,9 +150,9 @@ class HistoryScan:
         self._ctx = ctx
         self._path = path
         self._keys = check_keys(keys)
-        self._page_size = _check_int("page_size", page_size, 1)
-        self._min_step = None if min_step is None else _check_int("min_step", min_step, 0)
-        self._max_step = None if max_step is None else _check_int("max_step", max_step, 0)
+        self._page_size = check_int("page_size", page_size, 1)
+        self._min_step = None if min_step is None else check_int("min_step", min_step, 0)
+        self._max_step = None if max_step is None else check_int("max_step", max_step, 0)
 
     @property
     def keys(self) -> list[str] | None:
@@ -259,7 +193,7 @@ class HistoryScan:
             return decode_rows(self._history_texts(start, stop))
         spec = dumps(
             {
-                "keys": _spec_keys(self._keys, "_step"),
+                "keys": spec_keys(self._keys, "_step"),
                 "samples": max(stop - start, self._page_size),
                 "minStep": start,
                 "maxStep": stop,
@@ -356,7 +290,7 @@ class HistoryScan:
         """
         import pandas
 
-        size = _check_int("page_size", page_size, 1) if page_size is not None else None
+        size = check_int("page_size", page_size, 1) if page_size is not None else None
         pages = max(self._page_size, FAST_PAGE_SIZE) if size is None else size
         if parquet:
             frames = self._export_frames()

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ._bulk import DEFAULT_WORKERS, check_bulk_args, ref_frames
-from ._history import check_keys
+from ._history_requests import check_keys
 from ._run_base import run_ref
 
 if TYPE_CHECKING:

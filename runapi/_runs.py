@@ -10,7 +10,7 @@ from ._align import Align, check_align, long_frame
 from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames
 from ._context import Context
 from ._exceptions import GraphQLError, ProjectNotFoundError
-from ._history import check_keys
+from ._history_requests import check_keys
 from ._json import dumps, flatten_into, loads_object
 from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
