@@ -73,6 +73,11 @@ def _unpatch_enum_parsing(schema: GraphQLSchema) -> None:
             del type_def.parse_value
 
 
+async def _bad_input(_request: Request, exc: Exception) -> Response:
+    """A REST route's :class:`BadInput` (raised anywhere below it): the client's 400."""
+    return error_response(str(exc), 400)
+
+
 def server_state(request: Request) -> ServerState:
     state = request.app.state.server
     assert isinstance(state, ServerState)
@@ -177,7 +182,7 @@ def create_app(
         *parquet_export.ROUTES,
         *pages.ROUTES,  # last: its /{entity}/{project}/runs/{run} is a catch-all shape
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={BadInput: _bad_input})
     # No "try again with a trailing slash" redirects: a signed URL whose name does not
     # match its route is an error, not a 307 to another route.
     app.router.redirect_slashes = False

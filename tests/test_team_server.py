@@ -49,6 +49,7 @@ from test_server_files import create_files, nodes, put, upload
 
 from runapi_server.auth import KNOWN_KEY_SECONDS
 from runapi_server.state import SECRET_FILE
+from runapi_server.storage.database import URL_FILE
 
 LOG_ARTIFACT = ROOT / "tests" / "sdk" / "log_artifact.py"
 ARTIFACT_DOWNLOAD = ROOT / "tests" / "sdk" / "artifact_download.py"
@@ -218,8 +219,12 @@ def test_an_artifact_logged_through_a_downloads_byte_exact_through_b(logged: Log
 
 
 def test_every_stored_byte_lives_in_the_storage_dir(team: Team, logged: Logged) -> None:
-    stray = [p.name for p in team.data_dir.iterdir() if not p.name.startswith("runapi.sqlite3")]
-    assert stray == []  # the data dir holds the database alone (nothing with PostgreSQL)
+    stray = [
+        p.name
+        for p in team.data_dir.iterdir()
+        if not p.name.startswith("runapi.sqlite3") and p.name != URL_FILE
+    ]
+    assert stray == []  # the data dir holds the database (or, with PostgreSQL, its URL) alone
     kinds = {p.name for p in (team.storage / "files").iterdir()}
     assert {"artifacts", "history-exports"} <= kinds
     assert any(name.isdigit() for name in kinds)  # a run's files

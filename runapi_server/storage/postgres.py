@@ -25,6 +25,7 @@ import psycopg
 from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format, TransactionStatus
 
+from runapi_server.errors import BadInput
 from runapi_server.storage import migrations
 from runapi_server.storage.connection import POSTGRESQL, Dialect, Row
 
@@ -158,6 +159,7 @@ class PgConnection:
         return POSTGRESQL
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgResult:
+        _refuse_nul(params)
         retry = _retryable(sql) and self.raw.info.transaction_status == TransactionStatus.IDLE
         try:
             cursor = self.raw.cursor()
@@ -172,6 +174,9 @@ class PgConnection:
         return PgResult(cursor, self)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        for row in rows:
+            _refuse_nul(row)
         with self.raw.cursor() as cursor:
             cursor.executemany(translate(sql), rows)
 
@@ -189,6 +194,17 @@ def _retryable(sql: str) -> bool:
     """Whether ``sql`` changes nothing by itself: a read, or the start of a transaction."""
     head = sql.lstrip()[:6].upper()
     return head.startswith(("SELECT", "BEGIN"))
+
+
+def _refuse_nul(params: Sequence[Any]) -> None:
+    """PostgreSQL text cannot hold U+0000 (SQLite's can): such a value is the client's
+    error (:class:`BadInput`, a 400), never a failed statement (a 500)."""
+    for value in params:
+        if isinstance(value, str) and "\x00" in value:
+            raise BadInput(
+                "text with a NUL character (U+0000) cannot be stored or looked up on this"
+                " server (PostgreSQL)"
+            )
 
 
 def redacted(url: str) -> str:
