@@ -103,11 +103,23 @@ class SdkEnv(BaseSdkEnv):
 
     def read_back(self, scenario: Scenario) -> ReadBack:
         path = f"{self.user.entity}/{expected.PROJECT}/{scenario.run_id}"
+        wait_until_ended(self.user, path)
         out = self.work / f"read-{scenario.run_id}-{time.monotonic_ns()}.json"
         downloads = self.work / f"downloads-{out.stem}"
         code, _seconds, output = self.run(READ_BACK, path, str(out), str(downloads))
         assert code == 0, f"wandb {self.version} Api failed reading {path}:\n{output[-4000:]}"
         return ReadBack(scenario, read_with_runapi(self.user, path), loads(out.read_text()))
+
+
+def wait_until_ended(user: User, path: str, deadline_s: float = 60.0) -> None:
+    """Wait until the server holds the run's end (state no longer running): the script's
+    process can exit while wandb-core still uploads its last posts, and on a loaded machine
+    a read started at once saw the run without them."""
+    with runapi.Api(api_key=user.api_key, base_url=user.server.url) as api:
+        stop = time.monotonic() + deadline_s
+        while api.run(path).state == "running":
+            assert time.monotonic() < stop, f"{path} still running after {deadline_s} s"
+            time.sleep(0.2)
 
 
 def read_with_runapi(user: User, path: str) -> dict[str, Any]:
