@@ -13,7 +13,6 @@ aggregate (``sum`` of integers) comes back as ``int``.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from decimal import Decimal
@@ -26,8 +25,8 @@ from psycopg.adapt import Dumper, Loader
 from psycopg.pq import Format, TransactionStatus
 
 from runapi_server.errors import BadInput
-from runapi_server.storage import migrations
 from runapi_server.storage.connection import POSTGRESQL, Dialect, Row
+from runapi_server.storage.threads import PerThreadConnections
 
 
 class _BoolAsInt(Dumper):
@@ -223,14 +222,12 @@ def _connect(url: str) -> RawConnection:
     return raw
 
 
-class PostgresDatabase:
+class PostgresDatabase(PerThreadConnections[PgConnection]):
     """A PostgreSQL database shared by any number of server processes."""
 
     def __init__(self, url: str) -> None:
+        super().__init__()
         self.url = url
-        self._local = threading.local()
-        self._upgrade_lock = threading.Lock()
-        self._upgraded = False
 
     @property
     def dialect(self) -> Dialect:
@@ -245,22 +242,11 @@ class PostgresDatabase:
         reopen = partial(_connect, self.url)
         return PgConnection(reopen(), reopen)
 
-    def connect(self) -> PgConnection:
-        """The calling thread's connection, (re)opened when missing or broken; the first
-        one brings the schema up to date."""
-        conn: PgConnection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.raw.closed or conn.raw.broken:
-            conn = self._open()
-            with self._upgrade_lock:
-                if not self._upgraded:
-                    try:
-                        migrations.upgrade(conn, self.description)
-                    except BaseException:
-                        conn.raw.close()
-                        raise
-                    self._upgraded = True
-            self._local.conn = conn
-        return conn
+    def _usable(self, conn: PgConnection) -> bool:
+        return not (conn.raw.closed or conn.raw.broken)
+
+    def _close(self, conn: PgConnection) -> None:
+        conn.raw.close()
 
     @contextmanager
     def transaction(self) -> Iterator[PgConnection]:
@@ -275,12 +261,3 @@ class PostgresDatabase:
             raise
         else:
             conn.execute("COMMIT")
-
-    def read(self) -> PgConnection:
-        return self.connect()
-
-    def close(self) -> None:
-        conn: PgConnection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.raw.close()
-            self._local.conn = None

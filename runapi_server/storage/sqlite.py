@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from runapi_server.storage import migrations
 from runapi_server.storage.connection import SQLITE, Dialect, Row
+from runapi_server.storage.threads import PerThreadConnections
 
 
 class SqliteResult:
@@ -75,14 +75,13 @@ class SqliteConnection:
         self.raw.executemany(sql, rows)
 
 
-class SqliteDatabase:
+class SqliteDatabase(PerThreadConnections[SqliteConnection]):
     """One SQLite file shared by the server's threads; a connection per thread."""
 
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
-        self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._upgraded = False
 
     @property
     def dialect(self) -> Dialect:
@@ -92,34 +91,19 @@ class SqliteDatabase:
     def description(self) -> str:
         return f"database {self.path}"
 
-    def connect(self) -> SqliteConnection:
-        """The calling thread's connection, opened on first use.
+    def _open(self) -> SqliteConnection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        raw = sqlite3.connect(
+            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA synchronous=FULL")
+        raw.execute("PRAGMA foreign_keys=ON")
+        raw.execute("PRAGMA busy_timeout=30000")
+        return SqliteConnection(raw)
 
-        The first connection of this object brings the schema up to date
-        (:func:`runapi_server.storage.migrations.upgrade`); a database from a newer runapi
-        raises :class:`runapi_server.storage.migrations.SchemaTooNew`.
-        """
-        conn: SqliteConnection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            raw = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            raw.execute("PRAGMA journal_mode=WAL")
-            raw.execute("PRAGMA synchronous=FULL")
-            raw.execute("PRAGMA foreign_keys=ON")
-            raw.execute("PRAGMA busy_timeout=30000")
-            conn = SqliteConnection(raw)
-            with self._write_lock:
-                if not self._upgraded:
-                    try:
-                        migrations.upgrade(conn, self.description)
-                    except BaseException:
-                        raw.close()
-                        raise
-                    self._upgraded = True
-            self._local.conn = conn
-        return conn
+    def _close(self, conn: SqliteConnection) -> None:
+        conn.raw.close()
 
     @contextmanager
     def transaction(self) -> Iterator[SqliteConnection]:
@@ -138,12 +122,3 @@ class SqliteDatabase:
                 raise
             else:
                 conn.raw.execute("COMMIT")
-
-    def read(self) -> SqliteConnection:
-        return self.connect()
-
-    def close(self) -> None:
-        conn: SqliteConnection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.raw.close()
-            self._local.conn = None
