@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,19 +99,21 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     thread.join(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def spawned_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    data_dir = use_test_database(tmp_path_factory.mktemp("spawned-data"))
+@contextmanager
+def serve_process(
+    data_dir: Path, *options: str, log: Path, env: dict[str, str] | None = None
+) -> Iterator[Server]:
+    """`runapi serve --data-dir data_dir` with `options` on a free port, in its own process;
+    its output goes to `log` (a pipe nobody reads would fill up and block it)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    # The server's output goes to a file: a pipe nobody reads would fill up and block it.
-    with open(data_dir.parent / f"{data_dir.name}-serve.log", "wb") as log:
-        serve = ["serve", "--port", str(port), "--data-dir", str(data_dir)]
+    with open(log, "wb") as out:
+        serve = ["serve", "--port", str(port), "--data-dir", str(data_dir), *options]
         proc = subprocess.Popen(
             [sys.executable, "-m", "runapi_cli", *serve],
-            stdout=log,
+            stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     try:
         _wait_until_up(url)
@@ -122,6 +125,13 @@ def spawned_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def spawned_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    data_dir = use_test_database(tmp_path_factory.mktemp("spawned-data"))
+    with serve_process(data_dir, log=data_dir.parent / f"{data_dir.name}-serve.log") as server:
+        yield server
 
 
 def _new_user(server: Server, prefix: str) -> User:

@@ -48,7 +48,8 @@ def export_tables(urls: list[str]) -> list[pa.Table]:
     return [pq.read_table(io.BytesIO(httpx.get(url).content)) for url in urls]
 
 
-def live_steps(user: User, run: runapi.Run) -> list[int]:
+def parquet_history(user: User, run: runapi.Run) -> dict[str, Any]:
+    """The run's `parquetHistory` (export URLs, liveData of `_step`), over raw GraphQL."""
     body = {
         "query": load_operation("get_run_parquet_history"),
         "variables": {
@@ -60,7 +61,13 @@ def live_steps(user: User, run: runapi.Run) -> list[int]:
     }
     with user.http() as client:
         data = client.post("/graphql", json=body).json()
-    return [r["_step"] for r in data["data"]["project"]["run"]["parquetHistory"]["liveData"]]
+    assert not data.get("errors"), data
+    found: dict[str, Any] = data["data"]["project"]["run"]["parquetHistory"]
+    return found
+
+
+def live_steps(user: User, run: runapi.Run) -> list[int]:
+    return [r["_step"] for r in parquet_history(user, run)["liveData"]]
 
 
 def assert_logged(frame: pd.DataFrame, rows: list[dict[str, Any]]) -> None:
@@ -76,19 +83,7 @@ def assert_logged(frame: pd.DataFrame, rows: list[dict[str, Any]]) -> None:
 
 
 def parquet_urls(user: User, run: runapi.Run) -> list[str]:
-    body = {
-        "query": load_operation("get_run_parquet_history"),
-        "variables": {
-            "entity": run.entity,
-            "project": run.project,
-            "name": run.id,
-            "liveKeys": ["_step"],
-        },
-    }
-    with user.http() as client:
-        data = client.post("/graphql", json=body).json()
-    assert not data.get("errors"), data
-    urls: list[str] = data["data"]["project"]["run"]["parquetHistory"]["parquetUrls"]
+    urls: list[str] = parquet_history(user, run)["parquetUrls"]
     return urls
 
 

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 import pytest
-from conftest import ROOT, Server, User, _wait_until_up, free_port
+from conftest import ROOT, Server, User, serve_process
 from databases import serve_database_args, server_database_url
 from sdk_env import make_sdk_env
 from server_stream import PROJECT, create_run
@@ -75,27 +75,9 @@ def serve(
 ) -> Iterator[Server]:
     """`runapi serve` on a free port with `options`, in its own process (log beside the
     data dir)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = ["serve", "--port", str(port), "--data-dir", str(data_dir), *options]
-    command += serve_database_args(database)
-    with open(data_dir.parent / f"serve-{name}.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "runapi_cli", *command],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-        )
-    try:
-        _wait_until_up(url)
-        yield Server(url=url, data_dir=data_dir)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    options += tuple(serve_database_args(database))
+    with serve_process(data_dir, *options, log=data_dir.parent / f"serve-{name}.log", env=env) as s:
+        yield s
 
 
 @contextmanager
