@@ -12,6 +12,13 @@ killed server leaves at most an unrecorded file, removed later as an orphan. A r
 ended without a last post (state set by ``upsertBucket``) has its few remaining lines
 exported when ``parquetHistory`` is first asked for it.
 
+The parts a run ended with are *sealed*: never merged or replaced afterwards. wandb-core
+caches a downloaded part under the run's path and the part's index in ``parquetUrls``
+(``{entity}_{project}_{run}_{i}.runhistory.parquet``) and never checks it again, so when a
+resumed run merged its new rows into a part readers already had, they kept reading the old
+part at that index and lost the new rows. A resumed run's new parts follow the sealed ones
+and are merged only with each other.
+
 A run that is still active (``ACTIVE_STATES``) is served with no exports, every row as
 ``liveData``: wandb-core (0.31) reads a page of steps from the parquet files *and*, once
 that page reaches the first live step, from ``history(minStep, maxStep)`` for the whole
@@ -191,16 +198,16 @@ def _stop(conn: Connection, run_id: int, line: int) -> None:
 
 
 def _compact(state: ServerState, conn: Connection, run_id: int, *, final: bool) -> None:
-    """Merge the run's trailing small parts (fewer than ``PART_ROWS`` rows each), when
-    together they first reach ``PART_ROWS`` rows, or at the end of the run (``final``):
-    consecutive parts are merged while one table holds them all (`merge_tables`), so a
-    key switching type between parts starts a new group."""
+    """Merge the run's trailing small parts (fewer than ``PART_ROWS`` rows each, not
+    sealed), when together they first reach ``PART_ROWS`` rows, or at the end of the run
+    (``final``): consecutive parts are merged while one table holds them all
+    (`merge_tables`), so a key switching type between parts starts a new group."""
     import pyarrow.parquet as pq
 
     parts = list_exports(conn, run_id)
     small: list[Export] = []
     for part in reversed(parts):
-        if part.row_count >= PART_ROWS:
+        if part.row_count >= PART_ROWS or part.sealed:
             break
         small.insert(0, part)
     total = sum(p.row_count for p in small)
@@ -265,6 +272,8 @@ def export_pending(
         if len(lines.texts) < PART_ROWS:
             break
     _compact(state, conn, run_id, final=final)
+    if final:
+        export_store.seal_exports(conn, run_id)
 
 
 def write_part_unlocked(
@@ -333,7 +342,8 @@ def ensure_exports(state: ServerState, run_id: int, run_state: str) -> list[Expo
         return []
     exports = list_exports(state.db.read(), run_id)
     broken = next((e for e in exports if not _intact(state, e)), None)
-    if broken is not None or _due(state.db.read(), run_id):
+    unsealed = any(not e.sealed for e in exports)
+    if broken is not None or unsealed or _due(state.db.read(), run_id):
         with state.db.transaction() as conn:
             if broken is not None:  # remade from the rows, from that part on
                 export_store.drop_exports(conn, run_id, broken.first_line)

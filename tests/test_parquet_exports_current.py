@@ -6,12 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 from conftest import User
 from databases import read, use_test_database
 from history_exports import (
     assert_logged,
+    export_tables,
     parquet_urls,
     same_frames,
     tricky_rows,
@@ -110,6 +112,10 @@ def test_resent_chunks_keep_exports_and_rewrites_drop_from_there(
     again = export_records(user, run)  # parts from line 160 on are made again, by the post
     assert again[0] == first[0] and [(r[0], r[1]) for r in again] == [(r[0], r[1]) for r in first]
     assert not {r[3] for r in again[1:]} & {r[3] for r in first}
+    assert api.run("/".join(run.path)).state == "running"  # posts after the end: resumed
+    finish(user, run)
+    again = export_records(user, run)
+    assert [(r[0], r[1]) for r in again] == [(r[0], r[1]) for r in first]
     assert len(parquet_urls(user, run)) == 3 and export_records(user, run) == again
     frame = run.scan_history().to_pandas()
     assert_logged(frame, rows)
@@ -198,3 +204,25 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
         (part,) = parquet_export.list_exports(state.db.read(), 1)
         table = pq.read_table(tmp_path / part.path)
         assert table.column("loss").to_pylist()[9:12] == [4.5, -1.0, 5.5], write
+
+
+def test_a_resumed_run_keeps_the_parts_readers_hold(user: User) -> None:
+    """wandb-core caches each downloaded part under the run's path and its index in
+    `parquetUrls`, unchecked: the parts a run ended with are sealed, so a resumed run adds
+    parts after them instead of merging its rows into a part readers already hold."""
+    api = make_api(user)
+    run = new_run(api, user, project="pq")
+    rows = tricky_rows(100)
+    log_history(user, run, rows[:60])
+    finish(user, run, exitcode=1)  # crashed
+    (held,) = parquet_urls(user, run)
+    held_bytes = httpx.get(held).content
+    log_history(user, run, rows[60:], offset=60)  # resumed
+    assert api.run("/".join(run.path)).state == "running"
+    finish(user, run)
+    urls = parquet_urls(user, run)
+    assert len(urls) == 2 and urls[0].split("?")[0] == held.split("?")[0]
+    assert httpx.get(urls[0]).content == held_bytes  # index 0 still holds rows 0..59
+    assert [t.num_rows for t in export_tables(urls)] == [60, 40]
+    assert api.run("/".join(run.path)).state == "finished"
+    assert_logged(run.scan_history().to_pandas(), rows)

@@ -80,8 +80,12 @@ def test_to_arrow_reads_the_exports_directly_with_the_values_to_pandas_gives(
     log_history(user, run, rows[:150], chunk=50)
     finish(user, run)
     assert parquet_urls(user, run)
-    log_history(user, run, rows[150:], offset=150)  # appended to the finished run's exports
+    log_history(user, run, rows[150:], offset=150)  # resumed: running, so read live
+    live = run.scan_history().to_arrow()
+    finish(user, run)
+    assert len(parquet_urls(user, run)) == 2  # the sealed part, then the resumed rows'
     table = run.scan_history().to_arrow()
+    assert live.column("_step").to_pylist() == table.column("_step").to_pylist()
     assert table.num_rows == 200
     assert pa.types.is_integer(table.schema.field("epoch").type)
     assert table.column("epoch").to_pylist() == [r["epoch"] for r in rows]
@@ -104,6 +108,7 @@ def test_unfit_value_keeps_the_run_live(user: User) -> None:
     (url,) = parquet_urls(user, run)  # exported while every value fits
     rows[60]["loss"] = "diverged"  # a float key turns string
     log_history(user, run, rows[60:], offset=60)
+    finish(user, run)
     assert parquet_urls(user, run) == [] and httpx.get(url).status_code == 404
     assert live_steps(user, run) == list(range(100))
     assert parquet_urls(user, run) == []  # the marker: nothing is made again
@@ -111,6 +116,7 @@ def test_unfit_value_keeps_the_run_live(user: User) -> None:
     same_frames(exported, run.scan_history().to_pandas(parquet=False))
     assert_logged(exported, rows)
     log_history(user, run, [{**rows[60], "loss": 0.5}], offset=60)
+    finish(user, run)
     (again,) = parquet_urls(user, run)
     assert export_tables([again])[0].num_rows == 100 and live_steps(user, run) == []
     assert run.scan_history().to_pandas()["loss"][60] == 0.5
@@ -235,6 +241,8 @@ def test_active_runs_are_served_live_and_ended_runs_exported(user: User) -> None
     assert list(frame["_step"]) == list(range(150))
     # rewriting an exported line makes the exports stale: dropped, then made anew
     log_history(user, run, [{"_step": 5, "loss": 0.5}], offset=5)
+    assert parquet_urls(user, run) == []  # the post made the run running again
+    finish(user, run)
     (after,) = parquet_urls(user, run)
     assert after.split("?")[0] != before.split("?")[0]
     assert httpx.get(before).status_code == 404

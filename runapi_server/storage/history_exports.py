@@ -5,9 +5,9 @@ Each record covers lines ``first_line..last_line`` of the run's history and name
 file (relative to the storage dir); a record with path ``""`` is the exporter's stop marker.
 
 Functions (a :class:`Connection` first): :func:`export_records`, :func:`record_export`,
-:func:`drop_exports`, :func:`drop_exports_between`, :func:`exported_through`, and the
-line reads :func:`lines_after`, :func:`count_lines_after`, :func:`line_at`,
-:func:`row_texts`, :func:`last_line`.
+:func:`seal_exports`, :func:`drop_exports`, :func:`drop_exports_between`,
+:func:`exported_through`, and the line reads :func:`lines_after`,
+:func:`count_lines_after`, :func:`line_at`, :func:`row_texts`, :func:`last_line`.
 
 ```python
 with db.transaction() as conn:
@@ -29,14 +29,15 @@ class Export:
     last_line: int
     row_count: int
     path: str  # relative to the storage dir
+    sealed: bool = False  # the run ended with it: never merged or replaced (readers cache it)
 
 
 def export_records(conn: Connection, run_id: int) -> list[Export]:
     """Every export record of the run (stop marker included), by first line."""
     return [
-        Export(int(r[0]), int(r[1]), int(r[2]), str(r[3]))
+        Export(int(r[0]), int(r[1]), int(r[2]), str(r[3]), bool(r[4]))
         for r in conn.execute(
-            "SELECT first_line, last_line, row_count, path FROM history_exports"
+            "SELECT first_line, last_line, row_count, path, sealed FROM history_exports"
             " WHERE run_id = ? ORDER BY first_line",
             (run_id,),
         ).tuples()
@@ -46,12 +47,24 @@ def export_records(conn: Connection, run_id: int) -> list[Export]:
 def record_export(conn: Connection, run_id: int, export: Export) -> None:
     """Record ``export``, replacing a record of the same first line."""
     conn.execute(
-        "INSERT INTO history_exports (run_id, first_line, last_line, row_count, path)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, first_line) DO UPDATE"
+        "INSERT INTO history_exports (run_id, first_line, last_line, row_count, path, sealed)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, first_line) DO UPDATE"
         " SET last_line = excluded.last_line, row_count = excluded.row_count,"
-        " path = excluded.path",
-        (run_id, export.first_line, export.last_line, export.row_count, export.path),
+        " path = excluded.path, sealed = excluded.sealed",
+        (
+            run_id,
+            export.first_line,
+            export.last_line,
+            export.row_count,
+            export.path,
+            int(export.sealed),
+        ),
     )
+
+
+def seal_exports(conn: Connection, run_id: int) -> None:
+    """Seal every export of the run (the run has ended with them)."""
+    conn.execute("UPDATE history_exports SET sealed = 1 WHERE run_id = ? AND sealed = 0", (run_id,))
 
 
 def exported_through(conn: Connection, run_id: int) -> int | None:

@@ -217,6 +217,10 @@ def update_run(conn: Connection, run_db_id: int, values: Mapping[str, Any]) -> N
     conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values.values(), run_db_id))
 
 
+ENDED_STATES: Final = frozenset({"finished", "failed", "crashed", "killed", "preempted"})
+"""States of a run that has ended; its next file-stream post makes it ``running`` again."""
+
+
 @dataclass(frozen=True)
 class RunEnd:
     """How a run ended (its file stream's last post): its final state and exit code."""
@@ -229,7 +233,8 @@ def record_stream_post(
     conn: Connection, run_db_id: int, *, now: str, summary: str | None, end: RunEnd | None
 ) -> None:
     """What a file-stream post changes on the run: seen ``now``, the summary when sent,
-    the final state and exit code when it was the last post."""
+    the final state and exit code when it was the last post. Any other post is a sign of
+    life: a run that had ended (``ENDED_STATES``) was resumed and is running again."""
     values: dict[str, Any] = {}
     if summary is not None:
         values["summary"] = summary
@@ -238,8 +243,14 @@ def record_stream_post(
         values["exitcode"] = end.exitcode
     values["heartbeat_at"] = now
     values["updated_at"] = now
-    assignments = ", ".join(f"{column} = ?" for column in values)
-    conn.execute(f"UPDATE runs SET {assignments} WHERE id = ?", (*values.values(), run_db_id))
+    assignments = [f"{column} = ?" for column in values]
+    params = [*values.values()]
+    if end is None:  # both read the state before this update
+        ended, param = conn.dialect.text_list(sorted(ENDED_STATES))
+        assignments.append(f"state = CASE WHEN state IN {ended} THEN 'running' ELSE state END")
+        assignments.append(f"exitcode = CASE WHEN state IN {ended} THEN NULL ELSE exitcode END")
+        params += [param, param]
+    conn.execute(f"UPDATE runs SET {', '.join(assignments)} WHERE id = ?", (*params, run_db_id))
 
 
 def delete_run(conn: Connection, run_db_id: int, *, with_artifacts: bool) -> None:

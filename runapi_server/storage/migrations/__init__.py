@@ -60,6 +60,7 @@ STEPS: tuple[Step, ...] = (
     Step(1, "v0001_base.sql"),
     Step(2, "v0002_run_url_keys.sql"),
     Step(3, "v0003_artifact_contents.sql"),
+    Step(4, "v0004_sealed_exports.sql"),
 )
 LATEST = STEPS[-1].version
 
