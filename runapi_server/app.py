@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,19 @@ def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type:
     return endpoint
 
 
+def _closes(state: ServerState) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """The app's lifespan: at shutdown, the database's connections are closed."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            state.db.close()
+
+    return lifespan
+
+
 def create_app(
     data_dir: Path,
     *,
@@ -182,7 +197,9 @@ def create_app(
         *parquet_export.ROUTES,
         *pages.ROUTES,  # last: its /{entity}/{project}/runs/{run} is a catch-all shape
     ]
-    app = Starlette(routes=routes, exception_handlers={BadInput: _bad_input})
+    app = Starlette(
+        routes=routes, exception_handlers={BadInput: _bad_input}, lifespan=_closes(state)
+    )
     # No "try again with a trailing slash" redirects: a signed URL whose name does not
     # match its route is an error, not a 307 to another route.
     app.router.redirect_slashes = False

@@ -48,7 +48,8 @@ class Database(Protocol):
     def read(self) -> Connection:
         """A connection for reads (autocommit; each statement sees committed data)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Close every connection of every thread (server shutdown); a later use reopens."""
 
 
 def is_database_url(spec: str) -> bool:

@@ -245,7 +245,8 @@ class PostgresDatabase(PerThreadConnections[PgConnection]):
     def _usable(self, conn: PgConnection) -> bool:
         return not (conn.raw.closed or conn.raw.broken)
 
-    def _close(self, conn: PgConnection) -> None:
+    @staticmethod
+    def _close(conn: PgConnection) -> None:
         conn.raw.close()
 
     @contextmanager

@@ -102,7 +102,8 @@ class SqliteDatabase(PerThreadConnections[SqliteConnection]):
         raw.execute("PRAGMA busy_timeout=30000")
         return SqliteConnection(raw)
 
-    def _close(self, conn: SqliteConnection) -> None:
+    @staticmethod
+    def _close(conn: SqliteConnection) -> None:
         conn.raw.close()
 
     @contextmanager
