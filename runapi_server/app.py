@@ -171,7 +171,7 @@ def create_app(
     state.db.read()  # opens the database and brings its schema up to date
     _ = state.secret  # read (or made) now: an unusable storage dir fails at start
     if cleanup:
-        storage_routes.remove_partial_uploads(state.files_dir)
+        storage_routes.remove_partial_uploads(state.store)
     schema = build_schema()
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -28,6 +28,8 @@ from functools import cached_property
 from pathlib import Path
 
 from runapi_server.limits import Limits
+from runapi_server.objects import ObjectStore
+from runapi_server.objects.local import LocalStore
 from runapi_server.storage.database import Database, open_database
 
 SECRET_FILE = "signing.key"
@@ -46,6 +48,13 @@ class ServerState:
     limits: Limits = field(default_factory=Limits)
     signing_key: bytes | None = None
     """The configured secret; None: ``signing.key`` of the storage dir."""
+    objects: ObjectStore | None = None
+    """Where the bytes are (None: the storage dir, see :attr:`store`)."""
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        """Every byte outside the database goes through this (keys: ``files/...``)."""
+        return self.objects if self.objects is not None else LocalStore(self.storage_dir)
 
     @property
     def files_dir(self) -> Path:

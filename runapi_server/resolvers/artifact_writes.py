@@ -230,7 +230,7 @@ def resolve_create_artifact_files(
             birth = artifact_by_id(conn, blob["birth_artifact_id"]) or artifact
             nodes.append(node.__class__(**{**node.__dict__, "artifact": birth}))
         freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
-    artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
+    artifact_store.remove_blob_files(ctx.state.store, freed)
     edges = [{"node": node, "cursor": f"{index}"} for index, node in enumerate(nodes)]
     return {
         "files": {
@@ -328,7 +328,7 @@ def resolve_commit_artifact(
             set_alias(conn, artifact["sequence_id"], artifact["id"], alias)
         freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
         committed = artifact_by_id(conn, artifact["id"])
-    artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
+    artifact_store.remove_blob_files(ctx.state.store, freed)
     return {"artifact": committed}
 
 
