@@ -54,7 +54,9 @@ in the server's environment to switch exports off.
 Parts are objects of the store (:mod:`runapi_server.objects`) under
 ``files/history-exports/<run db id>/`` and are downloaded with
 signed URLs (:func:`runapi_server.signing.export_url`):
-``GET {base}/storage/history/E/P/R/{file}?grant=K&expires=T&signature=S``.
+``GET {base}/storage/history/E/P/R/{file}?grant=K&expires=T&signature=S``, or with a
+bucket, the bucket's pre-signed GETs (parts are written to a local staging file, then put
+to the bucket; merges read the parts back from it).
 
 ```python
 urls, live = parquet_history(state, "http://127.0.0.1:8080", run_row, ["_step"])
@@ -359,6 +361,10 @@ def ensure_exports(state: ServerState, run_id: int, run_state: str) -> list[Expo
 
 
 def export_url(state: ServerState, base: str, run: Any, export: Export) -> str:
+    """The part's download URL: the bucket's pre-signed GET with a bucket, else the
+    server's own signed URL."""
+    if state.bucket is not None:
+        return state.bucket.presigned_get(export.path, signing.DOWNLOAD_TTL_S)
     grant = signing.RunGrant.of(run)
     return signing.export_url(state.secret, base, grant, PurePosixPath(export.path).name)
 

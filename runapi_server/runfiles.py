@@ -106,6 +106,8 @@ class FileRecord:
     storage: str | None = None
     run_key: str = ""
     """The run's ``url_key``, named in the file's signed URLs."""
+    upload_url: str | None = None
+    """An upload URL made for it already (a bucket's pre-signed PUT, by ``createRunFiles``)."""
 
     @property
     def grant(self) -> RunGrant:

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import runfiles, signing
+from runapi_server import bucket_files, runfiles, signing
 from runapi_server.auth import UNAUTHORIZED, authenticate
 from runapi_server.incoming import Refused, receive_file
 from runapi_server.jsonresponse import error_response
@@ -128,6 +128,7 @@ async def upload(request: Request) -> Response:
 
 
 def _open_content(state: ServerState, run_db_id: int, name: str) -> Response:
+    bucket_files.settle(state, run_db_id)
     conn = state.db.read()
     row = stored_files.find_file(conn, run_db_id, name)
     if row is None:
