@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import artifact_upload
 import httpx
 import pytest
 from bucket import SIGNING_KEY, BucketServer, Moto, bucket_server, moto
 from conftest import User, _new_user, load_operation
 from history_exports import parquet_urls
 from seeding import close_apis, finish, log_history, make_api, new_run, steps
+
+import runapi
 
 __all__ = ["close_apis", "moto"]
 
@@ -38,6 +44,26 @@ def owner(team: BucketServer) -> User:
     return _new_user(team.server, "bucket")
 
 
+class RecordingTransport(httpx.BaseTransport):
+    """The real transport, recording each request's method and origin."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self._lock = threading.Lock()
+        self.requests: list[tuple[str, str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.requests.append((request.method, f"http://{request.url.netloc.decode()}"))
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def puts(self, origin: str) -> int:
+        return sum(1 for method, where in self.requests if method == "PUT" and where == origin)
+
+
 def _files_on_disk(data_dir: Path) -> list[Path]:
     files = data_dir / "files"
     return [p for p in files.rglob("*") if p.is_file()] if files.exists() else []
@@ -48,7 +74,8 @@ def _md5(content: bytes) -> str:
 
 
 def test_run_files_go_to_the_bucket_and_back(team: BucketServer, owner: User, tmp_path: Path):
-    api = make_api(owner)
+    transport = RecordingTransport()
+    api = make_api(owner, transport=transport)
     run = new_run(api, owner)
     source = tmp_path / "out" / "report.txt"
     source.parent.mkdir()
@@ -77,6 +104,7 @@ def test_run_files_go_to_the_bucket_and_back(team: BucketServer, owner: User, tm
     assert replaced.size == 23
     (second_key,) = team.objects()  # the replaced object is deleted
     assert second_key != first_key
+    assert (transport.puts(team.moto.endpoint), transport.puts(team.server.url)) == (2, 0)
     assert _files_on_disk(team.server.data_dir) == []
 
     run.delete()
@@ -165,3 +193,94 @@ def test_serve_refuses_a_bucket_without_boto3_or_a_signing_key(moto: Moto, tmp_p
     assert missing.returncode != 0
     assert "cannot use bucket s3://no-such-bucket-x" in missing.stderr
     assert moto.keys(bucket) == []
+
+
+def _tree(root: Path, files: dict[str, bytes]) -> Path:
+    for name, content in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    return root
+
+
+def _read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_artifacts_multipart_and_dedup_in_the_bucket(
+    team: BucketServer, owner: User, tmp_path: Path
+):
+    transport = RecordingTransport()
+    api = make_api(owner, transport=transport)
+    run = new_run(api, owner)
+    part = 5 << 20  # S3's smallest part (the last excepted)
+    big = os.urandom(2 * part + 7)
+    first = {"big.bin": big, "a/small.txt": b"small", "b.txt": b"bee"}
+    spec = runapi.ArtifactSpec("data", "dataset")
+    spec.add_dir(str(_tree(tmp_path / "v0", first)))
+    v0 = run.log_artifact(spec, multipart_threshold=part + 1, part_size=part)
+    blobs = [k for k in team.objects() if k.startswith("team/files/artifacts/")]
+    assert len(blobs) == 3
+    assert not any("/.parts/" in k for k in team.objects())
+
+    # A second version sharing two files stores (and uploads) one new blob.
+    second = {**first, "b.txt": b"changed"}
+    spec = runapi.ArtifactSpec("data", "dataset")
+    spec.add_dir(str(_tree(tmp_path / "v1", second)))
+    v1 = run.log_artifact(spec, multipart_threshold=part + 1, part_size=part)
+    assert len([k for k in team.objects() if k.startswith("team/files/artifacts/")]) == 4
+    # 3 parts, 2 small files and a manifest, then 1 changed file and a manifest.
+    assert (transport.puts(team.moto.endpoint), transport.puts(team.server.url)) == (8, 0)
+
+    reader = make_api(owner)
+    for version, files in ((v0, first), (v1, second)):
+        found = reader.artifact(f"{owner.entity}/proj/data:{version.version}")
+        assert _read_tree(found.download(root=tmp_path / f"out-{version.version}")) == files
+        direct = {f.name: f.direct_url for f in found.files()}
+        assert all(
+            u.startswith(f"{team.moto.endpoint}/{team.bucket}/team/") for u in direct.values()
+        )
+        assert httpx.get(direct["big.bin"]).content == big
+    assert _files_on_disk(team.server.data_dir) == []
+
+    run.delete(delete_artifacts=True)
+    assert [k for k in team.objects() if k.startswith("team/files/artifacts/")] == []
+
+
+def test_artifact_bytes_that_are_not_declared_are_refused(team: BucketServer, owner: User):
+    files = {"a.txt": b"the declared bytes"}
+    with owner.http() as client:
+        artifact = artifact_upload.create(client, owner, files)
+        artifact_upload.manifest(client, owner, artifact["id"], "")
+        (node,) = artifact_upload.declare(client, artifact["id"], files)
+        assert node["uploadUrl"].startswith(f"{team.moto.endpoint}/{team.bucket}/team/")
+        headers = artifact_upload.headers_of(node["uploadHeaders"])
+        assert headers["Content-MD5"] == artifact_upload.b64md5(files["a.txt"])
+        # A real S3 refuses bytes whose MD5 is not the signed Content-MD5 (400 BadDigest);
+        # moto checks neither signatures nor Content-MD5, so commit's own check is tested.
+        wrong = b"the declared bytez"
+        assert httpx.put(node["uploadUrl"], content=wrong, headers=headers).status_code == 200
+        contents = {"a.txt": {"digest": artifact_upload.b64md5(files["a.txt"]), "size": 18}}
+        body = json.dumps({"version": 1, "contents": contents}).encode()
+        record = artifact_upload.manifest(client, owner, artifact["id"], "")
+        assert record["file"]["uploadUrl"].startswith(f"{team.moto.endpoint}/{team.bucket}/")
+        assert httpx.put(record["file"]["uploadUrl"], content=body).status_code == 200
+        errors = gql_errors(client, artifact["id"])
+        assert errors == [f"file 'a.txt': the uploaded bytes are not {contents['a.txt']['digest']}"]
+        # The refused object is gone, the version still pending; the right bytes commit.
+        assert not any(
+            k.startswith("team/files/artifacts/") and "manifests" not in k for k in team.objects()
+        )
+        assert (
+            httpx.put(node["uploadUrl"], content=files["a.txt"], headers=headers).status_code == 200
+        )
+        committed = artifact_upload.commit(client, artifact["id"])
+    assert committed["state"] == "COMMITTED"
+    assert not any("/manifests/" in k for k in team.objects())  # kept in the database
+
+
+def gql_errors(client: httpx.Client, artifact_id: str) -> list[str]:
+    variables = {"input": {"artifactID": artifact_id}}
+    body = {"query": load_operation("commit_artifact"), "variables": variables}
+    found = client.post("/graphql", json=body).json()
+    return [error["message"] for error in found.get("errors") or []]
