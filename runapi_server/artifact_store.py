@@ -24,6 +24,7 @@ from typing import Any
 
 from runapi_server.errors import BadInput
 from runapi_server.objects import ObjectStore, discard, key_of
+from runapi_server.objects.s3 import S3Store
 from runapi_server.runfiles import check_file_name
 
 ARTIFACTS_DIR = "artifacts"
@@ -136,12 +137,14 @@ def parse_manifest(content: bytes) -> list[Entry]:
 def remove_blob_files(store: ObjectStore, freed: list[str]) -> None:
     """Delete freed blobs (from
     :func:`runapi_server.storage.artifact_blobs.free_unreferenced_blobs`) and their partial
-    parts."""
+    parts (in a bucket: abort their open multipart uploads)."""
     for item in freed:
         blob_id, _, storage = item.partition(":")
         if storage:
             discard(store, storage)
         remove_parts(store, int(blob_id))
+        if not storage and isinstance(store, S3Store):
+            store.abort_uploads(key_of(ARTIFACTS_DIR, f"{blob_id}-"))
 
 
 def remove_parts(store: ObjectStore, blob_id: int) -> None:

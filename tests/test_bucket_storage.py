@@ -284,3 +284,30 @@ def gql_errors(client: httpx.Client, artifact_id: str) -> list[str]:
     body = {"query": load_operation("commit_artifact"), "variables": variables}
     found = client.post("/graphql", json=body).json()
     return [error["message"] for error in found.get("errors") or []]
+
+
+def test_an_unfinished_multipart_upload_is_aborted_with_its_artifact(
+    team: BucketServer, owner: User
+):
+    run = new_run(make_api(owner), owner, project=artifact_upload.PROJECT)
+    content = os.urandom(6 << 20)
+    parts = [content[: 5 << 20], content[5 << 20 :]]
+    with owner.http() as client:
+        artifact = artifact_upload.create(client, owner, {"big.bin": content}, run=run.id)
+        node = artifact_upload.declare_parts(client, artifact["id"], "big.bin", content, parts)
+        first = node["uploadMultipartUrls"]["uploadUrlParts"][0]["uploadUrl"]
+        assert first.startswith(f"{team.moto.endpoint}/{team.bucket}/team/files/artifacts/")
+        assert httpx.put(first, content=parts[0]).status_code == 200
+        # Part 2 never arrived: the bucket refuses to join, a clear error, nothing stored.
+        etags = [hashlib.md5(p).hexdigest() for p in parts]
+        variables = artifact_upload.complete_variables(artifact["id"], node, etags)
+        body = {"query": artifact_upload.complete_operation(), "variables": variables}
+        found = client.post("/graphql", json=body).json()
+        (error,) = found["errors"]
+        assert error["message"].startswith("the bucket refused to join the parts:")
+    s3 = team.moto.client()
+    assert len(s3.list_multipart_uploads(Bucket=team.bucket).get("Uploads", [])) == 1
+    assert team.objects() == []
+    run.delete(delete_artifacts=True)
+    assert s3.list_multipart_uploads(Bucket=team.bucket).get("Uploads", []) == []
+    assert team.objects() == []

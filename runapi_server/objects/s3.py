@@ -42,13 +42,17 @@ def is_bucket_url(spec: str) -> bool:
     return spec.startswith(SCHEME)
 
 
+def _error_code(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    return str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+
+
 def _missing(exc: Exception) -> bool:
     response = getattr(exc, "response", None)
     if not isinstance(response, dict):
         return False
-    code = str(response.get("Error", {}).get("Code", ""))
     status = str(response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
-    return code in _MISSING or status == "404"
+    return _error_code(exc) in _MISSING or status == "404"
 
 
 @dataclass(frozen=True)
@@ -173,16 +177,19 @@ class S3Store:
         return data
 
     def tail(self, key: str, length: int) -> bytes | None:
-        size = self.size(key)
-        if size is None:
-            return None
-        if size == 0:
-            return b""
-        found = self._get(key, f"bytes={max(0, size - length)}-")
+        try:
+            found = self._get(key, f"bytes=-{length}")
+        except _client_error() as exc:  # an empty object has no byte range to give
+            if _error_code(exc) == "InvalidRange":
+                return b"" if self.head(key) is not None else None
+            raise
         if found is None:
             return None
-        data: bytes = found["Body"].read()
-        found["Body"].close()
+        body = found["Body"]
+        try:
+            data: bytes = body.read()
+        finally:
+            body.close()
         return data
 
     def open_range(
@@ -281,6 +288,18 @@ class S3Store:
                 ]
             },
         )
+
+    def abort_uploads(self, key_prefix: str) -> int:
+        """Abort the open multipart uploads of objects whose keys start with
+        ``key_prefix``; how many."""
+        name = self.name(key_prefix)
+        aborted = 0
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=name):
+            for upload in page.get("Uploads", []):
+                self.abort_multipart(self._key(upload["Key"]), upload["UploadId"])
+                aborted += 1
+        return aborted
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         try:
