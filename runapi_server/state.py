@@ -16,7 +16,7 @@ made once: processes sharing the storage share the key either way.
 
 ```python
 state = ServerState.open(Path("data"), storage_dir=Path("/shared/runapi"))
-state.files_dir  # /shared/runapi/files
+state.store  # LocalStore of /shared/runapi: every byte outside the database goes through it
 ```
 """
 
@@ -67,10 +67,6 @@ class ServerState:
         bucket's pre-signed ones), else None."""
         store = self.store
         return store if isinstance(store, S3Store) else None
-
-    @property
-    def files_dir(self) -> Path:
-        return self.storage_dir / "files"
 
     @cached_property
     def secret(self) -> bytes:

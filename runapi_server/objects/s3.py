@@ -138,9 +138,6 @@ class S3Store:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def put_bytes(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=self.name(key), Body=data)
-
     def head(self, key: str) -> Head | None:
         try:
             found = self.client.head_object(Bucket=self.bucket, Key=self.name(key))
