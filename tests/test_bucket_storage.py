@@ -297,6 +297,8 @@ def test_an_unfinished_multipart_upload_is_aborted_with_its_artifact(
         node = artifact_upload.declare_parts(client, artifact["id"], "big.bin", content, parts)
         first = node["uploadMultipartUrls"]["uploadUrlParts"][0]["uploadUrl"]
         assert first.startswith(f"{team.moto.endpoint}/{team.bucket}/team/files/artifacts/")
+        # No whole-file Content-MD5 on parts: S3 would check it against each part.
+        assert node["uploadHeaders"] == ["Content-Type:application/octet-stream"]
         assert httpx.put(first, content=parts[0]).status_code == 200
         # Part 2 never arrived: the bucket refuses to join, a clear error, nothing stored.
         etags = [hashlib.md5(p).hexdigest() for p in parts]

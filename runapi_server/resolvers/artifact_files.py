@@ -39,6 +39,12 @@ def _blob_upload_headers(md5: str) -> tuple[str, ...]:
     return (*UPLOAD_HEADERS, f"Content-MD5:{md5}")
 
 
+def _upload_headers(md5: str, parts_to_bucket: bool) -> tuple[str, ...]:
+    """The headers of a file's PUTs. Parts sent to a bucket carry no Content-MD5 (the
+    whole file's would fail each part: S3 checks it against the part's bytes)."""
+    return UPLOAD_HEADERS if parts_to_bucket else _blob_upload_headers(md5)
+
+
 def manifest_file(ctx: Context, manifest: Row, artifact: Row) -> ArtifactFile:
     """The manifest as a ``File``: a signed GET, and a signed PUT while the version is pending."""
     secret, base = ctx.state.secret, ctx.base_url
@@ -111,7 +117,9 @@ def entry_file(
         direct_url=direct,
         url=url,
         upload_url=upload_url,
-        upload_headers=_blob_upload_headers(row["digest"]) if upload and not stored else (),
+        upload_headers=_upload_headers(row["digest"], bucket is not None and multipart is not None)
+        if upload and not stored
+        else (),
         storage_path=(
             f"artifacts/{row['blob_id']}-{md5_hex(row['digest'])}"
             if row["blob_id"] is not None
