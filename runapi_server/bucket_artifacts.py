@@ -120,6 +120,10 @@ def settle_commit(state: ServerState, bucket: S3Store, user: AuthUser, artifact:
         head = bucket.head(key)
         if head is None:
             continue
+        limit = state.limits.max_upload_bytes
+        if head.size > limit and "-" not in head.etag:  # one PUT over the upload limit
+            bucket.delete(key)
+            raise BadInput(f"file {entry.path!r}: upload is over the limit of {limit} bytes")
         if head.size != entry.size:
             raise BadInput(
                 f"file {entry.path!r}: the manifest says {entry.size} bytes,"

@@ -100,8 +100,9 @@ class BucketServer:
 
 
 @contextmanager
-def bucket_server(moto: Moto, data_dir: Path) -> Iterator[BucketServer]:
-    """The server app (in a uvicorn thread) on ``data_dir`` storing into a new bucket."""
+def bucket_server(moto: Moto, data_dir: Path, limits: Any = None) -> Iterator[BucketServer]:
+    """The server app (in a uvicorn thread) on ``data_dir`` storing into a new bucket
+    (``limits``: a :class:`runapi_server.limits.Limits`, default the defaults)."""
     import uvicorn
 
     from runapi_server.app import create_app
@@ -113,6 +114,7 @@ def bucket_server(moto: Moto, data_dir: Path) -> Iterator[BucketServer]:
     app = create_app(
         data_dir,
         public_url=url,
+        limits=limits,
         storage_url=f"s3://{bucket}/team",
         signing_key=bytes.fromhex(SIGNING_KEY),
     )

@@ -313,3 +313,32 @@ def test_an_unfinished_multipart_upload_is_aborted_with_its_artifact(
     run.delete(delete_artifacts=True)
     assert s3.list_multipart_uploads(Bucket=team.bucket).get("Uploads", []) == []
     assert team.objects() == []
+
+
+def test_uploads_over_the_limit_are_deleted_not_listed(moto: Moto, tmp_path: Path):
+    from runapi_server.limits import Limits
+
+    with bucket_server(moto, tmp_path / "data", Limits(max_upload_bytes=200)) as team:
+        owner = _new_user(team.server, "limited")
+        run = new_run(make_api(owner), owner)
+        source = tmp_path / "big.txt"
+        source.write_bytes(b"x" * 300)
+        # The bucket takes the bytes (a pre-signed PUT has no size limit); the server
+        # deletes the object when it finds it, and lists nothing.
+        with pytest.raises(runapi.RunFileNotFoundError, match=r"has no file 'big\.txt'"):
+            run.upload_file(str(source), root=str(tmp_path))
+        assert list(run.files()) == []
+        files = {"a.txt": b"y" * 300}
+        with owner.http() as client:
+            artifact = artifact_upload.create(client, owner, files)
+            (node,) = artifact_upload.declare(client, artifact["id"], files)
+            headers = artifact_upload.headers_of(node["uploadHeaders"])
+            assert httpx.put(node["uploadUrl"], content=files["a.txt"], headers=headers).is_success
+            contents = {"a.txt": {"digest": artifact_upload.b64md5(files["a.txt"]), "size": 300}}
+            record = artifact_upload.manifest(client, owner, artifact["id"], "")
+            body = json.dumps({"version": 1, "contents": contents}).encode()
+            assert httpx.put(record["file"]["uploadUrl"], content=body).is_success
+            assert gql_errors(client, artifact["id"]) == [
+                "file 'a.txt': upload is over the limit of 200 bytes"
+            ]
+        assert team.objects() == []
