@@ -126,6 +126,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             storage_dir=storage.storage_dir,
             signing_key=signing_key,
             database=database,
+            storage_url=storage.bucket_url,
         )
     except ValueError as exc:
         sock.close()
@@ -133,13 +134,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except unusable as exc:
         sock.close()
         where = f"data dir {data_dir}"
-        if storage.storage_dir is not None:
-            where += f" with storage {storage.storage_dir}"
+        if storage.description is not None:
+            where += f" with storage {storage.description}"
         raise CommandError(f"cannot use {where}: {exc}") from exc
     db = app.state.server.db
     files = f", {db.description}" if db.dialect.name != "sqlite" else ""
-    if storage.storage_dir is not None:
-        files += f", files: {storage.storage_dir.resolve()}"
+    if storage.description is not None:
+        files += f", files: {storage.description}"
     if public != url:
         files += f", public URL: {public}"
     print(f"runapi server listening on {url} (data: {data_dir.resolve()}{files})", flush=True)

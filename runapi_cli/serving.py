@@ -26,7 +26,8 @@ DATABASE_ENV = "RUNAPI_DATABASE"
 
 
 STORAGE_ENV = "RUNAPI_STORAGE"
-"""The storage dir when `--storage` is not given."""
+"""The storage dir (or `s3://bucket[/prefix]`) when `--storage` is not given."""
+BUCKET_SCHEME = "s3://"
 SIGNING_KEY_ENV = "RUNAPI_SIGNING_KEY"
 """The signing key itself (hex or base64) when `--signing-key-file` is not given."""
 
@@ -34,20 +35,31 @@ SIGNING_KEY_ENV = "RUNAPI_SIGNING_KEY"
 @dataclass(frozen=True)
 class StorageSettings:
     """Where `runapi serve` keeps files and what it signs URLs with, as configured:
-    `storage_dir` None is the data dir; `signing_key_file` None (and no `RUNAPI_SIGNING_KEY`)
-    is `signing.key` of the storage dir."""
+    `storage_dir` None is the data dir, unless `bucket_url` (`s3://bucket[/prefix]`) names
+    a bucket; `signing_key_file` None (and no `RUNAPI_SIGNING_KEY`) is `signing.key` of the
+    storage dir."""
 
     storage_dir: Path | None = None
     signing_key_file: Path | None = None
+    bucket_url: str | None = None
 
     @classmethod
     def of(
-        cls, storage: Path | None, key_file: Path | None, environ: Mapping[str, str]
+        cls, storage: str | None, key_file: Path | None, environ: Mapping[str, str]
     ) -> StorageSettings:
         """The settings from the options, else the environment."""
         if storage is None and environ.get(STORAGE_ENV):
-            storage = Path(environ[STORAGE_ENV])
-        return cls(storage, key_file)
+            storage = environ[STORAGE_ENV]
+        if storage is not None and storage.startswith(BUCKET_SCHEME):
+            return cls(None, key_file, storage)
+        return cls(None if storage is None else Path(storage), key_file)
+
+    @property
+    def description(self) -> str | None:
+        """The configured storage for messages (None: the data dir)."""
+        if self.bucket_url is not None:
+            return self.bucket_url
+        return None if self.storage_dir is None else str(self.storage_dir.resolve())
 
     def signing_key(self, environ: Mapping[str, str]) -> bytes | None:
         """The configured secret (None: the storage dir's own); `ValueError` with a
@@ -66,11 +78,12 @@ def add_team_options(parser: argparse.ArgumentParser) -> None:
     `--public-url`, `--signing-key-file`."""
     parser.add_argument(
         "--storage",
-        type=Path,
         default=None,
-        metavar="DIR",
-        help="where run files, artifacts and history exports live, e.g. a network filesystem"
-        " shared by several servers (default: $RUNAPI_STORAGE, else the data dir)",
+        metavar="DIR|s3://BUCKET[/PREFIX]",
+        help="where run files, artifacts and history exports live: a directory (e.g. on a"
+        " network filesystem shared by several servers) or an S3-compatible bucket (needs"
+        " runapi[s3]; endpoint and credentials from boto3's AWS_* settings) (default:"
+        " $RUNAPI_STORAGE, else the data dir)",
     )
     parser.add_argument(
         "--public-url",
@@ -120,6 +133,7 @@ def worker_settings(
             "limits": dataclasses.asdict(limits),
             "storage_dir": text(storage.storage_dir),
             "signing_key_file": text(storage.signing_key_file),
+            "bucket_url": storage.bucket_url,
             "database": database,
         }
     )
@@ -141,7 +155,11 @@ def worker_app() -> Starlette:
     def path(value: str | None) -> Path | None:
         return None if value is None else Path(value)
 
-    storage = StorageSettings(path(settings["storage_dir"]), path(settings["signing_key_file"]))
+    storage = StorageSettings(
+        path(settings["storage_dir"]),
+        path(settings["signing_key_file"]),
+        settings.get("bucket_url"),
+    )
     return create_app(
         Path(settings["data_dir"]),
         public_url=settings["public_url"],
@@ -150,6 +168,7 @@ def worker_app() -> Starlette:
         storage_dir=storage.storage_dir,
         signing_key=storage.signing_key(os.environ),
         database=settings.get("database"),
+        storage_url=storage.bucket_url,
     )
 
 

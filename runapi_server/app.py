@@ -159,21 +159,24 @@ def create_app(
     storage_dir: Path | None = None,
     signing_key: bytes | None = None,
     database: str | None = None,
+    storage_url: str | None = None,
 ) -> Starlette:
     """The server app on ``data_dir`` (created if missing), with ``limits`` (default:
-    :class:`runapi_server.limits.Limits()`). ``storage_dir`` holds the files kept outside
-    the database (default: the data dir; see :mod:`runapi_server.state`), ``signing_key``
-    signs URLs (default: ``signing.key`` of the storage dir, made once). ``cleanup``
-    removes temp files of uploads a killed server left behind (only those idle for
-    :data:`runapi_server.storage_routes.PARTIAL_UPLOAD_IDLE_S`, so another process's upload
-    in flight stays); worker processes of ``runapi serve --workers N`` pass False (the
-    parent cleaned up before starting them). ``database``: a PostgreSQL URL, or ``None``
-    for the data dir's own database (SQLite unless the dir recorded a URL).
+        :class:`runapi_server.limits.Limits()`). ``storage_dir`` holds the files kept outside
+        the database (default: the data dir; see :mod:`runapi_server.state`), ``signing_key``
+        signs URLs (default: ``signing.key`` of the storage dir, made once). ``cleanup``
+        removes temp files of uploads a killed server left behind (only those idle for
+        :data:`runapi_server.storage_routes.PARTIAL_UPLOAD_IDLE_S`, so another process's upload
+        in flight stays); worker processes of ``runapi serve --workers N`` pass False (the
+        parent cleaned up before starting them). ``database``: a PostgreSQL URL, or ``None``
+        for the data dir's own database (SQLite unless the dir recorded a URL). ``storage_url``:
+    an ``s3://bucket[/prefix]`` instead of a storage dir (asked for at start: a missing
+    bucket is a ``ValueError``).
 
-    ```python
-    import uvicorn
-    uvicorn.run(create_app(Path("data")), port=8080)
-    ```
+        ```python
+        import uvicorn
+        uvicorn.run(create_app(Path("data")), port=8080)
+        ```
     """
     state = ServerState.open(
         data_dir,
@@ -182,11 +185,14 @@ def create_app(
         storage_dir=storage_dir,
         signing_key=signing_key,
         database=database,
+        storage_url=storage_url,
     )
+    if state.bucket is not None:
+        state.bucket.check()
     state.db.read()  # opens the database and brings its schema up to date
     _ = state.secret  # read (or made) now: an unusable storage dir fails at start
     if cleanup:
-        storage_routes.remove_partial_uploads(state.files_dir)
+        storage_routes.remove_partial_uploads(state.store)
     schema = build_schema()
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),

@@ -16,9 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -28,17 +26,16 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from runapi_server import artifact_store, signing
-from runapi_server.artifact_store import blob_path, parts_dir
+from runapi_server.artifact_store import blob_key, part_key
 from runapi_server.auth import UNAUTHORIZED, authenticate
 from runapi_server.errors import BadInput
 from runapi_server.incoming import Refused, receive_file
 from runapi_server.jsonresponse import error_response
 from runapi_server.limits import BodyTooLarge, read_limited
-from runapi_server.ranges import ranged_file_response
+from runapi_server.ranges import ranged_object_response
 from runapi_server.state import ServerState
 from runapi_server.storage import artifact_blobs, artifact_files
 from runapi_server.storage.connection import Row
-from runapi_server.storage_routes import _fsync_dir
 
 MD5_HEX_RE = re.compile(r"^[0-9a-f]{32}$")
 
@@ -77,19 +74,17 @@ async def _receive(request: Request, target: Path) -> tuple[str, int] | Response
 
 def _store_blob(state: ServerState, blob: Row, tmp: Path, size: int) -> bool:
     """Move verified bytes into place and record them; False when the blob is gone."""
-    final = blob_path(state.files_dir, blob["id"], blob["md5"])
-    storage = final.relative_to(state.storage_dir).as_posix()
+    key = blob_key(blob["id"], blob["md5"])
     with state.db.transaction() as conn:
         exists, current = artifact_blobs.stored_path(conn, blob["id"])
         if not exists:
             tmp.unlink(missing_ok=True)
             return False
         if current is None:
-            os.replace(tmp, final)
-            _fsync_dir(final.parent)
+            state.store.place(tmp, key)
         else:
             tmp.unlink(missing_ok=True)
-        artifact_blobs.mark_stored(conn, blob["id"], storage, size)
+        artifact_blobs.mark_stored(conn, blob["id"], key, size)
     return True
 
 
@@ -102,7 +97,7 @@ async def upload_blob(request: Request) -> Response:
     blob = await run_in_threadpool(_blob, state, blob_id)
     if blob is None:
         return error_response("the file of this upload URL no longer exists", 404)
-    tmp = state.files_dir / artifact_store.ARTIFACTS_DIR / f".{secrets.token_hex(16)}.tmp"
+    tmp = await run_in_threadpool(state.store.staging, blob_key(blob["id"], blob["md5"]))
     received = await _receive(request, tmp)
     if isinstance(received, Response):
         return received
@@ -130,8 +125,8 @@ async def upload_part(request: Request) -> Response:
     declared = dict(json.loads(blob["upload_parts"]))
     if part not in declared:
         return error_response(f"part {part} was not declared", 400)
-    directory = parts_dir(state.files_dir, blob_id)
-    tmp = directory / f".{secrets.token_hex(16)}.tmp"
+    key = part_key(blob_id, part)
+    tmp = await run_in_threadpool(state.store.staging, key)
     received = await _receive(request, tmp)
     if isinstance(received, Response):
         return received
@@ -139,39 +134,44 @@ async def upload_part(request: Request) -> Response:
     if hex_md5 != declared[part]:
         tmp.unlink(missing_ok=True)
         return error_response(f"part {part}: body MD5 {hex_md5} is not the declared one", 400)
-    os.replace(tmp, directory / str(part))
+    await run_in_threadpool(lambda: state.store.place(tmp, key, durable=False))
     return Response(status_code=200, headers={"ETag": f'"{hex_md5}"'})
 
 
 def assemble_parts(state: ServerState, blob: Row, count: int) -> None:
     """Join the uploaded parts 1..count, check the whole MD5, store the blob."""
-    directory = parts_dir(state.files_dir, blob["id"])
-    paths = [directory / str(number) for number in range(1, count + 1)]
-    missing = [path.name for path in paths if not path.is_file()]
+    store = state.store
+    keys = [part_key(blob["id"], number) for number in range(1, count + 1)]
+    sizes = [store.size(key) for key in keys]
+    missing = [str(n) for n, size in enumerate(sizes, start=1) if size is None]
     if missing:
         raise BadInput(f"parts {', '.join(missing)} were never uploaded")
     minimum = state.limits.min_part_bytes
-    for path in paths[:-1]:
-        if path.stat().st_size < minimum:
-            raise BadInput(f"part {path.name} is smaller than the minimum part size {minimum}")
-    tmp = state.files_dir / artifact_store.ARTIFACTS_DIR / f".{secrets.token_hex(16)}.tmp"
+    for number, part_size in enumerate(sizes[:-1], start=1):
+        if part_size is not None and part_size < minimum:
+            raise BadInput(f"part {number} is smaller than the minimum part size {minimum}")
+    tmp = store.staging(blob_key(blob["id"], blob["md5"]))
     digest = hashlib.md5()
     size = 0
-    with tmp.open("wb") as out:
-        for path in paths:
-            with path.open("rb") as part:
-                while chunk := part.read(1 << 20):
+    try:
+        with tmp.open("wb") as out:
+            for number, key in enumerate(keys, start=1):
+                chunks = store.open_range(key)
+                if chunks is None:
+                    raise BadInput(f"parts {number} were never uploaded")
+                for chunk in chunks:
                     digest.update(chunk)
                     size += len(chunk)
                     out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     if digest.hexdigest() != artifact_store.md5_hex(blob["md5"]):
         tmp.unlink(missing_ok=True)
         raise BadInput("the joined parts' MD5 is not the file's declared MD5")
     if not _store_blob(state, blob, tmp, size):
         raise BadInput("the file of this upload no longer exists")
-    artifact_store.remove_parts(state.files_dir, blob["id"])
+    artifact_store.remove_parts(store, blob["id"])
 
 
 async def upload_manifest(request: Request) -> Response:
@@ -217,10 +217,7 @@ async def upload_manifest(request: Request) -> Response:
 def _blob_response(state: ServerState, blob: Row | None, range_header: str | None) -> Response:
     if blob is None or blob["storage"] is None:
         return error_response("file not found", 404)
-    path = (state.storage_dir / blob["storage"]).resolve()
-    if not path.is_relative_to(state.files_dir.resolve()):
-        return error_response("file not found", 404)
-    return ranged_file_response(path, range_header)
+    return ranged_object_response(state.store, blob["storage"], range_header)
 
 
 async def download_blob(request: Request) -> Response:

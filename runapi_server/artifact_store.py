@@ -2,8 +2,8 @@
 in :mod:`runapi_server.storage.artifact_blobs` and :mod:`runapi_server.storage.artifact_files`).
 
 Blobs are content-addressed per entity by MD5 (``artifact_blobs``): bytes a version
-shares with an earlier one are stored and uploaded once. A blob's bytes live in
-``<storage_dir>/files/artifacts/<blob id>-<md5 hex>``; the row is made when a client declares
+shares with an earlier one are stored and uploaded once. A blob's bytes are the
+object ``files/artifacts/<blob id>-<md5 hex>``; the row is made when a client declares
 the file (``createArtifactFiles``) and gets its ``storage`` once verified bytes arrived. A
 blob is freed when no version's file (``artifact_files``) refers to it.
 
@@ -20,10 +20,11 @@ import binascii
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from runapi_server.errors import BadInput
+from runapi_server.objects import ObjectStore, discard, key_of
+from runapi_server.objects.s3 import S3Store
 from runapi_server.runfiles import check_file_name
 
 ARTIFACTS_DIR = "artifacts"
@@ -56,12 +57,18 @@ def check_md5(b64: str, what: str) -> str:
     return b64
 
 
-def blob_path(files_dir: Path, blob_id: int, md5_b64: str) -> Path:
-    return files_dir / ARTIFACTS_DIR / f"{blob_id}-{md5_hex(md5_b64)}"
+def blob_key(blob_id: int, md5_b64: str) -> str:
+    """The object key of a blob's bytes: ``files/artifacts/<blob id>-<md5 hex>``."""
+    return key_of(ARTIFACTS_DIR, f"{blob_id}-{md5_hex(md5_b64)}")
 
 
-def parts_dir(files_dir: Path, blob_id: int) -> Path:
-    return files_dir / ARTIFACTS_DIR / PARTS_DIR / str(blob_id)
+def parts_prefix(blob_id: int) -> str:
+    """The key folder of a multipart upload's parts (received by the server)."""
+    return key_of(ARTIFACTS_DIR, PARTS_DIR, blob_id) + "/"
+
+
+def part_key(blob_id: int, part: int) -> str:
+    return parts_prefix(blob_id) + str(part)
 
 
 def logical_digest(digests: dict[str, str]) -> str:
@@ -127,26 +134,21 @@ def parse_manifest(content: bytes) -> list[Entry]:
     return entries
 
 
-def remove_blob_files(storage_dir: Path, freed: list[str]) -> None:
-    """Unlink freed blobs (from
+def remove_blob_files(store: ObjectStore, freed: list[str]) -> None:
+    """Delete freed blobs (from
     :func:`runapi_server.storage.artifact_blobs.free_unreferenced_blobs`) and their partial
-    parts."""
-    files_dir = storage_dir / "files"
+    parts (in a bucket: abort their open multipart uploads)."""
     for item in freed:
         blob_id, _, storage = item.partition(":")
         if storage:
-            path = (storage_dir / storage).resolve()
-            if path.is_relative_to(files_dir.resolve()):
-                path.unlink(missing_ok=True)
-        remove_parts(files_dir, int(blob_id))
+            discard(store, storage)
+        remove_parts(store, int(blob_id))
+        if not storage and isinstance(store, S3Store):
+            store.abort_uploads(key_of(ARTIFACTS_DIR, f"{blob_id}-"))
 
 
-def remove_parts(files_dir: Path, blob_id: int) -> None:
-    directory = parts_dir(files_dir, blob_id)
-    if directory.is_dir():
-        for part in directory.iterdir():
-            part.unlink(missing_ok=True)
-        directory.rmdir()
+def remove_parts(store: ObjectStore, blob_id: int) -> None:
+    store.delete_prefix(parts_prefix(blob_id))
 
 
 @dataclass(frozen=True)

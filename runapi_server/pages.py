@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import history, signing
+from runapi_server import bucket_files, history, signing
 from runapi_server.auth import AuthUser, authenticate
 from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import error_response
@@ -236,6 +236,7 @@ def _charts(conn: Connection, run_db_id: int) -> str:
 
 
 def _files(state: ServerState, base: str, run: Row) -> str:
+    bucket_files.settle(state, run["id"])
     conn = state.db.read()
     rows = stored_files.list_files(
         conn,

@@ -6,9 +6,10 @@ part, from the rows the posts already decoded, by the exporter thread a post han
 run to (``export_worker``, off the request path), and the run's last post (``complete``)
 writes whatever is left before it is answered. Small parts are merged into
 one once together they reach ``PART_ROWS`` lines, and at the end of the run (parts whose
-columns no single type holds stay apart). A part is written under a temporary name and
-renamed, then recorded in ``history_exports`` in the same transaction as the rows: a
-killed server leaves at most an unrecorded file, removed later as an orphan. A run that
+columns no single type holds stay apart). A part is written to a staging file and placed
+(renamed into the storage dir, or put to the bucket), then recorded in
+``history_exports`` in the same transaction as the rows: a killed server leaves at most
+an unrecorded file, removed later as an orphan. A run that
 ended without a last post (state set by ``upsertBucket``) has its few remaining lines
 exported when ``parquetHistory`` is first asked for it.
 
@@ -57,9 +58,12 @@ Exports written by an older server (JSON-text columns, files without the
 ``.native.parquet`` suffix) are forgotten and made anew. Set ``RUNAPI_HISTORY_EXPORTS=0``
 in the server's environment to switch exports off.
 
-Files live under ``<storage_dir>/files/history-exports/<run db id>/`` and are downloaded with
+Parts are objects of the store (:mod:`runapi_server.objects`) under
+``files/history-exports/<run db id>/`` and are downloaded with
 signed URLs (:func:`runapi_server.signing.export_url`):
-``GET {base}/storage/history/E/P/R/{file}?grant=K&expires=T&signature=S``.
+``GET {base}/storage/history/E/P/R/{file}?grant=K&expires=T&signature=S``, or with a
+bucket, the bucket's pre-signed GETs (parts are written to a local staging file, then put
+to the bucket; merges read the parts back from it).
 
 ```python
 urls, live = parquet_history(state, "http://127.0.0.1:8080", run_row, ["_step"])
@@ -73,7 +77,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -84,6 +88,8 @@ from starlette.routing import BaseRoute, Route
 from runapi_server import history, parquet_tables, runfiles, signing
 from runapi_server.jsonresponse import error_response
 from runapi_server.lookup import run_for_grant
+from runapi_server.objects import BadKey
+from runapi_server.ranges import object_response
 from runapi_server.state import ServerState
 from runapi_server.storage import history_exports as export_store
 from runapi_server.storage.connection import Connection
@@ -101,6 +107,7 @@ machine's clock (a network filesystem's)."""
 FILE_SUFFIX = ".native.parquet"  # exports of older servers (JSON-text columns) lack it
 STOP_PATH = ""  # the path of the stop marker record (see the module docstring)
 SEND_CHUNK = 1 << 20  # bytes per write when a part is downloaded
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 ACTIVE_STATES = frozenset({"running", "pending", "preempting"})
 
 
@@ -167,22 +174,36 @@ def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) ->
     import pyarrow.parquet as pq
 
     name = f"{first_line}-{secrets.token_hex(6)}{FILE_SUFFIX}"
-    relative = Path("files", EXPORT_DIR, str(run_id), name)
-    final = state.storage_dir / relative
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(name + ".tmp")
-    pq.write_table(table, tmp, compression="snappy")
-    tmp.replace(final)
-    return str(relative)
+    key = runfiles.exports_prefix(run_id) + name
+    tmp = state.store.staging(key)
+    try:
+        pq.write_table(table, tmp, compression="snappy")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    state.store.place(tmp, key, durable=False)
+    return key
+
+
+def _read_part(state: ServerState, export: Export) -> Any:
+    """The part's table (read from its file when the store is a directory)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    local = state.store.local_path(export.path)
+    if local is not None:
+        return pq.read_table(local)
+    content = state.store.read_bytes(export.path)
+    if content is None:
+        raise FileNotFoundError(f"history export {export.path} is gone")
+    return pq.read_table(pa.BufferReader(content))
 
 
 def _intact(state: ServerState, export: Export) -> bool:
     """Whether the part's file is there and ends with parquet's footer magic."""
     try:
-        with (state.storage_dir / export.path).open("rb") as part:
-            part.seek(-4, os.SEEK_END)
-            return part.read(4) == b"PAR1"
-    except OSError:
+        return state.store.tail(export.path, 4) == b"PAR1"
+    except (OSError, BadKey):
         return False
 
 
@@ -202,8 +223,6 @@ def _compact(state: ServerState, conn: Connection, run_id: int, *, final: bool) 
     sealed), when together they first reach ``PART_ROWS`` rows, or at the end of the run
     (``final``): consecutive parts are merged while one table holds them all
     (`merge_tables`), so a key switching type between parts starts a new group."""
-    import pyarrow.parquet as pq
-
     parts = list_exports(conn, run_id)
     small: list[Export] = []
     for part in reversed(parts):
@@ -217,7 +236,7 @@ def _compact(state: ServerState, conn: Connection, run_id: int, *, final: bool) 
         return
     groups: list[tuple[list[Export], Any]] = []
     for part in small:
-        table = pq.read_table(state.storage_dir / part.path)
+        table = _read_part(state, part)
         merged = parquet_tables.merge_tables([groups[-1][1], table]) if groups else None
         if merged is None:
             groups.append(([part], table))
@@ -326,14 +345,12 @@ def _due(conn: Connection, run_id: int) -> bool:
 
 
 def _remove_orphans(state: ServerState, run_id: int, keep: Sequence[Export]) -> None:
-    folder = state.files_dir / EXPORT_DIR / str(run_id)
-    if not folder.is_dir():
-        return
-    wanted = {Path(e.path).name for e in keep}
-    for path in folder.iterdir():
+    wanted = {e.path for e in keep}
+    cutoff = time.time() - ORPHAN_AGE_S
+    for listed in list(state.store.listing(runfiles.exports_prefix(run_id))):
         # Old files only: a concurrent export may have written a file not yet recorded.
-        if path.name not in wanted and time.time() - path.stat().st_mtime > ORPHAN_AGE_S:
-            path.unlink(missing_ok=True)
+        if listed.key not in wanted and listed.modified < cutoff:
+            state.store.delete(listed.key)
 
 
 def ensure_exports(state: ServerState, run_id: int, run_state: str) -> list[Export]:
@@ -354,8 +371,12 @@ def ensure_exports(state: ServerState, run_id: int, run_state: str) -> list[Expo
 
 
 def export_url(state: ServerState, base: str, run: Any, export: Export) -> str:
+    """The part's download URL: the bucket's pre-signed GET with a bucket, else the
+    server's own signed URL."""
+    if state.bucket is not None:
+        return state.bucket.presigned_get(export.path, signing.DOWNLOAD_TTL_S)
     grant = signing.RunGrant.of(run)
-    return signing.export_url(state.secret, base, grant, Path(export.path).name)
+    return signing.export_url(state.secret, base, grant, PurePosixPath(export.path).name)
 
 
 def parquet_history(
@@ -375,12 +396,10 @@ def parquet_history(
 # --------------------------------------------------------------------------- serving
 
 
-def _find_export(state: ServerState, run_id: int, name: str) -> Path | None:
+def _find_export(state: ServerState, run_id: int, name: str) -> str | None:
     for export in list_exports(state.db.read(), run_id):
-        if Path(export.path).name == name:
-            path = (state.storage_dir / export.path).resolve()
-            if path.is_relative_to(state.files_dir) and path.is_file():
-                return path
+        if PurePosixPath(export.path).name == name:
+            return export.path
     return None
 
 
@@ -388,10 +407,16 @@ def _export_of_grant(state: ServerState, grant: signing.RunGrant, name: str) -> 
     run = run_for_grant(state.db.read(), grant)
     if run is None:
         return error_response(signing.RUN_GONE, 403)
-    path = _find_export(state, int(run["id"]), name)
-    if path is None:
-        return error_response(f"history export {name!r} not found (exports changed?)", 404)
-    response = FileResponse(path, media_type="application/vnd.apache.parquet")
+    key = _find_export(state, int(run["id"]), name)
+    gone = f"history export {name!r} not found (exports changed?)"
+    if key is None:
+        return error_response(gone, 404)
+    local = state.store.local_path(key)
+    if local is None:
+        return object_response(state.store, key, PARQUET_MEDIA_TYPE, gone)
+    if not local.is_file():
+        return error_response(gone, 404)
+    response = FileResponse(local, media_type=PARQUET_MEDIA_TYPE)
     response.chunk_size = SEND_CHUNK  # parts are large: fewer, larger writes
     return response
 

@@ -1,37 +1,21 @@
-"""File responses with HTTP ``Range`` support (one byte range; 206, or 416 when unsatisfiable).
+"""Responses with a stored object's bytes, with HTTP ``Range`` support (one byte range; 206,
+or 416 when unsatisfiable).
 
 ```python
-ranged_file_response(path, "bytes=0-99")  # 206 with the first 100 bytes
+ranged_object_response(state.store, "files/artifacts/3-9f3c...", "bytes=0-99")  # 206
 ```
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
-from typing import BinaryIO
 
 from starlette.responses import Response, StreamingResponse
 
 from runapi_server.jsonresponse import error_response
+from runapi_server.objects import BadKey, ObjectStore
 
-CHUNK = 1024 * 1024
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
-
-
-def _iter_range(handle: BinaryIO, start: int, length: int) -> Iterator[bytes]:
-    try:
-        handle.seek(start)
-        while length > 0:
-            chunk = handle.read(min(CHUNK, length))
-            if not chunk:
-                break
-            length -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None:
@@ -55,32 +39,51 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def ranged_file_response(path: Path, range_header: str | None) -> Response:
+def _size(store: ObjectStore, key: str | None) -> int | None:
+    if key is None:
+        return None
     try:
-        handle = path.open("rb")
-    except FileNotFoundError:
+        return store.size(key)
+    except BadKey:
+        return None
+
+
+def object_response(
+    store: ObjectStore, key: str | None, media_type: str, not_found: str
+) -> Response:
+    """The whole object ``key`` (404 with ``not_found`` when there is none)."""
+    size = _size(store, key)
+    chunks = None if key is None or size is None else store.open_range(key)
+    if chunks is None:
+        return error_response(not_found, 404)
+    return StreamingResponse(chunks, media_type=media_type, headers={"content-length": str(size)})
+
+
+def ranged_object_response(
+    store: ObjectStore, key: str | None, range_header: str | None
+) -> Response:
+    """The object ``key``, or the one byte range ``range_header`` asks for (206; 416 when
+    unsatisfiable, 400 when malformed); 404 when there is no such object."""
+    size = _size(store, key)
+    if key is None or size is None:
         return error_response("file not found", 404)
-    size = os.fstat(handle.fileno()).st_size
     headers = {"accept-ranges": "bytes"}
     media = "application/octet-stream"
+    start, length, status = 0, size, 200
     if range_header:
         try:
             chosen = parse_range(range_header, size)
         except ValueError:
-            handle.close()
             return error_response(f"invalid Range header {range_header!r}", 400)
         if chosen is None:
-            handle.close()
             return Response(
                 status_code=416, headers={**headers, "content-range": f"bytes */{size}"}
             )
         start, end = chosen
-        length = end - start + 1
-        headers.update(
-            {"content-range": f"bytes {start}-{end}/{size}", "content-length": str(length)}
-        )
-        return StreamingResponse(
-            _iter_range(handle, start, length), status_code=206, media_type=media, headers=headers
-        )
-    headers["content-length"] = str(size)
-    return StreamingResponse(_iter_range(handle, 0, size), media_type=media, headers=headers)
+        length, status = end - start + 1, 206
+        headers["content-range"] = f"bytes {start}-{end}/{size}"
+    headers["content-length"] = str(length)
+    chunks = store.open_range(key, start, length)
+    if chunks is None:
+        return error_response("file not found", 404)
+    return StreamingResponse(chunks, status_code=status, media_type=media, headers=headers)

@@ -1,8 +1,8 @@
 """A run's files: names, the records the ``File`` resolvers see, and the on-disk store
 (their rows are in :mod:`runapi_server.storage.files`).
 
-A file is listed once it has content: uploaded through a signed URL (bytes on disk under
-``<storage_dir>/files/<run db id>/``, under an opaque name, so a file name never becomes a
+A file is listed once it has content: uploaded through a signed URL (an object of the
+store under ``files/<run db id>/``, under an opaque name, so a file name never becomes a
 path) or streamed through the file stream (lines in ``stream_lines``; the content is the
 lines joined with ``"\\n"``). ``createRunFiles`` writes nothing, so pending uploads are
 not listed.
@@ -18,10 +18,11 @@ import base64
 import hashlib
 import mimetypes
 import re
-import shutil
+import secrets
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
+from runapi_server.objects import ObjectStore, key_of
 from runapi_server.signing import RunGrant
 from runapi_server.storage.connection import Row
 
@@ -105,6 +106,8 @@ class FileRecord:
     storage: str | None = None
     run_key: str = ""
     """The run's ``url_key``, named in the file's signed URLs."""
+    upload_url: str | None = None
+    """An upload URL made for it already (a bucket's pre-signed PUT, by ``createRunFiles``)."""
 
     @property
     def grant(self) -> RunGrant:
@@ -143,19 +146,28 @@ def pending_record(run: Row, name: str) -> FileRecord:
     )  # fmt: skip
 
 
-# --------------------------------------------------------------------------- uploads on disk
+# --------------------------------------------------------------------------- stored objects
 
 
-def run_dir(files_dir: Path, run_db_id: int) -> Path:
-    """Directory of a run's uploaded files (opaque names inside)."""
-    return files_dir / str(run_db_id)
+def run_prefix(run_db_id: int) -> str:
+    """The key folder of a run's uploaded files (opaque names inside)."""
+    return key_of(run_db_id) + "/"
+
+
+def new_file_key(run_db_id: int) -> str:
+    """A fresh opaque key for an upload of the run (a file name never becomes a path)."""
+    return key_of(run_db_id, secrets.token_hex(16))
 
 
 HISTORY_EXPORTS_DIR = "history-exports"
-"""Under the files dir: parquet exports of run history, a folder per run db id."""
+"""Under ``files/``: parquet exports of run history, a folder per run db id."""
 
 
-def remove_run_files(files_dir: Path, run_db_id: int) -> None:
-    """Delete a run's uploaded blobs and history exports (after its rows are deleted)."""
-    shutil.rmtree(run_dir(files_dir, run_db_id), ignore_errors=True)
-    shutil.rmtree(files_dir / HISTORY_EXPORTS_DIR / str(run_db_id), ignore_errors=True)
+def exports_prefix(run_db_id: int) -> str:
+    return key_of(HISTORY_EXPORTS_DIR, run_db_id) + "/"
+
+
+def remove_run_files(store: ObjectStore, run_db_id: int) -> None:
+    """Delete a run's uploaded objects and history exports (after its rows are deleted)."""
+    store.delete_prefix(run_prefix(run_db_id))
+    store.delete_prefix(exports_prefix(run_db_id))

@@ -6,13 +6,17 @@ the database are relative to it (``files/12/ab34...``), so servers on several ma
 that mount the same storage dir (a network filesystem) read each other's files. It
 defaults to the data dir, which is the layout of every data dir made before it existed.
 
+Instead of a directory, the storage may be an S3-compatible bucket (``storage_url``
+``s3://bucket/prefix``, see :mod:`runapi_server.objects.s3`): the same keys name its
+objects, and URLs handed to clients are the bucket's pre-signed ones.
+
 The *signing secret* (HMAC key of upload, download and export URLs) comes from the
 configuration (:func:`parse_signing_key`), else from ``signing.key`` in the storage dir,
 made once: processes sharing the storage share the key either way.
 
 ```python
 state = ServerState.open(Path("data"), storage_dir=Path("/shared/runapi"))
-state.files_dir  # /shared/runapi/files
+state.store  # LocalStore of /shared/runapi: every byte outside the database goes through it
 ```
 """
 
@@ -28,6 +32,9 @@ from functools import cached_property
 from pathlib import Path
 
 from runapi_server.limits import Limits
+from runapi_server.objects import ObjectStore
+from runapi_server.objects.local import LocalStore
+from runapi_server.objects.s3 import S3Store
 from runapi_server.storage.database import Database, open_database
 
 SECRET_FILE = "signing.key"
@@ -46,10 +53,20 @@ class ServerState:
     limits: Limits = field(default_factory=Limits)
     signing_key: bytes | None = None
     """The configured secret; None: ``signing.key`` of the storage dir."""
+    objects: ObjectStore | None = None
+    """Where the bytes are (None: the storage dir, see :attr:`store`)."""
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        """Every byte outside the database goes through this (keys: ``files/...``)."""
+        return self.objects if self.objects is not None else LocalStore(self.storage_dir)
 
     @property
-    def files_dir(self) -> Path:
-        return self.storage_dir / "files"
+    def bucket(self) -> S3Store | None:
+        """The bucket when the storage is one (URLs handed to clients are then the
+        bucket's pre-signed ones), else None."""
+        store = self.store
+        return store if isinstance(store, S3Store) else None
 
     @cached_property
     def secret(self) -> bytes:
@@ -70,13 +87,28 @@ class ServerState:
         storage_dir: Path | None = None,
         signing_key: bytes | None = None,
         database: str | None = None,
+        storage_url: str | None = None,
     ) -> ServerState:
         """The state of a server on ``data_dir`` (made if missing) and ``storage_dir``
         (default: the data dir; made if missing). ``signing_key``: the secret from the
         configuration (see :func:`parse_signing_key`), else ``signing.key`` of the
         storage dir, made once. ``database``: a PostgreSQL URL, or ``None`` for the data
-        dir's own database (see :func:`runapi_server.storage.database.open_database`)."""
+        dir's own database (see :func:`runapi_server.storage.database.open_database`).
+        ``storage_url``: ``s3://bucket[/prefix]`` instead of a storage dir (the ``s3``
+        extra); it needs ``signing_key`` (a bucket holds no ``signing.key``).
+        Raises ``ValueError`` saying what is wrong with the settings."""
         data_dir = data_dir.resolve()
+        objects: ObjectStore | None = None
+        if storage_url is not None:
+            if storage_dir is not None:
+                raise ValueError("give a storage dir or a bucket URL, not both")
+            objects = S3Store.of_url(storage_url, data_dir)
+            if signing_key is None:
+                raise ValueError(
+                    f"storage {storage_url} is a bucket: the key that signs this server's"
+                    " URLs must come from the configuration (--signing-key-file or"
+                    f" RUNAPI_SIGNING_KEY), shared by every server on the bucket; {MAKE_KEY_HINT}"
+                )
         data_dir.mkdir(parents=True, exist_ok=True)
         storage = storage_dir.resolve() if storage_dir is not None else data_dir
         storage.mkdir(parents=True, exist_ok=True)
@@ -92,6 +124,7 @@ class ServerState:
             public_url=public_url.rstrip("/") if public_url else None,
             limits=limits or Limits(),
             signing_key=signing_key,
+            objects=objects,
         )
 
 

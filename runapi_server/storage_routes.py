@@ -2,8 +2,8 @@
 
 - ``PUT /storage/upload/{entity}/{project}/{run}/{name}?grant=&expires=&signature=``: no
   auth header; the signature grants the upload (checked before the body is read, then
-  the run's key). The body is streamed to a temporary file under
-  ``<storage_dir>/files/<run_db_id>/``, fsynced, renamed into place under an opaque name, and
+  the run's key). The body is streamed to a staging file of the object store, placed
+  under an opaque key ``files/<run_db_id>/<random>`` (see :mod:`runapi_server.objects`), and
   recorded (size, md5, time) in one transaction.
 - ``GET /storage/files/{entity}/{project}/{run}/{name}``: the owner's Basic auth, or a
   signed ``?grant=&expires=&signature=`` (``File.directUrl``) without auth.
@@ -12,29 +12,23 @@
 from __future__ import annotations
 
 import base64
-import os
-import secrets
-import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import BinaryIO
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import runfiles, signing
+from runapi_server import bucket_files, runfiles, signing
 from runapi_server.auth import UNAUTHORIZED, authenticate
 from runapi_server.incoming import Refused, receive_file
 from runapi_server.jsonresponse import error_response
 from runapi_server.lookup import find_run, run_for_grant
+from runapi_server.objects import ObjectStore, discard
+from runapi_server.ranges import object_response
 from runapi_server.signing import RunGrant
 from runapi_server.state import ServerState
 from runapi_server.storage import files as stored_files
 from runapi_server.timeutil import now_iso
-
-CHUNK = 1024 * 1024
 
 
 def _state(request: Request) -> ServerState:
@@ -46,15 +40,6 @@ def _state(request: Request) -> ServerState:
 # --------------------------------------------------------------------------- upload
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-PARTIAL_UPLOAD_GLOB = "*/.*.tmp"
 PARTIAL_UPLOAD_IDLE_S = 3600.0
 """How long an upload temp file must be untouched before a starting server removes it.
 
@@ -63,44 +48,24 @@ have uploads in flight, and a client may stall for a while without its upload be
 dead; a leftover temp file only costs disk space until the next start."""
 
 
-def remove_partial_uploads(files_dir: Path, idle_s: float = PARTIAL_UPLOAD_IDLE_S) -> int:
+def remove_partial_uploads(store: ObjectStore, idle_s: float = PARTIAL_UPLOAD_IDLE_S) -> int:
     """Delete upload temp files left by a killed server (untouched for `idle_s` seconds).
 
     An upload in flight writes its temp file as its bytes arrive, so a live one is not
     idle that long; a partial upload was never recorded, so nothing refers to these files.
     """
-    cutoff = time.time() - idle_s
-    removed = 0
-    for path in files_dir.glob(PARTIAL_UPLOAD_GLOB):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                removed += 1
-        except FileNotFoundError:
-            continue
-    return removed
-
-
-def _place(tmp: Path, final: Path) -> None:
-    """Rename a received (fsynced) upload into place, durably."""
-    try:
-        os.replace(tmp, final)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(final.parent)
+    return store.remove_stale_staging(idle_s)
 
 
 def _record(
-    state: ServerState, grant: RunGrant, run_db_id: int, name: str, size: int, md5: str, blob: Path
+    state: ServerState, grant: RunGrant, run_db_id: int, name: str, size: int, md5: str, key: str
 ) -> bool:
-    """Record the upload; False (and the blob removed) when the run is gone."""
-    storage = blob.relative_to(state.storage_dir).as_posix()
+    """Record the upload; False (and the object removed) when the run is gone."""
     try:
         with state.db.transaction() as conn:
             run = run_for_grant(conn, grant)
             if run is None or run["id"] != run_db_id:
-                blob.unlink(missing_ok=True)
+                state.store.delete(key)
                 return False
             old = stored_files.record_upload(
                 conn,
@@ -109,21 +74,15 @@ def _record(
                 size=size,
                 md5=md5,
                 mimetype=runfiles.mimetype_of(name),
-                storage=storage,
+                storage=key,
                 now=now_iso(),
             )
     except BaseException:
-        blob.unlink(missing_ok=True)
+        state.store.delete(key)
         raise
-    if old and old != storage:
-        _remove_blob(state, old)
+    if old and old != key:
+        discard(state.store, old)
     return True
-
-
-def _remove_blob(state: ServerState, storage: str) -> None:
-    path = (state.storage_dir / storage).resolve()
-    if path.is_relative_to(state.files_dir):
-        path.unlink(missing_ok=True)
 
 
 def _params(request: Request) -> dict[str, str]:
@@ -150,18 +109,16 @@ async def upload(request: Request) -> Response:
     if run is None:
         return error_response(signing.RUN_GONE, 403)
     run_db_id: int = run["id"]
-    directory = runfiles.run_dir(state.files_dir, run_db_id)
-    blob_name = secrets.token_hex(16)
-    tmp = directory / f".{blob_name}.tmp"
-    final = directory / blob_name
+    key = runfiles.new_file_key(run_db_id)
+    tmp = await run_in_threadpool(state.store.staging, key)
     try:
         received = await receive_file(request, tmp, limit)
-        await run_in_threadpool(_place, tmp, final)
+        await run_in_threadpool(state.store.place, tmp, key)
     except Refused as exc:
         return exc.response()
     size, digest = received.size, received.md5
     md5 = base64.b64encode(digest.digest()).decode()
-    recorded = await run_in_threadpool(_record, state, grant, run_db_id, name, size, md5, final)
+    recorded = await run_in_threadpool(_record, state, grant, run_db_id, name, size, md5, key)
     if not recorded:
         return error_response(signing.RUN_GONE, 403)
     return Response(status_code=200)
@@ -170,15 +127,8 @@ async def upload(request: Request) -> Response:
 # --------------------------------------------------------------------------- download
 
 
-def _iter_file(handle: BinaryIO) -> Iterator[bytes]:
-    try:
-        while chunk := handle.read(CHUNK):
-            yield chunk
-    finally:
-        handle.close()
-
-
 def _open_content(state: ServerState, run_db_id: int, name: str) -> Response:
+    bucket_files.settle(state, run_db_id)
     conn = state.db.read()
     row = stored_files.find_file(conn, run_db_id, name)
     if row is None:
@@ -187,17 +137,7 @@ def _open_content(state: ServerState, run_db_id: int, name: str) -> Response:
     if row["streamed"]:
         content = stored_files.streamed_content(conn, run_db_id, name)
         return Response(content, media_type=media_type)
-    path = (state.storage_dir / row["storage"]).resolve()
-    if not path.is_relative_to(state.files_dir):
-        return error_response(f"file {name!r} not found", 404)
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return error_response(f"file {name!r} not found", 404)
-    length = os.fstat(handle.fileno()).st_size
-    return StreamingResponse(
-        _iter_file(handle), media_type=media_type, headers={"content-length": str(length)}
-    )
+    return object_response(state.store, row["storage"], media_type, f"file {name!r} not found")
 
 
 def _download(

@@ -152,6 +152,7 @@ def test_a_v1_data_dir_is_upgraded_with_its_rows_kept(tmp_path: Path) -> None:
         (2, "run_url_keys"),
         (3, "artifact_contents"),
         (4, "sealed_exports"),
+        (5, "pending_uploads"),
     ]
     assert versions == [(step.version, step.name) for step in migrations.STEPS]
     assert len(set(keys)) == 2 and all(len(k) == 32 for k in keys)

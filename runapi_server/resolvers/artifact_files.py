@@ -5,7 +5,9 @@
 files fill (``displayName``, ``digest``, ``storagePath``, ``uploadHeaders``,
 ``uploadMultipartUrls``, ``artifact``). URLs are signed by :mod:`runapi_server.signing`:
 ``directUrl`` is fetched without auth; ``url`` is the Basic-auth fallback
-``/artifactsV2/default/{entity}/{birth artifact id}/{md5 hex}``.
+``/artifactsV2/default/{entity}/{birth artifact id}/{md5 hex}``. With a bucket, blob and
+manifest uploads and stored blobs' ``directUrl`` are the bucket's pre-signed URLs
+(:mod:`runapi_server.bucket_artifacts`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ariadne import ObjectType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
-from runapi_server import signing
+from runapi_server import bucket_artifacts, signing
 from runapi_server.artifact_store import ArtifactFile, md5_hex
 from runapi_server.connections import paginate
 from runapi_server.context import Context, context_of
@@ -37,12 +39,26 @@ def _blob_upload_headers(md5: str) -> tuple[str, ...]:
     return (*UPLOAD_HEADERS, f"Content-MD5:{md5}")
 
 
+def _upload_headers(md5: str, parts_to_bucket: bool) -> tuple[str, ...]:
+    """The headers of a file's PUTs. Parts sent to a bucket carry no Content-MD5 (the
+    whole file's would fail each part: S3 checks it against the part's bytes)."""
+    return UPLOAD_HEADERS if parts_to_bucket else _blob_upload_headers(md5)
+
+
 def manifest_file(ctx: Context, manifest: Row, artifact: Row) -> ArtifactFile:
     """The manifest as a ``File``: a signed GET, and a signed PUT while the version is pending."""
     secret, base = ctx.state.secret, ctx.base_url
     kind = signing.ARTIFACT_MANIFEST
     pending = artifact["state"] == "PENDING"
     digest: str = manifest["digest"]
+    bucket = ctx.state.bucket
+    upload_url = None
+    if pending:
+        upload_url = (
+            signing.artifact_url(secret, base, "PUT", kind, manifest["id"])
+            if bucket is None
+            else bucket_artifacts.manifest_upload_url(bucket, manifest["id"])
+        )
     return ArtifactFile(
         id=opaque_id("ArtifactManifestFile", manifest["id"]),
         name=manifest["name"],
@@ -50,9 +66,7 @@ def manifest_file(ctx: Context, manifest: Row, artifact: Row) -> ArtifactFile:
         md5=digest or None,
         digest=digest or None,
         direct_url=signing.artifact_url(secret, base, "GET", kind, manifest["id"]),
-        upload_url=signing.artifact_url(secret, base, "PUT", kind, manifest["id"])
-        if pending
-        else None,
+        upload_url=upload_url,
         upload_headers=("Content-Type:application/json",) if pending else (),
         artifact=artifact,
         updated_at=manifest["created_at"],
@@ -78,10 +92,22 @@ def entry_file(
     birth = row["birth_artifact_id"] or artifact["id"]
     direct = row["ref"] or ""
     url = None
+    bucket = ctx.state.bucket
     if row["blob_id"] is not None:
-        direct = signing.artifact_url(secret, base, "GET", signing.ARTIFACT_BLOB, row["blob_id"])
+        direct = (
+            bucket_artifacts.download_url(bucket, row["storage"])
+            if bucket is not None and stored
+            else signing.artifact_url(secret, base, "GET", signing.ARTIFACT_BLOB, row["blob_id"])
+        )
         url = fallback_url(base, artifact["entity"], birth, row["digest"])
     wants_bytes = upload and not stored and multipart is None
+    upload_url = None
+    if wants_bytes:
+        upload_url = (
+            signing.artifact_url(secret, base, "PUT", signing.ARTIFACT_BLOB, row["blob_id"])
+            if bucket is None
+            else bucket_artifacts.blob_upload_url(bucket, row["blob_id"], row["digest"])
+        )
     return ArtifactFile(
         id=opaque_id("ArtifactFile", artifact["id"], row["name"]),
         name=row["name"],
@@ -90,12 +116,10 @@ def entry_file(
         digest=row["digest"],
         direct_url=direct,
         url=url,
-        upload_url=(
-            signing.artifact_url(secret, base, "PUT", signing.ARTIFACT_BLOB, row["blob_id"])
-            if wants_bytes
-            else None
-        ),
-        upload_headers=_blob_upload_headers(row["digest"]) if upload and not stored else (),
+        upload_url=upload_url,
+        upload_headers=_upload_headers(row["digest"], bucket is not None and multipart is not None)
+        if upload and not stored
+        else (),
         storage_path=(
             f"artifacts/{row['blob_id']}-{md5_hex(row['digest'])}"
             if row["blob_id"] is not None

@@ -18,7 +18,7 @@ from ariadne import MutationType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
-from runapi_server import artifact_store, signing
+from runapi_server import artifact_store, bucket_artifacts, signing
 from runapi_server.artifact_store import check_md5, logical_digest, parse_manifest
 from runapi_server.auth import AuthUser
 from runapi_server.context import context_of
@@ -203,25 +203,32 @@ def resolve_create_artifact_files(
             multipart = None
             if spec.get("uploadPartsInput") and blob["storage"] is None:
                 declared = _declared_parts(spec["uploadPartsInput"], ctx.state.limits.max_parts)
-                upload_id = blob["upload_id"] or secrets.token_hex(16)
+                bucket = ctx.state.bucket
+                if bucket is not None:
+                    multipart = bucket_artifacts.open_multipart(
+                        bucket, blob, [number for number, _ in declared]
+                    )
+                    upload_id = str(multipart["uploadID"])
+                else:
+                    upload_id = blob["upload_id"] or secrets.token_hex(16)
+                    multipart = {
+                        "uploadID": upload_id,
+                        "uploadUrlParts": [
+                            {
+                                "partNumber": number,
+                                "uploadUrl": signing.artifact_url(
+                                    ctx.state.secret,
+                                    ctx.base_url,
+                                    "PUT",
+                                    signing.ARTIFACT_PART,
+                                    blob["id"],
+                                    part=number,
+                                ),
+                            }
+                            for number, _ in declared
+                        ],
+                    }
                 artifact_blobs.open_multipart(conn, blob["id"], upload_id, declared)
-                multipart = {
-                    "uploadID": upload_id,
-                    "uploadUrlParts": [
-                        {
-                            "partNumber": number,
-                            "uploadUrl": signing.artifact_url(
-                                ctx.state.secret,
-                                ctx.base_url,
-                                "PUT",
-                                signing.ARTIFACT_PART,
-                                blob["id"],
-                                part=number,
-                            ),
-                        }
-                        for number, _ in declared
-                    ],
-                }
             artifact_files.declare_file(
                 conn, artifact["id"], name, md5, blob["id"], blob["birth_artifact_id"]
             )
@@ -230,7 +237,7 @@ def resolve_create_artifact_files(
             birth = artifact_by_id(conn, blob["birth_artifact_id"]) or artifact
             nodes.append(node.__class__(**{**node.__dict__, "artifact": birth}))
         freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
-    artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
+    artifact_store.remove_blob_files(ctx.state.store, freed)
     edges = [{"node": node, "cursor": f"{index}"} for index, node in enumerate(nodes)]
     return {
         "files": {
@@ -267,7 +274,12 @@ def resolve_complete_multipart(
     ]
     if parts != json.loads(blob["upload_parts"]):
         raise BadInput("completedParts do not match the parts declared in createArtifactFiles")
-    artifact_routes.assemble_parts(ctx.state, blob, len(parts))
+    bucket = ctx.state.bucket
+    if bucket is not None:
+        etags = [(int(number), str(etag)) for number, etag in parts]
+        bucket_artifacts.complete_multipart(ctx.state, bucket, blob, etags)
+    else:
+        artifact_routes.assemble_parts(ctx.state, blob, len(parts))
     return {"digest": blob["md5"]}
 
 
@@ -279,6 +291,11 @@ def resolve_commit_artifact(
     _obj: Any, info: GraphQLResolveInfo, input: dict[str, Any]
 ) -> dict[str, Any]:
     ctx = context_of(info)
+    bucket = ctx.state.bucket
+    if bucket is not None:  # the bytes went straight to the bucket: look at them first
+        found = owned_artifact(ctx.state.db.read(), ctx.user, input["artifactID"])
+        if found["state"] != "COMMITTED":
+            bucket_artifacts.settle_commit(ctx.state, bucket, ctx.user, found)
     with ctx.state.db.transaction() as conn:
         artifact = owned_artifact(conn, ctx.user, input["artifactID"])
         if artifact["state"] == "COMMITTED":
@@ -328,7 +345,7 @@ def resolve_commit_artifact(
             set_alias(conn, artifact["sequence_id"], artifact["id"], alias)
         freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
         committed = artifact_by_id(conn, artifact["id"])
-    artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
+    artifact_store.remove_blob_files(ctx.state.store, freed)
     return {"artifact": committed}
 
 

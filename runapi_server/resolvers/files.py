@@ -1,21 +1,24 @@
 """Run files: ``Run.files`` / ``Run.fileCount``, the ``File`` type and ``createRunFiles``.
 
 Only files with content are listed (uploaded or streamed); ``createRunFiles`` hands out
-signed upload URLs and writes nothing, so a pending upload is not listed until its ``PUT``
-completes. ``File`` resolvers take a :class:`runapi_server.runfiles.FileRecord`.
+signed upload URLs and lists nothing, so a pending upload is not listed until its ``PUT``
+completes (with a bucket: until a read finds its object, see
+:mod:`runapi_server.bucket_files`). ``File`` resolvers take a
+:class:`runapi_server.runfiles.FileRecord`.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 from typing import Any
 
 from ariadne import MutationType, ObjectType
 from ariadne.types import SchemaBindable
 from graphql import GraphQLResolveInfo
 
-from runapi_server import runfiles, signing
+from runapi_server import bucket_files, runfiles, signing
 from runapi_server.artifact_store import ArtifactFile
 from runapi_server.context import context_of
 from runapi_server.errors import BadInput
@@ -53,7 +56,9 @@ def _count(value: int | None, argument: str) -> int | None:
 
 @run.field("fileCount")
 def resolve_file_count(parent: Any, info: GraphQLResolveInfo) -> int:
-    return stored_files.count_files(context_of(info).state.db.read(), parent["id"])
+    state = context_of(info).state
+    bucket_files.settle(state, parent["id"])
+    return stored_files.count_files(state.db.read(), parent["id"])
 
 
 @run.field("files")
@@ -69,6 +74,7 @@ def resolve_files(
 ) -> dict[str, Any]:
     first, last = _count(first, "first"), _count(last, "last")
     context_of(info).state.limits.check_page_size(first, last)
+    bucket_files.settle(context_of(info).state, parent["id"])
     after_name = None if after is None else decode_cursor(after, "after")
     before_name = None if before is None else decode_cursor(before, "before")
     from_end = first is None and last is not None
@@ -122,6 +128,15 @@ def resolve_file_name(record: FileRecord | ArtifactFile, info: GraphQLResolveInf
 
 def _upload_url(record: FileRecord, info: GraphQLResolveInfo) -> str:
     ctx = context_of(info)
+    if record.upload_url is not None:
+        return record.upload_url
+    if ctx.state.bucket is not None:
+        run_row = find_run(
+            ctx.state.db.read(), ctx.user, record.entity, record.project, record.run_name
+        )
+        if run_row is None or run_row["id"] != record.run_db_id:
+            raise BadInput(f"run {record.entity}/{record.project}/{record.run_name} not found")
+        return bucket_files.upload_url(ctx.state, run_row, record.name)
     return signing.upload_url(ctx.state.secret, ctx.base_url, record.grant, record.name)
 
 
@@ -143,6 +158,8 @@ def resolve_file_direct_url(record: FileRecord | ArtifactFile, info: GraphQLReso
     if isinstance(record, ArtifactFile):
         return record.direct_url
     ctx = context_of(info)
+    if ctx.state.bucket is not None and record.storage is not None and not record.streamed:
+        return bucket_files.download_url(ctx.state, record.storage)
     return signing.direct_url(ctx.state.secret, ctx.base_url, record.grant, record.name)
 
 
@@ -205,14 +222,20 @@ def resolve_create_run_files(
     run_row = find_run(conn, ctx.user, entity, project, run_name)
     if run_row is None:
         raise BadInput(f"run {entity}/{project}/{run_name} not found")
+    bucket_files.settle(ctx.state, run_row["id"])
+    conn = ctx.state.db.read()
     records = []
     for name in names:
         row = stored_files.find_file(conn, run_row["id"], name)
-        records.append(
+        record = (
             runfiles.pending_record(run_row, name)
             if row is None
             else runfiles.record_of(run_row, row)
         )
+        if ctx.state.bucket is not None:
+            url = bucket_files.upload_url(ctx.state, run_row, name)
+            record = dataclasses.replace(record, upload_url=url)
+        records.append(record)
     return {
         "runID": storage_id(run_row["name"], run_row["project_name"], run_row["entity"]),
         "uploadHeaders": UPLOAD_HEADERS,

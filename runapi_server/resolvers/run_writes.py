@@ -194,8 +194,8 @@ def resolve_delete_run(
         if with_artifacts:  # blobs only the deleted versions held
             freed = artifact_blobs.free_unreferenced_blobs(conn, ctx.user.entity)
     # Uploaded bytes live outside the database: removed once the deletion is committed.
-    remove_run_files(ctx.state.files_dir, run["id"])
-    artifact_store.remove_blob_files(ctx.state.storage_dir, freed)
+    remove_run_files(ctx.state.store, run["id"])
+    artifact_store.remove_blob_files(ctx.state.store, freed)
     return {"clientMutationId": input.get("clientMutationId")}
 
 

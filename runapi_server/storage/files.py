@@ -6,7 +6,9 @@ dir) or a streamed one (``streamed`` = 1: its content is the run's lines of that
 
 - reading: :func:`find_file`, :func:`count_files`, :func:`list_files`,
   :func:`streamed_content`, :func:`streamed_line_count`;
-- writing: :func:`store_stream_lines`, :func:`record_upload`.
+- writing: :func:`store_stream_lines`, :func:`record_upload`;
+- uploads to a bucket's pre-signed URLs not seen yet: :func:`add_pending_upload`,
+  :func:`pending_uploads`, :func:`drop_pending_upload`.
 
 ```python
 with db.transaction() as conn:
@@ -221,3 +223,30 @@ def record_upload(
         (run_db_id, name, size, md5, mimetype, storage, now),
     )
     return None if old is None else old["storage"]
+
+
+# --------------------------------------------------------------------------- pending uploads
+
+
+def add_pending_upload(
+    conn: Connection, run_db_id: int, name: str, storage: str, created_s: int
+) -> None:
+    """Record that an upload URL for ``name`` puts to the object ``storage``."""
+    conn.execute(
+        "INSERT INTO pending_uploads (run_id, name, storage, created_s) VALUES (?, ?, ?, ?)",
+        (run_db_id, name, storage, created_s),
+    )
+
+
+def pending_uploads(conn: Connection, run_db_id: int) -> list[Row]:
+    """The run's pending uploads (``id``, ``name``, ``storage``, ``created_s``), oldest first."""
+    rows: list[Row] = conn.execute(
+        "SELECT id, name, storage, created_s FROM pending_uploads WHERE run_id = ? ORDER BY id",
+        (run_db_id,),
+    ).all()
+    return rows
+
+
+def drop_pending_upload(conn: Connection, pending_id: int) -> bool:
+    """Forget a pending upload; False when it was already gone (another server took it)."""
+    return conn.execute("DELETE FROM pending_uploads WHERE id = ?", (pending_id,)).rowcount > 0

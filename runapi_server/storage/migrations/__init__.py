@@ -16,7 +16,7 @@ A database from a newer runapi (a version above :data:`LATEST`) is refused with
 
 ```python
 conn = SqliteDatabase(path).connect()   # connecting runs upgrade() once
-upgrade(conn)            # -> [1, 2, 3] on a new database, [] when already current
+upgrade(conn)            # -> [1, 2, 3, 4] on a new database, [] when already current
 schema_version(conn)     # -> LATEST
 ```
 """
@@ -61,6 +61,7 @@ STEPS: tuple[Step, ...] = (
     Step(2, "v0002_run_url_keys.sql"),
     Step(3, "v0003_artifact_contents.sql"),
     Step(4, "v0004_sealed_exports.sql"),
+    Step(5, "v0005_pending_uploads.sql"),
 )
 LATEST = STEPS[-1].version
 
