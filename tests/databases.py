@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from runapi_server.storage.connection import Connection
-from runapi_server.storage.database import DB_FILE, URL_FILE, open_database
+from runapi_server.storage.database import DB_FILE, URL_FILE, Database, open_database
 
 ADMIN_ENV = "RUNAPI_TEST_DATABASE"
 _counter = itertools.count()
@@ -66,9 +66,16 @@ def use_test_database(data_dir: Path) -> Path:
     return data_dir
 
 
+_readers: dict[Path, Database] = {}
+
+
 def read(data_dir: Path) -> Connection:
-    """A read connection to the database of ``data_dir`` (whichever backend it has)."""
-    return open_database(None, data_dir).read()
+    """A read connection to the database of ``data_dir`` (whichever backend it has). The
+    database object is kept for the session: dropping it closes its connections."""
+    key = data_dir.resolve()
+    if key not in _readers:
+        _readers[key] = open_database(None, data_dir)
+    return _readers[key].read()
 
 
 def table_names(conn: Connection) -> list[str]:
@@ -96,7 +103,11 @@ def column_names(conn: Connection, table: str) -> list[str]:
 
 
 def drop_created() -> None:
-    """Drop the databases this process created (at the end of the session)."""
+    """Close the readers; drop the databases this process created (at the end of the
+    session)."""
+    for reader in _readers.values():
+        reader.close()
+    _readers.clear()
     if admin_url() is None or not _created:
         return
     with _admin() as conn:
