@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 from ._align import Align, check_align, long_frame
 from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames
 from ._context import Context
-from ._exceptions import GraphQLError, ProjectNotFoundError
+from ._exceptions import GraphQLError, ProjectNotFoundError, ResponseValidationError
 from ._history_requests import check_keys
-from ._json import dumps, flatten_into, loads_object
+from ._json import dumps
 from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import Run
-from ._run_fields import HIDDEN_CONFIG_KEYS, config_value
+from ._runs_table import TablePage, table_page
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -24,10 +24,6 @@ if TYPE_CHECKING:
     import polars
     import pyarrow
     from runapi_generated.list_run_names import ListRunNamesProject
-    from runapi_generated.list_runs_table import (
-        ListRunsTableProject,
-        ListRunsTableProjectRuns,
-    )
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -150,8 +146,30 @@ class Runs(Paginator[Run]):
     def _progress_total(self, progress: bool | None) -> int | None:
         return len(self) if progress_enabled(progress) else None
 
-    def _table_page(self, first: int, after: str | None) -> ListRunsTableProject:
-        return self._listing(self._ctx.gql.client.list_runs_table, first, after)
+    def _table_page(self, first: int, after: str | None) -> TablePage | None:
+        """One `ListRunsTable` page as table records (None: the project has no runs
+        connection), decoded without pydantic models (`_runs_table`)."""
+        from runapi_generated.operations import LIST_RUNS_TABLE_GQL
+
+        def call(size: int) -> dict[str, Any]:
+            variables: dict[str, object] = {
+                "entity": self._entity,
+                "project": self._project,
+                "filters": self._filters,
+                "order": self._order,
+                "first": size,
+                "after": after,
+            }
+            return self._ctx.gql.data(LIST_RUNS_TABLE_GQL, "ListRunsTable", variables)
+
+        data, _ = self._sized(call, first)
+        project = data.get("project")
+        if project is None:
+            raise self._not_found()
+        if not isinstance(project, dict):
+            raise ResponseValidationError("GraphQL ListRunsTable: project is not an object")
+        runs = project.get("runs")
+        return None if runs is None else table_page(runs)
 
     def _names_page(self, after: str | None) -> ListRunNamesProject:
         return self._listing(self._ctx.gql.client.list_run_names, NAMES_PAGE_SIZE, after)
@@ -180,30 +198,6 @@ class Runs(Paginator[Run]):
             return [run.id for run in self._items]
         return [name for name, _ in self._edges()]
 
-    @staticmethod
-    def _records(runs: ListRunsTableProjectRuns) -> list[dict[str, Any]]:
-        """The runs-table records of one `ListRunsTable` page."""
-        records = []
-        for edge in runs.edges:
-            node = edge.node
-            display = node.display_name
-            record: dict[str, Any] = {
-                "id": node.name,
-                "name": display if isinstance(display, str) and display else node.name,
-                "state": node.state or "unknown",
-                "created_at": node.created_at,
-                "tags": list(node.tags or []),
-            }
-            config = loads_object(node.config, "run config")
-            for key, entry in config.items():
-                if key not in HIDDEN_CONFIG_KEYS:
-                    flatten_into(record, "config." + key, config_value(entry))
-            summary = loads_object(node.summary_metrics, "run summary")
-            for key, value in summary.items():
-                flatten_into(record, "summary." + key, value)
-            records.append(record)
-        return records
-
     def _table_records(self) -> Iterator[list[dict[str, Any]]]:
         """Pages of runs-table records from `ListRunsTable` (only the table's fields; no
         `Run` objects), in order.
@@ -216,19 +210,19 @@ class Runs(Paginator[Run]):
         twice (runs deleted meanwhile shift later pages) is kept once.
         """
         size = max(self.per_page, TABLE_PAGE_SIZE)
-        head = self._table_page(size, None).runs
+        head = self._table_page(size, None)
         if head is None:
             return
         size = min(size, self._page_limit or size)
-        after = head.page_info.end_cursor
-        if not head.page_info.has_next_page or after is None or not head.edges:
-            yield self._records(head)
+        after = head.end_cursor
+        if not head.has_next_page or after is None or not head.records:
+            yield head.records
             return
-        seen = {edge.node.name for edge in head.edges}
+        seen = {record["id"] for record in head.records}
         with ThreadPoolExecutor(TABLE_WORKERS) as pool:
             start = after
             listing = pool.submit(lambda: [cursor for _, cursor in self._edges(start)])
-            yield self._records(head)
+            yield head.records
             cursors = listing.result()
             starts = [after, *(cursors[i - 1] for i in range(size, len(cursors), size))]
             pending = [pool.submit(self._table_page, size, cursor) for cursor in starts]
@@ -240,21 +234,21 @@ class Runs(Paginator[Run]):
 
     def _in_order(
         self,
-        pending: list[Future[ListRunsTableProject]],
+        pending: list[Future[TablePage | None]],
         pool: ThreadPoolExecutor,
         size: int,
         seen: set[str],
     ) -> Iterator[list[dict[str, Any]]]:
         """The records of the `pending` pages in order (see `_table_records`)."""
         while pending:
-            runs = pending.pop(0).result().runs
-            if runs is None:
+            page = pending.pop(0).result()
+            if page is None:
                 break
             if not pending:  # runs created since the listing: follow the cursor chain
-                after = runs.page_info.end_cursor
-                if runs.page_info.has_next_page and after is not None and runs.edges:
+                after = page.end_cursor
+                if page.has_next_page and after is not None and page.records:
                     pending.append(pool.submit(self._table_page, size, after))
-            fresh = [r for r in self._records(runs) if r["id"] not in seen]
+            fresh = [r for r in page.records if r["id"] not in seen]
             seen.update(r["id"] for r in fresh)
             yield fresh
 
