@@ -416,6 +416,11 @@ class ColumnBuilder:
         """Rows added so far."""
         return self._count
 
+    def arrays(self) -> dict[str, Any]:
+        """The columns built so far as `to_pandas` hands them to pandas: a numpy array where
+        every chunk is one of a single dtype, else a list of Python values."""
+        return {name: _joined(chunks) for name, chunks in self._columns.items()}
+
     def columns(self) -> dict[str, list[Any]]:
         """The columns built so far, each a list of Python values (None where missing)."""
         return {name: _listed(chunks) for name, chunks in self._columns.items()}
@@ -437,4 +442,4 @@ class ColumnBuilder:
 
         if not self._count:
             return pandas.DataFrame()
-        return pandas.DataFrame({name: _joined(chunks) for name, chunks in self._columns.items()})
+        return pandas.DataFrame(self.arrays())

@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from ._align import Align, check_align, long_frame
-from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames
+from ._align import Align, check_align, long_frame, long_frame_of_columns
+from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames, sampled_columns
 from ._context import Context
 from ._exceptions import GraphQLError, ProjectNotFoundError, ResponseValidationError
 from ._history_requests import check_keys
-from ._json import dumps
+from ._json import dumps, gc_paused
 from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
@@ -328,10 +328,17 @@ class Runs(Paginator[Run]):
                 require("polars", "polars")
         ids = self.run_ids()
         refs = [RunRef(self._ctx, self._entity, self._project, name) for name in ids]
-        frames = ref_frames(
-            refs, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
-        )
-        frame = long_frame(ids, frames, x_axis=x_axis, align=align)
+        if samples is not None and align is None:  # one frame, no frame per run
+            columns = sampled_columns(
+                refs, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
+            )
+            with gc_paused():
+                frame = long_frame_of_columns(ids, columns, x_axis=x_axis)
+        else:
+            frames = ref_frames(
+                refs, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
+            )
+            frame = long_frame(ids, frames, x_axis=x_axis, align=align)
         if format == "pandas":
             return frame
         from ._frames import arrow_to_polars, pandas_to_arrow
