@@ -16,7 +16,7 @@ import pytest
 from ariadne import graphql_sync
 from conftest import QUERIES, Server, User, load_operation
 from seeding import finish, log_history, make_api, new_run
-from server_gql import OPERATIONS, operation, upsert, wrapped
+from server_gql import OPERATIONS, data, operation, upsert, wrapped
 
 import runapi
 from runapi_server.app import build_schema
@@ -195,3 +195,32 @@ def test_response_budget_error_is_the_general_one(live_server: Server, owner: Us
     general, fast = run_both(live_server.data_dir, owner, text, variables, limits)
     assert fast == general and Recording.taken == [False]
     assert "response too large" in json.loads(fast)["errors"][0]["message"]
+
+
+def test_names_listing_is_the_full_listing_cut_down(live_server: Server, owner: User) -> None:
+    """`ListRunNames` (node { name } only) is answered from the run names alone; names,
+    cursors and page info are those of the full listing, in every order and window."""
+    with owner.http() as client:
+        for order in ("+created_at", "-created_at", "+display_name"):
+            head = {"entity": owner.entity, "project": PROJECT, "order": order, "first": 1}
+            cursor = data(client, load_operation("list_run_names"), head)["project"]["runs"]
+            for first, after in ((2, None), (10, None), (1, cursor["pageInfo"]["endCursor"])):
+                variables = {
+                    "entity": owner.entity,
+                    "project": PROJECT,
+                    "filters": None,
+                    "order": order,
+                    "first": first,
+                    "after": after,
+                }
+                names = data(client, load_operation("list_run_names"), variables)
+                full = data(client, load_operation("list_runs"), variables)
+                cut = [
+                    {"node": {"name": e["node"]["name"]}, "cursor": e["cursor"]}
+                    for e in full["project"]["runs"]["edges"]
+                ]
+                assert names["project"]["runs"]["edges"] == cut
+                info = full["project"]["runs"]["pageInfo"]
+                assert names["project"]["runs"]["pageInfo"] == {
+                    k: info[k] for k in ("endCursor", "hasNextPage")
+                }
