@@ -16,14 +16,13 @@ from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import Run
-from ._runs_table import TablePage, table_page
+from ._runs_table import NamesPage, TablePage, names_page, table_page
 from .filters import Filter
 
 if TYPE_CHECKING:
     import pandas
     import polars
     import pyarrow
-    from runapi_generated.list_run_names import ListRunNamesProject
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -146,10 +145,9 @@ class Runs(Paginator[Run]):
     def _progress_total(self, progress: bool | None) -> int | None:
         return len(self) if progress_enabled(progress) else None
 
-    def _table_page(self, first: int, after: str | None) -> TablePage | None:
-        """One `ListRunsTable` page as table records (None: the project has no runs
-        connection), decoded without pydantic models (`_runs_table`)."""
-        from runapi_generated.operations import LIST_RUNS_TABLE_GQL
+    def _runs_data(self, query: str, operation: str, first: int, after: str | None) -> Any:
+        """`project.runs` of one page of a runs listing `query` (taking entity, project,
+        filters, order, first, after) as plain JSON, within the server's page limit."""
 
         def call(size: int) -> dict[str, Any]:
             variables: dict[str, object] = {
@@ -160,30 +158,40 @@ class Runs(Paginator[Run]):
                 "first": size,
                 "after": after,
             }
-            return self._ctx.gql.data(LIST_RUNS_TABLE_GQL, "ListRunsTable", variables)
+            return self._ctx.gql.data(query, operation, variables)
 
         data, _ = self._sized(call, first)
         project = data.get("project")
         if project is None:
             raise self._not_found()
         if not isinstance(project, dict):
-            raise ResponseValidationError("GraphQL ListRunsTable: project is not an object")
-        runs = project.get("runs")
+            raise ResponseValidationError(f"GraphQL {operation}: project is not an object")
+        return project.get("runs")
+
+    def _table_page(self, first: int, after: str | None) -> TablePage | None:
+        """One `ListRunsTable` page as table records (None: the project has no runs
+        connection), decoded without pydantic models (`_runs_table`)."""
+        from runapi_generated.operations import LIST_RUNS_TABLE_GQL
+
+        runs = self._runs_data(LIST_RUNS_TABLE_GQL, "ListRunsTable", first, after)
         return None if runs is None else table_page(runs)
 
-    def _names_page(self, after: str | None) -> ListRunNamesProject:
-        return self._listing(self._ctx.gql.client.list_run_names, NAMES_PAGE_SIZE, after)
+    def _names_page(self, after: str | None) -> NamesPage | None:
+        """One `ListRunNames` page (None: no runs connection), without pydantic models."""
+        from runapi_generated.operations import LIST_RUN_NAMES_GQL
+
+        runs = self._runs_data(LIST_RUN_NAMES_GQL, "ListRunNames", NAMES_PAGE_SIZE, after)
+        return None if runs is None else names_page(runs)
 
     def _edges(self, after: str | None = None) -> Iterator[tuple[str, str]]:
         """(run id, cursor) of every run after `after`, in order: ids and cursors only."""
         while True:
-            runs = self._names_page(after).runs
-            if runs is None:
+            page = self._names_page(after)
+            if page is None:
                 return
-            for edge in runs.edges:
-                yield edge.node.name, edge.cursor
-            after = next_cursor(runs.page_info.end_cursor, runs.edges)
-            if not runs.page_info.has_next_page or after is None or not runs.edges:
+            yield from page.edges
+            after = next_cursor(page.end_cursor, page.edges)
+            if not page.has_next_page or after is None or not page.edges:
                 return
 
     def run_ids(self) -> list[str]:

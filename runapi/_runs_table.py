@@ -1,5 +1,6 @@
 """Runs-table pages (`Runs.to_pandas`): one `ListRunsTable` answer decoded straight to
-table records, without pydantic models per run.
+table records, without pydantic models per run; and the pages of run names and cursors
+(`ListRunNames`) the table and `Runs.histories` list runs by.
 
 The answer is decoded by `GraphQL.data` (orjson when installed); the shape each record
 needs is checked here (a wrong shape is a `ResponseValidationError`, as from the models),
@@ -13,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from itertools import chain
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._exceptions import ResponseValidationError
 from ._json import flatten_into, loads_objects
@@ -34,6 +36,22 @@ class TablePage:
     has_next_page: bool
 
 
+class NameEdge(NamedTuple):
+    """A run id and its cursor in a listing."""
+
+    name: str
+    cursor: str
+
+
+@dataclass(frozen=True)
+class NamesPage:
+    """One page of a run names listing (`ListRunNames`)."""
+
+    edges: list[NameEdge]
+    end_cursor: str | None
+    has_next_page: bool
+
+
 @cache
 def _datetimes() -> TypeAdapter[list[datetime]]:
     from pydantic import TypeAdapter
@@ -41,8 +59,8 @@ def _datetimes() -> TypeAdapter[list[datetime]]:
     return TypeAdapter(list[datetime])
 
 
-def _bad(detail: str) -> ResponseValidationError:
-    return ResponseValidationError(f"{WHAT}: unexpected response shape: {detail}")
+def _bad(detail: str, what: str = WHAT) -> ResponseValidationError:
+    return ResponseValidationError(f"{what}: unexpected response shape: {detail}")
 
 
 def _optional(node: dict[str, Any], field: str, kind: type) -> Any:
@@ -52,26 +70,57 @@ def _optional(node: dict[str, Any], field: str, kind: type) -> Any:
     return value
 
 
-def table_page(runs: Any) -> TablePage:
-    """The records of a `project.runs` answer of `ListRunsTable` (see the module doc)."""
+def _spread(record: dict[str, Any], values: dict[str, Any]) -> None:
+    """`flatten_into(record, name, value)` for each of `values`, in order: one update
+    when none is a dict (the usual flat config or summary)."""
+    if dict in set(map(type, values.values())):
+        for name, value in values.items():
+            flatten_into(record, name, value)
+    else:
+        record.update(values)
+
+
+def _connection(runs: Any, what: str) -> tuple[list[Any], str | None, bool]:
+    """The edges, end cursor and hasNextPage of a `runs` connection answer."""
     if not isinstance(runs, dict):
-        raise _bad("runs is not an object")
+        raise _bad("runs is not an object", what)
     edges, info = runs.get("edges"), runs.get("pageInfo")
     if not isinstance(edges, list) or not isinstance(info, dict):
-        raise _bad("runs.edges is not a list or runs.pageInfo is missing")
+        raise _bad("runs.edges is not a list or runs.pageInfo is missing", what)
     end_cursor, has_next = info.get("endCursor"), info.get("hasNextPage")
     if (end_cursor is not None and not isinstance(end_cursor, str)) or type(has_next) is not bool:
-        raise _bad(f"pageInfo is not {{endCursor, hasNextPage}}: {info!r}")
+        raise _bad(f"pageInfo is not {{endCursor, hasNextPage}}: {info!r}", what)
+    return edges, end_cursor, has_next
+
+
+def names_page(runs: Any) -> NamesPage:
+    """The (run id, cursor) edges of a `project.runs` answer of `ListRunNames`."""
+    what = "GraphQL ListRunNames"
+    edges, end_cursor, has_next = _connection(runs, what)
+    found: list[NameEdge] = []
+    for edge in edges:
+        node = edge.get("node") if isinstance(edge, dict) else None
+        name = node.get("name") if isinstance(node, dict) else None
+        cursor = edge.get("cursor") if isinstance(edge, dict) else None
+        if not isinstance(name, str) or not isinstance(cursor, str):
+            raise _bad(f"an edge without a run name and a cursor: {edge!r}", what)
+        found.append(NameEdge(name, cursor))
+    return NamesPage(found, end_cursor, has_next)
+
+
+def table_page(runs: Any) -> TablePage:
+    """The records of a `project.runs` answer of `ListRunsTable` (see the module doc)."""
+    edges, end_cursor, has_next = _connection(runs, WHAT)
     nodes = [edge.get("node") if isinstance(edge, dict) else None for edge in edges]
     records: list[dict[str, Any]] = []
     checked: list[dict[str, Any]] = []
+    tag_lists: list[list[Any]] = []
     for node in nodes:
         if not isinstance(node, dict) or not isinstance(node.get("name"), str):
             raise _bad("a run node without a name")
         checked.append(node)
-        tags = _optional(node, "tags", list)
-        if tags is not None and not all(isinstance(tag, str) for tag in tags):
-            raise _bad(f"tags is not a list of str: {tags!r}")
+        tags = _optional(node, "tags", list) or []
+        tag_lists.append(tags)
         display = _optional(node, "displayName", str)
         name: str = node["name"]
         records.append(
@@ -80,9 +129,12 @@ def table_page(runs: Any) -> TablePage:
                 "name": display or name,
                 "state": _optional(node, "state", str) or "unknown",
                 "created_at": node.get("createdAt"),
-                "tags": list(tags or []),
+                "tags": list(tags),
             }
         )
+    if set(map(type, chain.from_iterable(tag_lists))) - {str}:
+        bad = next(tags for tags in tag_lists if set(map(type, tags)) - {str})
+        raise _bad(f"tags is not a list of str: {bad!r}")
     if checked:
         from pydantic import ValidationError
 
@@ -94,11 +146,16 @@ def table_page(runs: Any) -> TablePage:
         summaries = loads_objects(
             [_optional(n, "summaryMetrics", str) for n in checked], "run summary"
         )
+        hidden = HIDDEN_CONFIG_KEYS
         for record, when, config, summary in zip(records, created, configs, summaries, strict=True):
             record["created_at"] = when
-            for key, entry in config.items():
-                if key not in HIDDEN_CONFIG_KEYS:
-                    flatten_into(record, "config." + key, config_value(entry))
-            for key, value in summary.items():
-                flatten_into(record, "summary." + key, value)
+            _spread(
+                record,
+                {
+                    "config." + key: config_value(entry)
+                    for key, entry in config.items()
+                    if key not in hidden
+                },
+            )
+            _spread(record, {"summary." + key: value for key, value in summary.items()})
     return TablePage(records, end_cursor, has_next)
