@@ -163,7 +163,8 @@ def long_frame_of_columns(
         return long_frame(run_ids, frames, x_axis=x_axis)
     ids = [run_id for run_id, _ in kept]
     counts = [len(c) for _, c in kept]
-    data: dict[str, Any] = {RUN_ID: numpy.repeat(numpy.array(ids, dtype=object), counts)}
+    # the ids as pandas makes a column of them, repeated (a take: no conversion per row)
+    data: dict[str, Any] = {RUN_ID: pandas.Series(ids).repeat(counts).reset_index(drop=True)}
     for name in parts[0]:
         data[name] = numpy.concatenate([part[name] for part in parts])
     return pandas.DataFrame(data)

@@ -121,7 +121,7 @@ def _fetch_names(
         data = chunk.ctx.gql.data(LIST_RUNS_HISTORY_GQL, what, variables)
         for node in _nodes(data, what):
             texts = node.get("history")
-            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            if not isinstance(texts, list) or not set(map(type, texts)) <= {str}:
                 raise ResponseValidationError(f"GraphQL {what}: history is not a list of str")
             rows[node["name"]] = columns = ColumnBuilder()
             columns.add_texts(texts, what)

@@ -210,29 +210,29 @@ class Runs(Paginator[Run]):
         """Pages of runs-table records from `ListRunsTable` (only the table's fields; no
         `Run` objects), in order.
 
-        The first page comes alone (most projects fit in it). After it, one lean
-        `ListRunNames` listing gives the cursor of every remaining run, and the pages that
-        start after every N-th cursor are fetched `TABLE_WORKERS` at a time, while earlier
-        pages are decoded: plain Relay `after` cursors, so W&B's servers allow it too. Runs
-        created after the listing are read by following the last page's cursor; a run seen
-        twice (runs deleted meanwhile shift later pages) is kept once.
+        The first page is fetched while one lean `ListRunNames` listing gives the cursor of
+        every run (for a project that fits in the first page the listing is not used).
+        Then the pages that start after every N-th cursor are fetched `TABLE_WORKERS` at a
+        time, while earlier pages are decoded: plain Relay `after` cursors, so W&B's
+        servers allow it too. Runs created after the listing are read by following the
+        last page's cursor; a run seen twice (runs deleted meanwhile shift later pages) is
+        kept once.
         """
         size = max(self.per_page, TABLE_PAGE_SIZE)
-        head = self._table_page(size, None)
-        if head is None:
-            return
-        size = min(size, self._page_limit or size)
-        after = head.end_cursor
-        if not head.has_next_page or after is None or not head.records:
-            yield head.records
-            return
-        seen = {record["id"] for record in head.records}
         with ThreadPoolExecutor(TABLE_WORKERS) as pool:
-            start = after
-            listing = pool.submit(lambda: [cursor for _, cursor in self._edges(start)])
+            listing = pool.submit(lambda: [cursor for _, cursor in self._edges(None)])
+            head = self._table_page(size, None)
+            if head is None:
+                return
+            size = min(size, self._page_limit or size)
+            after = head.end_cursor
+            if not head.has_next_page or after is None or not head.records:
+                yield head.records
+                return
+            seen = {record["id"] for record in head.records}
             yield head.records
-            cursors = listing.result()
-            starts = [after, *(cursors[i - 1] for i in range(size, len(cursors), size))]
+            cursors = listing.result()  # every run's: the first page's runs come first
+            starts = [after, *(cursors[i - 1] for i in range(2 * size, len(cursors), size))]
             pending = [pool.submit(self._table_page, size, cursor) for cursor in starts]
             try:
                 yield from self._in_order(pending, pool, size, seen)
