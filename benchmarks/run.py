@@ -175,6 +175,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="scaled-down data (CI smoke run)")
     parser.add_argument("--no-anchors", action="store_true", help="time runapi only")
+    parser.add_argument(
+        "--anchors",
+        default=",".join(ANCHORS),
+        help=f"comma-separated wandb versions to time against (default: {','.join(ANCHORS)})",
+    )
     parser.add_argument("--huge-rows", type=int, help="rows of the long run (default by mode)")
     parser.add_argument(
         "--only",
@@ -199,7 +204,9 @@ def main() -> int:
 
     anchors: dict[str, Path] = {}
     if not opts.no_anchors:
-        for version in ANCHORS:
+        for version in opts.anchors.split(","):
+            if version not in ANCHORS:
+                parser.error(f"--anchors: {version!r} is not one of {', '.join(ANCHORS)}")
             python = anchor_python(version)
             if python is not None:
                 anchors[version] = python

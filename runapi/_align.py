@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import numpy
     import pandas
 
+    from ._json import ColumnBuilder
+
 RUN_ID = "run_id"
 """The column naming each row's run (wandb's `Runs.histories` uses the same name)."""
 
@@ -121,3 +123,48 @@ def long_frame(
     if len(parts) == 1:
         return parts[0]
     return pandas.concat(parts, ignore_index=True, sort=False)
+
+
+def _same_arrays(parts: list[dict[str, Any]]) -> bool:
+    """Whether every part has the same column names, in order, each a numpy array of the
+    same dtype in every part."""
+    first = parts[0]
+    names = list(first)
+    dtypes = [getattr(first[name], "dtype", None) for name in names]
+    if any(dtype is None for dtype in dtypes):  # (a float64 dtype == None in numpy)
+        return False
+    for part in parts[1:]:
+        if list(part) != names:
+            return False
+        if [getattr(part[name], "dtype", None) for name in names] != dtypes:
+            return False
+    return True
+
+
+def long_frame_of_columns(
+    run_ids: list[str], columns: list[ColumnBuilder], *, x_axis: str = "_step"
+) -> pandas.DataFrame:
+    """`long_frame(run_ids, [c.to_pandas() for c in columns])` (no alignment), equal to it
+    in values, dtypes and column order, built in one step when every run with rows has the
+    same columns of the same numpy dtypes (the usual case: numeric metrics logged by every
+    run): each column is one concatenation, and no frame per run is made.
+
+    ```python
+    long_frame_of_columns(["a", "b"], [columns_a, columns_b])
+    ```
+    """
+    import numpy
+    import pandas
+
+    kept = [(run_id, c) for run_id, c in zip(run_ids, columns, strict=True) if len(c)]
+    parts = [c.arrays() for _, c in kept]
+    if len(parts) < 2 or not _same_arrays(parts):
+        frames = [c.to_pandas() for c in columns]
+        return long_frame(run_ids, frames, x_axis=x_axis)
+    ids = [run_id for run_id, _ in kept]
+    counts = [len(c) for _, c in kept]
+    # the ids as pandas makes a column of them, repeated (a take: no conversion per row)
+    data: dict[str, Any] = {RUN_ID: pandas.Series(ids).repeat(counts).reset_index(drop=True)}
+    for name in parts[0]:
+        data[name] = numpy.concatenate([part[name] for part in parts])
+    return pandas.DataFrame(data)

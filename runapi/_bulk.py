@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ._exceptions import GraphQLError, ResponseValidationError, RunNotFoundError
-from ._history import HistoryScan, rows_to_dataframe
-from ._json import decode_rows, dumps, row_objects
+from ._history import HistoryScan
+from ._json import ColumnBuilder, dumps, gc_paused, row_objects
 from ._pagination import page_limit
 from ._paths import RunPath
 
@@ -81,16 +81,17 @@ def _nodes(data: dict[str, Any], what: str) -> list[dict[str, Any]]:
 
 def _fetch_chunk(
     chunk: _Chunk, samples: int, keys: list[str] | None, x_axis: str
-) -> dict[str, list[dict[str, Any]]]:
-    """Rows by run name for the runs of `chunk` (runs the server did not return are absent);
-    a server whose page limit is below the chunk is asked in chunks it allows."""
+) -> dict[str, ColumnBuilder]:
+    """Rows (as columns) by run name for the runs of `chunk` (runs the server did not
+    return are absent); a server whose page limit is below the chunk is asked in chunks
+    it allows."""
     try:
         return _fetch_names(chunk, samples, keys, x_axis)
     except GraphQLError as exc:
         limit = page_limit(exc)
         if limit is None or limit < 1 or limit >= len(chunk.names):
             raise
-    rows: dict[str, list[dict[str, Any]]] = {}
+    rows: dict[str, ColumnBuilder] = {}
     for i in range(0, len(chunk.names), limit):
         part = _Chunk(chunk.ctx, chunk.entity, chunk.project, chunk.names[i : i + limit])
         rows.update(_fetch_names(part, samples, keys, x_axis))
@@ -99,8 +100,9 @@ def _fetch_chunk(
 
 def _fetch_names(
     chunk: _Chunk, samples: int, keys: list[str] | None, x_axis: str
-) -> dict[str, list[dict[str, Any]]]:
-    """Rows by run name for the runs of `chunk`, in one request."""
+) -> dict[str, ColumnBuilder]:
+    """Rows (as columns, decoded as `decode_rows` does) by run name for the runs of
+    `chunk`, in one request."""
     from runapi_generated.operations import (
         LIST_RUNS_HISTORY_GQL,
         LIST_RUNS_SAMPLED_HISTORY_GQL,
@@ -112,16 +114,17 @@ def _fetch_names(
         "filters": dumps({"name": {"$in": chunk.names}}),
         "first": len(chunk.names),
     }
-    rows: dict[str, list[dict[str, Any]]] = {}
+    rows: dict[str, ColumnBuilder] = {}
     if keys is None:
         variables["samples"] = samples
         what = "ListRunsHistory"
         data = chunk.ctx.gql.data(LIST_RUNS_HISTORY_GQL, what, variables)
         for node in _nodes(data, what):
             texts = node.get("history")
-            if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            if not isinstance(texts, list) or not set(map(type, texts)) <= {str}:
                 raise ResponseValidationError(f"GraphQL {what}: history is not a list of str")
-            rows[node["name"]] = decode_rows(texts)
+            rows[node["name"]] = columns = ColumnBuilder()
+            columns.add_texts(texts, what)
         return rows
     spec_keys = keys if x_axis in keys else [*keys, x_axis]
     variables["specs"] = [dumps({"keys": spec_keys, "samples": samples})]
@@ -131,7 +134,8 @@ def _fetch_names(
         sampled = node.get("sampledHistory")
         if not isinstance(sampled, list):
             raise ResponseValidationError(f"GraphQL {what}: sampledHistory is not a list")
-        rows[node["name"]] = row_objects(sampled[0] if sampled else [])
+        rows[node["name"]] = columns = ColumnBuilder()
+        columns.add(row_objects(sampled[0] if sampled else []))
     return rows
 
 
@@ -167,19 +171,37 @@ def ref_frames(
 
         with ThreadPoolExecutor(min(max_workers, len(targets))) as pool:
             return list(pool.map(full, targets))
-    sampled = samples
+    columns = sampled_columns(
+        targets, samples=samples, keys=keys, x_axis=x_axis, max_workers=max_workers
+    )
+    with gc_paused():
+        return [builder.to_pandas() for builder in columns]
+
+
+def sampled_columns(
+    targets: list[RunRef],
+    *,
+    samples: int,
+    keys: list[str] | None,
+    x_axis: str = "_step",
+    max_workers: int = DEFAULT_WORKERS,
+) -> list[ColumnBuilder]:
+    """The sampled history of each run of `targets`, as columns, in order: `CHUNK_SIZE`
+    runs per request, `max_workers` requests at a time (checked arguments)."""
+    if not targets:
+        return []
     size = max(1, min(CHUNK_SIZE, -(-len(targets) // max_workers)))
     chunks = _chunks(targets, size)
-    with ThreadPoolExecutor(min(max_workers, len(chunks))) as pool:
-        answers = list(pool.map(lambda chunk: _fetch_chunk(chunk, sampled, keys, x_axis), chunks))
-    found: dict[tuple[int, str, str, str], list[dict[str, Any]]] = {}
+    with ThreadPoolExecutor(min(max_workers, len(chunks))) as pool, gc_paused():
+        answers = list(pool.map(lambda chunk: _fetch_chunk(chunk, samples, keys, x_axis), chunks))
+    found: dict[tuple[int, str, str, str], ColumnBuilder] = {}
     for chunk, answer in zip(chunks, answers, strict=True):
-        for name, rows in answer.items():
-            found[(id(chunk.ctx), chunk.entity, chunk.project, name)] = rows
-    frames: list[pandas.DataFrame] = []
+        for name, columns in answer.items():
+            found[(id(chunk.ctx), chunk.entity, chunk.project, name)] = columns
+    builders: list[ColumnBuilder] = []
     for ref in targets:
-        run_rows = found.get((id(ref.ctx), ref.entity, ref.project, ref.name))
-        if run_rows is None:
+        run_columns = found.get((id(ref.ctx), ref.entity, ref.project, ref.name))
+        if run_columns is None:
             raise RunNotFoundError(f"run {RunPath(ref.entity, ref.project, ref.name)} not found")
-        frames.append(rows_to_dataframe(run_rows))
-    return frames
+        builders.append(run_columns)
+    return builders

@@ -6,28 +6,23 @@ from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, overload
 
-from ._align import Align, check_align, long_frame
-from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames
+from ._align import Align, check_align, long_frame, long_frame_of_columns
+from ._bulk import DEFAULT_WORKERS, RunRef, check_bulk_args, ref_frames, sampled_columns
 from ._context import Context
-from ._exceptions import GraphQLError, ProjectNotFoundError
+from ._exceptions import GraphQLError, ProjectNotFoundError, ResponseValidationError
 from ._history_requests import check_keys
-from ._json import dumps, flatten_into, loads_object
+from ._json import dumps, gc_paused
 from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import Run
-from ._run_fields import HIDDEN_CONFIG_KEYS, config_value
+from ._runs_table import NamesPage, TablePage, names_page, table_page
 from .filters import Filter
 
 if TYPE_CHECKING:
     import pandas
     import polars
     import pyarrow
-    from runapi_generated.list_run_names import ListRunNamesProject
-    from runapi_generated.list_runs_table import (
-        ListRunsTableProject,
-        ListRunsTableProjectRuns,
-    )
 
 T = TypeVar("T")
 L = TypeVar("L")
@@ -150,22 +145,53 @@ class Runs(Paginator[Run]):
     def _progress_total(self, progress: bool | None) -> int | None:
         return len(self) if progress_enabled(progress) else None
 
-    def _table_page(self, first: int, after: str | None) -> ListRunsTableProject:
-        return self._listing(self._ctx.gql.client.list_runs_table, first, after)
+    def _runs_data(self, query: str, operation: str, first: int, after: str | None) -> Any:
+        """`project.runs` of one page of a runs listing `query` (taking entity, project,
+        filters, order, first, after) as plain JSON, within the server's page limit."""
 
-    def _names_page(self, after: str | None) -> ListRunNamesProject:
-        return self._listing(self._ctx.gql.client.list_run_names, NAMES_PAGE_SIZE, after)
+        def call(size: int) -> dict[str, Any]:
+            variables: dict[str, object] = {
+                "entity": self._entity,
+                "project": self._project,
+                "filters": self._filters,
+                "order": self._order,
+                "first": size,
+                "after": after,
+            }
+            return self._ctx.gql.data(query, operation, variables)
+
+        data, _ = self._sized(call, first)
+        project = data.get("project")
+        if project is None:
+            raise self._not_found()
+        if not isinstance(project, dict):
+            raise ResponseValidationError(f"GraphQL {operation}: project is not an object")
+        return project.get("runs")
+
+    def _table_page(self, first: int, after: str | None) -> TablePage | None:
+        """One `ListRunsTable` page as table records (None: the project has no runs
+        connection), decoded without pydantic models (`_runs_table`)."""
+        from runapi_generated.operations import LIST_RUNS_TABLE_GQL
+
+        runs = self._runs_data(LIST_RUNS_TABLE_GQL, "ListRunsTable", first, after)
+        return None if runs is None else table_page(runs)
+
+    def _names_page(self, after: str | None) -> NamesPage | None:
+        """One `ListRunNames` page (None: no runs connection), without pydantic models."""
+        from runapi_generated.operations import LIST_RUN_NAMES_GQL
+
+        runs = self._runs_data(LIST_RUN_NAMES_GQL, "ListRunNames", NAMES_PAGE_SIZE, after)
+        return None if runs is None else names_page(runs)
 
     def _edges(self, after: str | None = None) -> Iterator[tuple[str, str]]:
         """(run id, cursor) of every run after `after`, in order: ids and cursors only."""
         while True:
-            runs = self._names_page(after).runs
-            if runs is None:
+            page = self._names_page(after)
+            if page is None:
                 return
-            for edge in runs.edges:
-                yield edge.node.name, edge.cursor
-            after = next_cursor(runs.page_info.end_cursor, runs.edges)
-            if not runs.page_info.has_next_page or after is None or not runs.edges:
+            yield from page.edges
+            after = next_cursor(page.end_cursor, page.edges)
+            if not page.has_next_page or after is None or not page.edges:
                 return
 
     def run_ids(self) -> list[str]:
@@ -180,57 +206,33 @@ class Runs(Paginator[Run]):
             return [run.id for run in self._items]
         return [name for name, _ in self._edges()]
 
-    @staticmethod
-    def _records(runs: ListRunsTableProjectRuns) -> list[dict[str, Any]]:
-        """The runs-table records of one `ListRunsTable` page."""
-        records = []
-        for edge in runs.edges:
-            node = edge.node
-            display = node.display_name
-            record: dict[str, Any] = {
-                "id": node.name,
-                "name": display if isinstance(display, str) and display else node.name,
-                "state": node.state or "unknown",
-                "created_at": node.created_at,
-                "tags": list(node.tags or []),
-            }
-            config = loads_object(node.config, "run config")
-            for key, entry in config.items():
-                if key not in HIDDEN_CONFIG_KEYS:
-                    flatten_into(record, "config." + key, config_value(entry))
-            summary = loads_object(node.summary_metrics, "run summary")
-            for key, value in summary.items():
-                flatten_into(record, "summary." + key, value)
-            records.append(record)
-        return records
-
     def _table_records(self) -> Iterator[list[dict[str, Any]]]:
         """Pages of runs-table records from `ListRunsTable` (only the table's fields; no
         `Run` objects), in order.
 
-        The first page comes alone (most projects fit in it). After it, one lean
-        `ListRunNames` listing gives the cursor of every remaining run, and the pages that
-        start after every N-th cursor are fetched `TABLE_WORKERS` at a time, while earlier
-        pages are decoded: plain Relay `after` cursors, so W&B's servers allow it too. Runs
-        created after the listing are read by following the last page's cursor; a run seen
-        twice (runs deleted meanwhile shift later pages) is kept once.
+        The first page is fetched while one lean `ListRunNames` listing gives the cursor of
+        every run (for a project that fits in the first page the listing is not used).
+        Then the pages that start after every N-th cursor are fetched `TABLE_WORKERS` at a
+        time, while earlier pages are decoded: plain Relay `after` cursors, so W&B's
+        servers allow it too. Runs created after the listing are read by following the
+        last page's cursor; a run seen twice (runs deleted meanwhile shift later pages) is
+        kept once.
         """
         size = max(self.per_page, TABLE_PAGE_SIZE)
-        head = self._table_page(size, None).runs
-        if head is None:
-            return
-        size = min(size, self._page_limit or size)
-        after = head.page_info.end_cursor
-        if not head.page_info.has_next_page or after is None or not head.edges:
-            yield self._records(head)
-            return
-        seen = {edge.node.name for edge in head.edges}
         with ThreadPoolExecutor(TABLE_WORKERS) as pool:
-            start = after
-            listing = pool.submit(lambda: [cursor for _, cursor in self._edges(start)])
-            yield self._records(head)
-            cursors = listing.result()
-            starts = [after, *(cursors[i - 1] for i in range(size, len(cursors), size))]
+            listing = pool.submit(lambda: [cursor for _, cursor in self._edges(None)])
+            head = self._table_page(size, None)
+            if head is None:
+                return
+            size = min(size, self._page_limit or size)
+            after = head.end_cursor
+            if not head.has_next_page or after is None or not head.records:
+                yield head.records
+                return
+            seen = {record["id"] for record in head.records}
+            yield head.records
+            cursors = listing.result()  # every run's: the first page's runs come first
+            starts = [after, *(cursors[i - 1] for i in range(2 * size, len(cursors), size))]
             pending = [pool.submit(self._table_page, size, cursor) for cursor in starts]
             try:
                 yield from self._in_order(pending, pool, size, seen)
@@ -240,21 +242,21 @@ class Runs(Paginator[Run]):
 
     def _in_order(
         self,
-        pending: list[Future[ListRunsTableProject]],
+        pending: list[Future[TablePage | None]],
         pool: ThreadPoolExecutor,
         size: int,
         seen: set[str],
     ) -> Iterator[list[dict[str, Any]]]:
         """The records of the `pending` pages in order (see `_table_records`)."""
         while pending:
-            runs = pending.pop(0).result().runs
-            if runs is None:
+            page = pending.pop(0).result()
+            if page is None:
                 break
             if not pending:  # runs created since the listing: follow the cursor chain
-                after = runs.page_info.end_cursor
-                if runs.page_info.has_next_page and after is not None and runs.edges:
+                after = page.end_cursor
+                if page.has_next_page and after is not None and page.records:
                     pending.append(pool.submit(self._table_page, size, after))
-            fresh = [r for r in self._records(runs) if r["id"] not in seen]
+            fresh = [r for r in page.records if r["id"] not in seen]
             seen.update(r["id"] for r in fresh)
             yield fresh
 
@@ -334,10 +336,17 @@ class Runs(Paginator[Run]):
                 require("polars", "polars")
         ids = self.run_ids()
         refs = [RunRef(self._ctx, self._entity, self._project, name) for name in ids]
-        frames = ref_frames(
-            refs, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
-        )
-        frame = long_frame(ids, frames, x_axis=x_axis, align=align)
+        if samples is not None and align is None:  # one frame, no frame per run
+            columns = sampled_columns(
+                refs, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
+            )
+            with gc_paused():
+                frame = long_frame_of_columns(ids, columns, x_axis=x_axis)
+        else:
+            frames = ref_frames(
+                refs, samples=samples, keys=checked, x_axis=x_axis, max_workers=max_workers
+            )
+            frame = long_frame(ids, frames, x_axis=x_axis, align=align)
         if format == "pandas":
             return frame
         from ._frames import arrow_to_polars, pandas_to_arrow

@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from runapi_server import artifact_routes, filestream, pages, parquet_export, storage_routes
 from runapi_server.context import Context
 from runapi_server.errors import BadInput
-from runapi_server.execution import FastListExecutionContext
+from runapi_server.fast_execution import FastQueryExecutionContext
 from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
 from runapi_server.limits import Limits, ResponseBudget
@@ -130,7 +130,7 @@ def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type:
             logger=_ErrorLog(log, {}),
             query_parser=documents.parse,
             query_validator=documents.validate,
-            execution_context_class=FastListExecutionContext,
+            execution_context_class=FastQueryExecutionContext,
         )
         return WandbJSONResponse(result, status_code=200)
 

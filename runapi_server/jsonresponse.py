@@ -1,14 +1,21 @@
 """JSON responses that keep W&B's bare NaN / Infinity tokens (Starlette's refuses them).
 
-Lists made only of strings (a ``history`` page: thousands of JSON row texts) are encoded
-with orjson, several times faster than the stdlib; everything else goes through the
-stdlib ``json`` module, which writes non-finite floats as bare ``NaN`` / ``Infinity``
-tokens (orjson would write ``null``). Both write non-ASCII text as UTF-8.
+A response is encoded by orjson in one call when that gives exactly the bytes the
+stdlib would write (compact separators, non-ASCII as UTF-8): orjson writes strings,
+integers, booleans and null byte for byte like the stdlib, and floats too unless they
+are non-finite (orjson writes ``null``, W&B bare ``NaN`` / ``Infinity`` tokens) or
+small enough for an exponent (``1e-07`` against ``1e-7``). A level-by-level walk of the
+answer (C-level passes, no Python call per value) finds such floats; answers holding
+one go through the stdlib, with big lists of strings (a ``history`` page: thousands of
+JSON row texts) still encoded by orjson. Values orjson refuses (integers beyond 64
+bits, lone surrogates) take the stdlib path as well.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from itertools import chain
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -20,6 +27,9 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib sti
 
 _BIG_LIST = 64
 """Shorter string lists are not worth the check."""
+_SMALLEST_PLAIN = 1e-4
+"""Non-zero floats below this magnitude are written with an exponent, where orjson's
+format (``1e-7``) differs from the stdlib's (``1e-07``)."""
 
 
 def _dumps(content: Any) -> bytes:
@@ -37,8 +47,41 @@ def _encode(value: Any) -> bytes:
     return _dumps(value)
 
 
+def _plain_float(value: float) -> bool:
+    return value == 0.0 or _SMALLEST_PLAIN <= abs(value) < math.inf
+
+
+def orjson_identical(content: Any) -> bool:
+    """Whether orjson writes ``content`` exactly as the stdlib does here: no float that is
+    non-finite or below 1e-4 (see the module doc) anywhere in it. Walks one nesting level
+    at a time with C-level passes.
+
+    ```python
+    >>> orjson_identical({"a": [1, "x", 2.5]}), orjson_identical({"a": [float("nan")]})
+    (True, False)
+    ```
+    """
+    level: list[Any] = [content]
+    while level:
+        kinds = set(map(type, level))
+        if float in kinds:
+            floats = level if len(kinds) == 1 else [v for v in level if type(v) is float]
+            if not all(map(_plain_float, floats)):
+                return False
+        deeper: list[Any] = []
+        if dict in kinds:
+            deeper += chain.from_iterable(v.values() for v in level if type(v) is dict)
+        if list in kinds:
+            deeper += chain.from_iterable(v for v in level if type(v) is list)
+        if tuple in kinds:
+            deeper += chain.from_iterable(v for v in level if type(v) is tuple)
+        level = deeper
+    return True
+
+
 def encode_json(content: Any) -> bytes:
-    """Compact UTF-8 JSON of ``content``, NaN / Infinity as bare tokens.
+    """Compact UTF-8 JSON of ``content``, NaN / Infinity as bare tokens; the bytes are the
+    stdlib's (``json.dumps(content, ensure_ascii=False, separators=(",", ":"))``).
 
     ```python
     encode_json({"data": {"history": ['{"a": NaN}'], "x": float("nan")}})
@@ -47,6 +90,11 @@ def encode_json(content: Any) -> bytes:
     """
     try:
         if orjson is not None:
+            if orjson_identical(content):
+                try:
+                    return orjson.dumps(content)
+                except TypeError:  # beyond 64-bit integers, lone surrogates: stdlib
+                    pass
             return _encode(content)
         return _dumps(content)
     except (UnicodeEncodeError, TypeError):

@@ -21,6 +21,8 @@ from conftest import Server, User
 from seeding import close_apis, make_api
 from server_gql import data, operation, upsert, wrapped
 
+import runapi
+
 __all__ = ["close_apis"]
 
 PROJECT = "fast"
@@ -140,3 +142,99 @@ def test_table_frame_equals_frame_of_run_objects(owner: User) -> None:
         pd.testing.assert_frame_equal(frame, loaded.to_pandas())
         assert len(frame) == (len(STATES) if filters is None else 3)
         assert "config.opt.name" in frame.columns and "summary.nested.a" in frame.columns
+
+
+def _node(**fields: Any) -> dict[str, Any]:
+    node = {
+        "name": "r1",
+        "displayName": "one",
+        "state": "finished",
+        "createdAt": "2026-01-02T03:04:05",
+        "tags": ["a"],
+        "config": "{}",
+        "summaryMetrics": "{}",
+    }
+    node.update(fields)
+    return node
+
+
+def _runs(*nodes: Any, **page_info: Any) -> dict[str, Any]:
+    info = {"endCursor": None, "hasNextPage": False, **page_info}
+    return {
+        "data": {"project": {"runs": {"edges": [{"node": n} for n in nodes], "pageInfo": info}}}
+    }
+
+
+class Answer(httpx.BaseTransport):
+    """Answers every GraphQL request with `body`."""
+
+    def __init__(self, body: Any) -> None:
+        self.body = body
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=json.dumps(self.body).encode(), request=request)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"data": {"project": {"runs": {"edges": {}}}}}, "runs.edges is not a list"),
+        (_runs(_node(), hasNextPage="yes"), "pageInfo is not"),
+        (_runs(_node(name=None)), "a run node without a name"),
+        (_runs(_node(tags=["a", 1])), "tags is not a list of str: ['a', 1]"),
+        (_runs(_node(displayName=5)), "displayName is not a str or null"),
+        (_runs(_node(createdAt="yesterday")), "createdAt"),
+        (_runs(_node(config="{not json")), "run config is not valid JSON"),
+        (_runs(_node(summaryMetrics="[1, 2]")), "run summary is not a JSON object"),
+        ({"data": {"project": 5}}, "project is not an object"),
+    ],
+)
+def test_table_answers_of_the_wrong_shape_are_response_validation_errors(
+    owner: User, body: Any, message: str
+) -> None:
+    api = make_api(owner, transport=Answer(body))
+    with pytest.raises(runapi.ResponseValidationError) as info:
+        api.runs(f"{owner.entity}/{PROJECT}").to_pandas(progress=False)
+    assert message in str(info.value)
+
+
+def test_table_answer_values_are_decoded_like_the_models(owner: User) -> None:
+    body = _runs(
+        _node(config=json.dumps({"lr": {"value": 0.5, "desc": None}, "_wandb": {"value": {}}})),
+        _node(
+            name="r2",
+            displayName=None,
+            state=None,
+            tags=None,
+            config=None,
+            summaryMetrics='{"loss": NaN, "opt": {"m": 0.9}}',
+            createdAt="2026-01-02T03:04:05.123456",
+        ),
+    )
+    frame = make_api(owner, transport=Answer(body)).runs("e/p").to_pandas(progress=False)
+    records = frame.to_dict("records")
+    assert [r["name"] for r in records] == ["one", "r2"]
+    assert [r["state"] for r in records] == ["finished", "unknown"]
+    assert records[1]["tags"] == [] and records[0]["config.lr"] == 0.5
+    assert "config._wandb" not in frame.columns and records[1]["summary.opt.m"] == 0.9
+    assert str(frame["created_at"].dtype).startswith("datetime64")
+    assert records[1]["created_at"] == pd.Timestamp("2026-01-02T03:04:05.123456")
+
+
+@pytest.mark.parametrize(
+    ("edge", "message"),
+    [({"node": {"name": "r1"}}, "an edge without a run name and a cursor"), ({"cursor": "c"}, "")],
+)
+def test_names_answers_of_the_wrong_shape_are_response_validation_errors(
+    owner: User, edge: Any, message: str
+) -> None:
+    body = {
+        "data": {
+            "project": {
+                "runs": {"edges": [edge], "pageInfo": {"endCursor": None, "hasNextPage": False}}
+            }
+        }
+    }
+    with pytest.raises(runapi.ResponseValidationError, match="ListRunNames") as info:
+        make_api(owner, transport=Answer(body)).runs("e/p").run_ids()
+    assert message in str(info.value)

@@ -182,3 +182,31 @@ def test_run_ids_lists_only_ids(owner: User) -> None:
     loaded = runs(owner)
     assert len(list(loaded)) == 4
     assert loaded.run_ids() == ["ra", "rb", "rc", "rd"]
+
+
+def test_runs_with_the_same_columns_give_the_frame_per_run_concatenation(
+    owner: User,
+) -> None:
+    """Runs logging the same numeric keys take the one-step build of the long frame; it
+    equals the per-run `run.history` frames concatenated (wandb's `Runs.histories`)."""
+    project = "same-columns"
+    api = make_api(owner)
+    for n, run_id in enumerate(["s1", "s2", "s3"]):
+        run = new_run(api, owner, project=project, run_id=run_id)
+        rows = [
+            {"_step": i, "_runtime": 0.5 * i, "loss": 1.0 / (i + n + 1), "acc": math.inf}
+            for i in range(40 + 10 * n)
+        ]
+        log_history(owner, run, rows)
+        finish(owner, run)
+    listing = api.runs(f"{owner.entity}/{project}")
+    for kwargs in ({"samples": 25}, {"samples": 500}, {"samples": 10, "keys": ["loss"]}):
+        frame = listing.histories(**kwargs)  # type: ignore[arg-type]
+        parts = []
+        for run_id in ("s1", "s2", "s3"):
+            part = api.run(f"{owner.entity}/{project}/{run_id}").history(**kwargs)  # type: ignore[arg-type]
+            part.insert(0, "run_id", run_id)
+            parts.append(part)
+        expected = pd.concat(parts, ignore_index=True, sort=False)
+        pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+        assert frame["run_id"].value_counts().to_dict()["s3"] == min(60, kwargs["samples"])

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from ariadne import MutationType, ObjectType
 from ariadne.types import SchemaBindable
-from graphql import GraphQLResolveInfo
+from graphql import FieldNode, FragmentSpreadNode, GraphQLResolveInfo
 
 from runapi_server.connections import window, window_page
 from runapi_server.context import context_of
@@ -222,6 +222,58 @@ def _window_ids(
     )
 
 
+NAME_ONLY_FIELDS: Final = frozenset({"name", "__typename"})
+"""Node fields a run listing answers from the run names alone (``ListRunNames``)."""
+
+
+def _selections(selection_set: Any, fragments: dict[str, Any]) -> list[FieldNode] | None:
+    """The fields of a selection set, fragments spread; None when a directive may skip
+    or include some (then the caller assumes every field is needed)."""
+    if selection_set is None:
+        return []
+    fields: list[FieldNode] = []
+    for selection in selection_set.selections:
+        if selection.directives:
+            return None
+        if isinstance(selection, FieldNode):
+            fields.append(selection)
+            continue
+        if isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            inner = None if fragment is None else _selections(fragment.selection_set, fragments)
+        else:
+            inner = _selections(selection.selection_set, fragments)
+        if inner is None:
+            return None
+        fields += inner
+    return fields
+
+
+def _node_fields(info: GraphQLResolveInfo) -> set[str] | None:
+    """The names of the fields selected on ``runs.edges.node`` (None: not known)."""
+    names: set[str] = set()
+    for runs in info.field_nodes:
+        edges = _selections(runs.selection_set, info.fragments)
+        if edges is None or runs.directives:
+            return None
+        for edge in (field for field in edges if field.name.value == "edges"):
+            nodes = _selections(edge.selection_set, info.fragments)
+            if nodes is None:
+                return None
+            for node in (field for field in nodes if field.name.value == "node"):
+                selected = _selections(node.selection_set, info.fragments)
+                if selected is None:
+                    return None
+                names.update(field.name.value for field in selected)
+    return names
+
+
+def _name_nodes(conn: Connection, run_ids: list[int]) -> list[dict[str, Any]]:
+    """Nodes of ``run_ids`` in that order holding only id and name."""
+    names = {row["id"]: row["name"] for row in stored_runs.run_names_by_ids(conn, run_ids)}
+    return [{"id": i, "name": names[i]} for i in run_ids if i in names]
+
+
 def _nodes(conn: Connection, project: Row, run_ids: list[int]) -> list[dict[str, Any]]:
     """The full rows of ``run_ids`` in that order, as nodes carrying project and user rows."""
     by_id = {row["id"]: row for row in stored_runs.runs_by_ids(conn, run_ids)}
@@ -264,7 +316,11 @@ def resolve_project_runs(
         total = len(records)
         start, end = window(total, "runs", first=first, after=after, last=last, before=before)
         run_ids = [int(record.row["id"]) for record in records[start:end]]
-    nodes = _nodes(conn, obj, run_ids)  # fewer when runs were deleted meanwhile
+    fields = _node_fields(info)
+    if fields is not None and fields <= NAME_ONLY_FIELDS:  # a names listing: no JSON columns
+        nodes = _name_nodes(conn, run_ids)
+    else:
+        nodes = _nodes(conn, obj, run_ids)  # fewer when runs were deleted meanwhile
     page = window_page(nodes, "runs", start, start + len(nodes), total)
     return {
         "edges": [{"node": node, "cursor": cursor} for node, cursor in page.edges],

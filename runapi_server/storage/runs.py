@@ -112,6 +112,17 @@ def runs_by_ids(conn: Connection, run_db_ids: Sequence[int]) -> list[Row]:
     ).all()
 
 
+def run_names_by_ids(conn: Connection, run_db_ids: Sequence[int]) -> list[Row]:
+    """``(id, name)`` rows of the runs of ``run_db_ids`` that exist, in id order: what a
+    listing of run names needs, without the JSON columns of :func:`runs_by_ids`."""
+    if not run_db_ids:
+        return []
+    fragment, param = conn.dialect.int_list(run_db_ids)
+    return conn.execute(
+        f"SELECT id, name FROM runs WHERE id IN {fragment} ORDER BY id", (param,)
+    ).all()
+
+
 def run_name_taken(conn: Connection, project_db_id: int, name: str) -> bool:
     taken = conn.execute(
         "SELECT 1 FROM runs WHERE project_id = ? AND name = ?", (project_db_id, name)
