@@ -20,6 +20,7 @@ from ._history_requests import (
     sampled_rows,
     spec_keys,
 )
+from ._history_rows import exact_rows, table_rows
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused
 from ._lookup import require_run
 from ._parquet import export_table, exports_frame, pyarrow_available
@@ -239,15 +240,16 @@ class HistoryScan:
                 for future in pending:
                     future.cancel()
 
-    def _growing(self) -> Iterator[list[dict[str, Any]]]:
-        """The rows of successive windows, the next requested while the caller uses this
-        one. Windows start at `page_size` steps and double while a window holds fewer
-        than `ITER_VALUES` values, up to `ITER_GROWTH` times `page_size` steps: fewer,
-        larger transfers for runs of small rows, `page_size` windows for big rows."""
+    def _growing(self, first: int | None) -> Iterator[list[dict[str, Any]]]:
+        """The rows of successive windows from step `first` on, the next requested while
+        the caller uses this one. Windows start at `page_size` steps and double while a
+        window holds fewer than `ITER_VALUES` values, up to `ITER_GROWTH` times
+        `page_size` steps: fewer, larger transfers for runs of small rows, `page_size`
+        windows for big rows."""
         end = self._last_step() + 1
         if self._max_step is not None:
             end = min(end, self._max_step)
-        start, size = self._min_step or 0, self._page_size
+        start, size = first or 0, self._page_size
         largest = self._page_size * ITER_GROWTH
         with ThreadPoolExecutor(1, thread_name_prefix="runapi-history") as pool:
             pending: Future[list[dict[str, Any]]] | None = None
@@ -268,10 +270,54 @@ class HistoryScan:
                     pending.cancel()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        """Every row, from windows read ahead and growing while rows are small (see
+        """Every row: from the server's parquet exports when pyarrow is installed and
+        their values read back exactly (`_export_rows`), else (and for the rows after
+        them) from GraphQL windows read ahead and growing while rows are small (see
         `_growing`); each window's rows are decoded in one call."""
-        for page in self._growing():
+        for page in self._row_pages():
             yield from page
+
+    def _row_pages(self) -> Iterator[list[dict[str, Any]]]:
+        plan = self._export_plan()
+        if plan is None:
+            yield from self._growing(self._min_step)
+            return
+        urls, upper, tail_start = plan
+        resume = self._min_step  # the first step GraphQL would still have to read
+        for part in self._export_tables(urls, upper):
+            if part is None or part[1] or not exact_rows(part[0]):
+                yield from self._growing(resume)  # from here on, every row as JSON
+                return
+            table = part[0]
+            if table.num_rows:
+                yield from table_rows(table)
+                resume = int(table.column("_step")[-1].as_py()) + 1
+        if tail_start is not None:
+            yield from self._growing(max(tail_start, resume or 0))
+
+    def _export_tables(
+        self, urls: list[str], upper: int | None
+    ) -> Iterator[tuple[Any, set[str]] | None]:
+        """`export_table` of each export in order, the next downloaded and parsed in a
+        thread while the caller uses this one."""
+        with ThreadPoolExecutor(1, thread_name_prefix="runapi-export") as pool:
+            pending = deque(pool.submit(self._export_part, url, upper) for url in urls[:1])
+            rest = iter(urls[1:])
+            try:
+                while pending:
+                    part = pending.popleft().result()
+                    after = next(rest, None)
+                    if after is not None:
+                        pending.append(pool.submit(self._export_part, after, upper))
+                    yield part
+            finally:
+                for future in pending:
+                    future.cancel()
+
+    def _export_part(self, url: str, upper: int | None) -> tuple[Any, set[str]] | None:
+        return export_table(
+            self._download(url), keys=self._keys, min_step=self._min_step, max_step=upper
+        )
 
     def to_pandas(self, *, parquet: bool = True, page_size: int | None = None) -> pandas.DataFrame:
         """Every row as a DataFrame, built column by column (no list of row dicts kept).
@@ -342,6 +388,23 @@ class HistoryScan:
     def _export_parts(self) -> tuple[list[tuple[Any, set[str]]], int | None] | None:
         """The exports as arrow tables (`export_table` results, in order) and the first
         step to page over GraphQL after them; None as in `_export_frames`."""
+        plan = self._export_plan()
+        if plan is None:
+            return None
+        urls, upper, tail_start = plan
+        # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
+        # joined in arrow and converted to pandas once.
+        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
+            parts = list(pool.map(self._export_part, urls, [upper] * len(urls)))
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts):
+            return None
+        return found, tail_start
+
+    def _export_plan(self) -> tuple[list[str], int | None, int | None] | None:
+        """The export URLs, the step before which their rows are read (the live
+        boundary or `max_step`) and the first step to page over GraphQL after them (None:
+        no tail); None when exports cannot be used (no pyarrow, an older server, none)."""
         if not pyarrow_available():
             return None
         client = self._ctx.gql.client
@@ -369,21 +432,8 @@ class HistoryScan:
         upper = self._max_step
         if boundary is not None:
             upper = boundary if upper is None else min(boundary, upper)
-
-        def part(url: str) -> tuple[Any, set[str]] | None:
-            content = self._download(url)
-            return export_table(content, keys=self._keys, min_step=self._min_step, max_step=upper)
-
-        # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
-        # joined in arrow and converted to pandas once.
-        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
-            parts = list(pool.map(part, parquet.parquet_urls))
-        found = [p for p in parts if p is not None]
-        if len(found) != len(parts):
-            return None
-        if boundary is None:
-            return found, None
-        return found, max(boundary, self._min_step or boundary)
+        tail = None if boundary is None else max(boundary, self._min_step or boundary)
+        return list(parquet.parquet_urls), upper, tail
 
     def _download(self, url: str) -> bytes:
         what = "GET history export"
