@@ -23,7 +23,7 @@ from ._history_requests import (
 from ._history_rows import exact_rows, table_rows
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused
 from ._lookup import require_run
-from ._parquet import export_table, exports_frame, pyarrow_available
+from ._parquet import export_table, exports_frame, last_step, pyarrow_available
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -299,20 +299,33 @@ class HistoryScan:
         self, urls: list[str], upper: int | None
     ) -> Iterator[tuple[Any, set[str]] | None]:
         """`export_table` of each export in order, the next downloaded and parsed in a
-        thread while the caller uses this one."""
+        thread while the caller uses this one; none after an export reaching step
+        `upper` (steps follow the exports' order, so the rest hold none below it)."""
         with ThreadPoolExecutor(1, thread_name_prefix="runapi-export") as pool:
-            pending = deque(pool.submit(self._export_part, url, upper) for url in urls[:1])
-            rest = iter(urls[1:])
+            rest = iter(urls)
+            first = next(rest, None)
+            pending = None if first is None else pool.submit(self._bounded_part, first, upper)
             try:
-                while pending:
-                    part = pending.popleft().result()
-                    after = next(rest, None)
-                    if after is not None:
-                        pending.append(pool.submit(self._export_part, after, upper))
+                while pending is not None:
+                    part, reached = pending.result()
+                    after = None if reached else next(rest, None)
+                    pending = (
+                        None if after is None else pool.submit(self._bounded_part, after, upper)
+                    )
                     yield part
             finally:
-                for future in pending:
-                    future.cancel()
+                if pending is not None:
+                    pending.cancel()
+
+    def _bounded_part(
+        self, url: str, upper: int | None
+    ) -> tuple[tuple[Any, set[str]] | None, bool]:
+        """`export_table` of one export, and whether it reaches step `upper`."""
+        content = self._download(url)
+        largest = last_step(content) if upper is not None else None
+        reached = upper is not None and largest is not None and largest >= upper - 1
+        table = export_table(content, keys=self._keys, min_step=self._min_step, max_step=upper)
+        return table, reached
 
     def _export_part(self, url: str, upper: int | None) -> tuple[Any, set[str]] | None:
         return export_table(

@@ -133,6 +133,30 @@ def export_table(
     return table, json_columns & set(table.column_names)
 
 
+def last_step(content: bytes) -> int | None:
+    """The largest `_step` of an export, from its footer's statistics (None: not
+    recorded), without reading its columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_metadata(pa.BufferReader(content))
+    except (pa.ArrowException, OSError):
+        return None
+    largest: int | None = None
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            column = row_group.column(index)
+            if column.path_in_schema != "_step":
+                continue
+            stats = column.statistics
+            if stats is None or not stats.has_min_max or not isinstance(stats.max, int):
+                return None
+            largest = stats.max if largest is None else max(largest, stats.max)
+    return largest
+
+
 def _nested(data_type: Any) -> bool:
     import pyarrow as pa
 

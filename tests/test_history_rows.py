@@ -124,7 +124,8 @@ def test_int_in_a_float_column_reads_back_as_an_int(user: User) -> None:
 def test_rows_after_an_inexact_part_come_from_graphql(user: User) -> None:
     """Parts that do not merge (a key switching type): the first is read from parquet,
     the second holds an int in a float column, so GraphQL reads from its first step."""
-    api = make_api(user)
+    counter = PathCounter()
+    api = make_api(user, transport=counter)
     run = new_run(api, user, project="rows")
     first = [{"_step": s, "k": f"s{s}", "x": 0.5} for s in range(10_000)]
     second = [{"_step": s, "k": s, "x": 1 if s % 2 else 0.25} for s in range(10_000, 10_200)]
@@ -137,6 +138,13 @@ def test_rows_after_an_inexact_part_come_from_graphql(user: User) -> None:
     got = list(run.scan_history(min_step=9_990))
     assert exact_json(got) == exact_json(first[9_990:] + second)
     assert type(got[-1]["x"]) is int
+    # a max_step inside the first export: the second is not downloaded
+    counter.counts.clear()
+    assert exact_json(list(run.scan_history(max_step=9_999))) == exact_json(first[:9_999])
+    assert counter.counts["export"] == 1 and counter.counts["graphql"] == 1
+    counter.counts.clear()
+    assert len(list(run.scan_history(max_step=10_000))) == 10_000
+    assert counter.counts["export"] == 1
 
 
 def test_table_rows_drop_nulls_and_batch() -> None:
