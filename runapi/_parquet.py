@@ -121,15 +121,21 @@ def export_table(
             valid = pc.is_valid(table.column(key))
             mask = valid if mask is None else pc.and_(mask, valid)
         table = table.select(wanted)
-    if mask is not None:
+    if mask is not None and not pc.all(mask).as_py():  # no copy when every row is kept
         table = table.filter(mask)
     # Like a frame built from rows: only keys some row holds, in order of first appearance.
     first: dict[str, int] = {}
     for name in table.column_names:
-        position = pc.index(pc.is_valid(table.column(name)), True).as_py()
+        column = table.column(name)
+        if not column.null_count and len(column):
+            first[name] = 0
+            continue
+        position = pc.index(pc.is_valid(column), True).as_py()
         if position >= 0:
             first[name] = position
-    table = table.select(sorted(first, key=first.__getitem__))
+    order = sorted(first, key=first.__getitem__)
+    if order != table.column_names:
+        table = table.select(order)
     return table, json_columns & set(table.column_names)
 
 
