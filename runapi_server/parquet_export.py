@@ -164,7 +164,9 @@ def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) ->
     final = state.storage_dir / relative
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.with_name(name + ".tmp")
-    pq.write_table(table, tmp, compression="snappy")
+    pq.write_table(
+        table, tmp, compression="snappy", use_dictionary=parquet_tables.dictionary_columns(table)
+    )
     tmp.replace(final)
     return str(relative)
 

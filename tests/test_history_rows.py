@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.parquet as pq
 from conftest import User
 from history_exports import export_tables, parquet_urls, tricky_rows
 from seeding import close_apis, finish, log_history, make_api, new_run
@@ -176,3 +177,22 @@ def test_int_floats_metadata_names_columns_at_any_depth() -> None:
     older = rows_table(['{"x": 0.5}']).replace_schema_metadata({})
     unknown = merge_tables([rows_table(['{"x": 0.25}']), older])
     assert unknown is not None and INT_FLOATS_KEY not in (unknown.schema.metadata or {})
+
+
+def test_export_parts_write_numbers_plain_and_strings_with_a_dictionary(user: User) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="rows")
+    rows = [
+        {"_step": s, "loss": 1.0 / (s + 1), "phase": ["train", "eval"][s % 2]} for s in range(300)
+    ]
+    log_history(user, run, rows, chunk=100)
+    finish(user, run)
+    (url,) = parquet_urls(user, run)
+    metadata = pq.read_metadata(pa.BufferReader(httpx.get(url).content))
+    chunks = {
+        metadata.row_group(0).column(i).path_in_schema: metadata.row_group(0).column(i)
+        for i in range(metadata.num_columns)
+    }
+    assert not chunks["_step"].has_dictionary_page and not chunks["loss"].has_dictionary_page
+    assert chunks["phase"].has_dictionary_page
+    assert exact_json(list(run.scan_history())) == exact_json(rows)
