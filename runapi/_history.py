@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -271,33 +272,39 @@ class HistoryScan:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Every row: from the server's parquet exports when pyarrow is installed and
-        their values read back exactly (`_export_rows`), else (and for the rows after
+        their values read back exactly (`_row_pages`), else (and for the rows after
         them) from GraphQL windows read ahead and growing while rows are small (see
         `_growing`); each window's rows are decoded in one call."""
         for page in self._row_pages():
             yield from page
 
     def _row_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Rows of the exports read as columns while they read back exactly, then the
+        rest (from the first step not read yet) from GraphQL windows."""
         plan = self._export_plan()
         if plan is None:
             yield from self._growing(self._min_step)
             return
         urls, upper, tail_start = plan
         resume = self._min_step  # the first step GraphQL would still have to read
-        for part in self._export_tables(urls, upper):
-            if part is None or part[1] or not exact_rows(part[0]):
-                yield from self._growing(resume)  # from here on, every row as JSON
-                return
-            table = part[0]
-            if table.num_rows:
-                yield from table_rows(table)
-                resume = int(table.column("_step")[-1].as_py()) + 1
-        if tail_start is not None:
-            yield from self._growing(max(tail_start, resume or 0))
+        with closing(self._export_tables(urls, upper)) as parts:
+            for part in parts:
+                if part is None or part[1] or not exact_rows(part[0]):
+                    tail_start = resume  # from here on, every row as JSON
+                    break
+                table = part[0]
+                if table.num_rows:
+                    yield from table_rows(table)
+                    resume = int(table.column("_step")[-1].as_py()) + 1
+            else:
+                if tail_start is None:
+                    return
+                tail_start = max(tail_start, resume or 0)
+        yield from self._growing(tail_start)
 
     def _export_tables(
         self, urls: list[str], upper: int | None
-    ) -> Iterator[tuple[Any, set[str]] | None]:
+    ) -> Generator[tuple[Any, set[str]] | None, None, None]:
         """`export_table` of each export in order, the next downloaded and parsed in a
         thread while the caller uses this one; none after an export reaching step
         `upper` (steps follow the exports' order, so the rest hold none below it)."""
@@ -326,11 +333,6 @@ class HistoryScan:
         reached = upper is not None and largest is not None and largest >= upper - 1
         table = export_table(content, keys=self._keys, min_step=self._min_step, max_step=upper)
         return table, reached
-
-    def _export_part(self, url: str, upper: int | None) -> tuple[Any, set[str]] | None:
-        return export_table(
-            self._download(url), keys=self._keys, min_step=self._min_step, max_step=upper
-        )
 
     def to_pandas(self, *, parquet: bool = True, page_size: int | None = None) -> pandas.DataFrame:
         """Every row as a DataFrame, built column by column (no list of row dicts kept).
@@ -408,7 +410,7 @@ class HistoryScan:
         # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
         # joined in arrow and converted to pandas once.
         with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
-            parts = list(pool.map(self._export_part, urls, [upper] * len(urls)))
+            parts = [part for part, _ in pool.map(self._bounded_part, urls, [upper] * len(urls))]
         found = [p for p in parts if p is not None]
         if len(found) != len(parts):
             return None
