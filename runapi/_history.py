@@ -47,6 +47,9 @@ ITER_VALUES = 200_000
 ITER_GROWTH = 16
 """Iterating a scan reads windows of at most this many times `page_size` steps."""
 
+ACTIVE_STATES = frozenset({"running", "pending", "preempting"})
+"""Run states in which history is still being logged."""
+
 IN_FLIGHT = 1
 """GraphQL pages requested ahead while a DataFrame is built (memory: this many + 1).
 Two measured no faster on two cores: the client's decoding, not the wait, bounds it."""
@@ -167,6 +170,10 @@ class HistoryScan:
         return self._page_size
 
     def _last_step(self) -> int:
+        return self._scan_start()[0]
+
+    def _scan_start(self) -> tuple[int, str | None]:
+        """The run's last step (-1: none) and its state, in one request."""
         client = self._ctx.gql.client
         run = require_run(
             self._ctx.gql.call(
@@ -181,8 +188,8 @@ class HistoryScan:
         if isinstance(history_keys, dict):
             last = history_keys.get("lastStep")
             if isinstance(last, int | float) and not isinstance(last, bool):
-                return int(last)
-        return -1
+                return int(last), run.state
+        return -1, run.state
 
     def _history_texts(self, start: int, stop: int) -> list[str]:
         """The row texts of steps `[start, stop)` (at most one row a step is asked for, as
@@ -241,13 +248,15 @@ class HistoryScan:
                 for future in pending:
                     future.cancel()
 
-    def _growing(self, first: int | None) -> Iterator[list[dict[str, Any]]]:
-        """The rows of successive windows from step `first` on, the next requested while
-        the caller uses this one. Windows start at `page_size` steps and double while a
-        window holds fewer than `ITER_VALUES` values, up to `ITER_GROWTH` times
-        `page_size` steps: fewer, larger transfers for runs of small rows, `page_size`
-        windows for big rows."""
-        end = self._last_step() + 1
+    def _growing(
+        self, first: int | None, last: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The rows of successive windows from step `first` on (to the run's `last` step:
+        asked for when None), the next requested while the caller uses this one. Windows
+        start at `page_size` steps and double while a window holds fewer than
+        `ITER_VALUES` values, up to `ITER_GROWTH` times `page_size` steps: fewer, larger
+        transfers for runs of small rows, `page_size` windows for big rows."""
+        end = (self._last_step() if last is None else last) + 1
         if self._max_step is not None:
             end = min(end, self._max_step)
         start, size = first or 0, self._page_size
@@ -280,10 +289,13 @@ class HistoryScan:
 
     def _row_pages(self) -> Iterator[list[dict[str, Any]]]:
         """Rows of the exports read as columns while they read back exactly, then the
-        rest (from the first step not read yet) from GraphQL windows."""
-        plan = self._export_plan()
+        rest (from the first step not read yet) from GraphQL windows. A run still being
+        logged to is paged over GraphQL only (its `parquetHistory` would list every row
+        as live data)."""
+        last, state = self._scan_start()
+        plan = None if state in ACTIVE_STATES else self._export_plan()
         if plan is None:
-            yield from self._growing(self._min_step)
+            yield from self._growing(self._min_step, last)
             return
         urls, upper, tail_start = plan
         resume = self._min_step  # the first step GraphQL would still have to read
@@ -300,7 +312,7 @@ class HistoryScan:
                 if tail_start is None:
                     return
                 tail_start = max(tail_start, resume or 0)
-        yield from self._growing(tail_start)
+        yield from self._growing(tail_start, last)
 
     def _export_tables(
         self, urls: list[str], upper: int | None

@@ -37,6 +37,8 @@ class PathCounter(httpx.BaseTransport):
         kind = "graphql" if path.endswith("/graphql") else "export" if "/history/" in path else ""
         with self._lock:
             self.counts[kind] += 1
+            if b"GetRunParquetHistory" in request.content:
+                self.counts["parquetHistory"] += 1
         return self._inner.handle_request(request)
 
     def close(self) -> None:
@@ -72,7 +74,7 @@ def test_iteration_reads_exports_with_logged_values(user: User) -> None:
     got = list(run.scan_history(page_size=50))
     assert exact_json(got) == exact_json(rows)
     assert counter.counts["export"] == 1
-    assert counter.counts["graphql"] == 1  # parquetHistory: no history pages
+    assert counter.counts["graphql"] == 2  # state and last step, parquetHistory: no pages
     assert math.copysign(1.0, got[3]["neg_zero"]) == -1.0
     assert type(got[4]["whole_float"]) is float and type(got[4]["count"]) is int
     assert "hist" not in got[1] and "tag" not in got[1]  # keys a row did not log
@@ -114,12 +116,12 @@ def test_int_in_a_float_column_reads_back_as_an_int(user: User) -> None:
     assert exact_json(got) == exact_json(rows)
     assert type(got[0]["lr"]) is int and type(got[1]["lr"]) is float
     assert counter.counts["export"] == 1
-    assert counter.counts["graphql"] == 3  # parquetHistory, lastStep, one JSON page
+    assert counter.counts["graphql"] == 3  # state and last step, parquetHistory, a page
     # keys= leaving the column out reads the export alone
     counter.counts.clear()
     only_n = list(run.scan_history(keys=["n"]))
     assert only_n == [{"n": s, "_step": s} for s in range(200)]
-    assert counter.counts["graphql"] == 1
+    assert counter.counts["graphql"] == 2
 
 
 def test_rows_after_an_inexact_part_come_from_graphql(user: User) -> None:
@@ -142,7 +144,7 @@ def test_rows_after_an_inexact_part_come_from_graphql(user: User) -> None:
     # a max_step inside the first export: the second is not downloaded
     counter.counts.clear()
     assert exact_json(list(run.scan_history(max_step=9_999))) == exact_json(first[:9_999])
-    assert counter.counts["export"] == 1 and counter.counts["graphql"] == 1
+    assert counter.counts["export"] == 1 and counter.counts["graphql"] == 2
     counter.counts.clear()
     assert len(list(run.scan_history(max_step=10_000))) == 10_000
     assert counter.counts["export"] == 1
@@ -196,3 +198,15 @@ def test_export_parts_write_numbers_plain_and_strings_with_a_dictionary(user: Us
     assert not chunks["_step"].has_dictionary_page and not chunks["loss"].has_dictionary_page
     assert chunks["phase"].has_dictionary_page
     assert exact_json(list(run.scan_history())) == exact_json(rows)
+
+
+def test_a_run_still_logging_is_paged_without_asking_for_exports(user: User) -> None:
+    counter = PathCounter()
+    api = make_api(user, transport=counter)
+    run = new_run(api, user, project="rows")
+    rows = unicode_rows(250)
+    log_history(user, run, rows, chunk=50)  # no last post: the run is still running
+    counter.counts.clear()
+    assert exact_json(list(run.scan_history(page_size=100))) == exact_json(rows)
+    assert counter.counts["parquetHistory"] == 0 and counter.counts["export"] == 0
+    assert counter.counts["graphql"] == 3  # state and last step, windows of 100 and 200
