@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
+from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -21,10 +22,10 @@ from ._history_requests import (
     sampled_rows,
     spec_keys,
 )
-from ._history_rows import exact_rows, table_rows
+from ._history_rows import bounded_part, exact_rows, prefetched_parts, table_rows
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused
 from ._lookup import require_run
-from ._parquet import export_table, exports_frame, last_step, pyarrow_available
+from ._parquet import exports_frame, nested_schema, pyarrow_available
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -299,7 +300,8 @@ class HistoryScan:
             return
         urls, upper, tail_start = plan
         resume = self._min_step  # the first step GraphQL would still have to read
-        with closing(self._export_tables(urls, upper)) as parts:
+        read = partial(self._bounded_part, upper=upper)
+        with closing(prefetched_parts(read, urls)) as parts:
             for part in parts:
                 if part is None or part[1] or not exact_rows(part[0]):
                     tail_start = resume  # from here on, every row as JSON
@@ -314,37 +316,11 @@ class HistoryScan:
                 tail_start = max(tail_start, resume or 0)
         yield from self._growing(tail_start, last)
 
-    def _export_tables(
-        self, urls: list[str], upper: int | None
-    ) -> Generator[tuple[Any, set[str]] | None, None, None]:
-        """`export_table` of each export in order, the next downloaded and parsed in a
-        thread while the caller uses this one; none after an export reaching step
-        `upper` (steps follow the exports' order, so the rest hold none below it)."""
-        with ThreadPoolExecutor(1, thread_name_prefix="runapi-export") as pool:
-            rest = iter(urls)
-            first = next(rest, None)
-            pending = None if first is None else pool.submit(self._bounded_part, first, upper)
-            try:
-                while pending is not None:
-                    part, reached = pending.result()
-                    after = None if reached else next(rest, None)
-                    pending = (
-                        None if after is None else pool.submit(self._bounded_part, after, upper)
-                    )
-                    yield part
-            finally:
-                if pending is not None:
-                    pending.cancel()
-
     def _bounded_part(
         self, url: str, upper: int | None
     ) -> tuple[tuple[Any, set[str]] | None, bool]:
         """`export_table` of one export, and whether it reaches step `upper`."""
-        content = self._download(url)
-        largest = last_step(content) if upper is not None else None
-        reached = upper is not None and largest is not None and largest >= upper - 1
-        table = export_table(content, keys=self._keys, min_step=self._min_step, max_step=upper)
-        return table, reached
+        return bounded_part(self._download(url), self._keys, self._min_step, upper)
 
     def to_pandas(self, *, parquet: bool = True, page_size: int | None = None) -> pandas.DataFrame:
         """Every row as a DataFrame, built column by column (no list of row dicts kept).
@@ -496,7 +472,7 @@ class HistoryScan:
             return None
         parts, tail_start = found
         tables = [table for table, json_columns in parts if not json_columns]
-        if len(tables) != len(parts) or any(_nested_schema(t.schema) for t in tables):
+        if len(tables) != len(parts) or any(map(nested_schema, (t.schema for t in tables))):
             return None
         if tail_start is not None:
             with gc_paused():
@@ -526,16 +502,6 @@ class HistoryScan:
 
     def __repr__(self) -> str:
         return f"<HistoryScan {self._path} keys={self._keys} page_size={self._page_size}>"
-
-
-def _nested_schema(schema: Any) -> bool:
-    """Whether an arrow schema has a struct, list or map column (pandas decodes those)."""
-    import pyarrow.types as pt
-
-    return any(
-        pt.is_struct(f.type) or pt.is_list(f.type) or pt.is_large_list(f.type) or pt.is_map(f.type)
-        for f in schema
-    )
 
 
 def _is_200(response: httpx.Response) -> bool:

@@ -20,10 +20,16 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from itertools import compress, repeat
 from operator import is_not, setitem
 from typing import Any
+
+from ._parquet import export_table, last_step
+
+Part = tuple[Any, set[str]] | None
+"""An `export_table` result: the table and its JSON-text columns, or None."""
 
 INT_FLOATS_KEY = b"runapi.int_floats"
 
@@ -77,3 +83,33 @@ def table_rows(table: Any, batch_rows: int = ROW_BATCH) -> Iterator[list[dict[st
     for batch in table.to_batches(max_chunksize=batch_rows):
         if batch.num_rows:
             yield _batch_rows(batch)
+
+
+def bounded_part(
+    content: bytes, keys: list[str] | None, min_step: int | None, upper: int | None
+) -> tuple[Part, bool]:
+    """`export_table` of one export's bytes, and whether the export reaches step `upper`
+    (its footer's `_step` statistics), so that the exports after it hold no row below."""
+    largest = last_step(content) if upper is not None else None
+    reached = upper is not None and largest is not None and largest >= upper - 1
+    return export_table(content, keys=keys, min_step=min_step, max_step=upper), reached
+
+
+def prefetched_parts(
+    read: Callable[[str], tuple[Part, bool]], urls: list[str]
+) -> Generator[Part, None, None]:
+    """`read(url)` of each export in order (`bounded_part` of its download), the next
+    read in a thread while the caller uses this one; none after one reaching the bound."""
+    with ThreadPoolExecutor(1, thread_name_prefix="runapi-export") as pool:
+        rest = iter(urls)
+        first = next(rest, None)
+        pending = None if first is None else pool.submit(read, first)
+        try:
+            while pending is not None:
+                part, reached = pending.result()
+                after = None if reached else next(rest, None)
+                pending = None if after is None else pool.submit(read, after)
+                yield part
+        finally:
+            if pending is not None:
+                pending.cancel()

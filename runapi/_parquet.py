@@ -175,6 +175,11 @@ def _nested(data_type: Any) -> bool:
     )
 
 
+def nested_schema(schema: Any) -> bool:
+    """Whether an arrow schema has a struct, list or map column (pandas decodes those)."""
+    return any(_nested(field.type) for field in schema)
+
+
 def _to_pandas(table: Any, json_columns: set[str]) -> pandas.DataFrame:
     import pandas
     import pyarrow as pa
