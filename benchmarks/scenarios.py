@@ -48,6 +48,15 @@ def full_history(impl: str, api: Any, args: dict[str, Any]) -> int:
     return len(df)
 
 
+def local_parquet(impl: str, api: Any, args: dict[str, Any]) -> int:
+    """The reference: the same exports read from local files (`pq.read_table(...).to_pandas()`),
+    timed in a fresh process like the reads it is compared with."""
+    import pyarrow.parquet as pq
+
+    files = args["files"]
+    return len(pq.read_table(files[0] if len(files) == 1 else files).to_pandas())
+
+
 def sampled(impl: str, api: Any, args: dict[str, Any]) -> list[float]:
     """Median-ready timings of repeated `history(samples=500[, keys])` calls."""
     run = api.run(args["path"])
@@ -200,6 +209,7 @@ def main() -> None:
     else:
         rows = {
             "full_history": full_history,
+            "local_parquet": local_parquet,
             "runs_table": runs_table,
             "bulk": bulk,
             "full_many": full_many,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
+from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -20,9 +22,10 @@ from ._history_requests import (
     sampled_rows,
     spec_keys,
 )
+from ._history_rows import bounded_part, exact_rows, prefetched_parts, table_rows
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused
 from ._lookup import require_run
-from ._parquet import export_table, exports_frame, pyarrow_available
+from ._parquet import exports_frame, nested_schema, pyarrow_available
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -44,6 +47,9 @@ ITER_VALUES = 200_000
 
 ITER_GROWTH = 16
 """Iterating a scan reads windows of at most this many times `page_size` steps."""
+
+ACTIVE_STATES = frozenset({"running", "pending", "preempting"})
+"""Run states in which history is still being logged."""
 
 IN_FLIGHT = 1
 """GraphQL pages requested ahead while a DataFrame is built (memory: this many + 1).
@@ -165,6 +171,10 @@ class HistoryScan:
         return self._page_size
 
     def _last_step(self) -> int:
+        return self._scan_start()[0]
+
+    def _scan_start(self) -> tuple[int, str | None]:
+        """The run's last step (-1: none) and its state, in one request."""
         client = self._ctx.gql.client
         run = require_run(
             self._ctx.gql.call(
@@ -179,8 +189,8 @@ class HistoryScan:
         if isinstance(history_keys, dict):
             last = history_keys.get("lastStep")
             if isinstance(last, int | float) and not isinstance(last, bool):
-                return int(last)
-        return -1
+                return int(last), run.state
+        return -1, run.state
 
     def _history_texts(self, start: int, stop: int) -> list[str]:
         """The row texts of steps `[start, stop)` (at most one row a step is asked for, as
@@ -239,15 +249,18 @@ class HistoryScan:
                 for future in pending:
                     future.cancel()
 
-    def _growing(self) -> Iterator[list[dict[str, Any]]]:
-        """The rows of successive windows, the next requested while the caller uses this
-        one. Windows start at `page_size` steps and double while a window holds fewer
-        than `ITER_VALUES` values, up to `ITER_GROWTH` times `page_size` steps: fewer,
-        larger transfers for runs of small rows, `page_size` windows for big rows."""
-        end = self._last_step() + 1
+    def _growing(
+        self, first: int | None, last: int | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The rows of successive windows from step `first` on (to the run's `last` step:
+        asked for when None), the next requested while the caller uses this one. Windows
+        start at `page_size` steps and double while a window holds fewer than
+        `ITER_VALUES` values, up to `ITER_GROWTH` times `page_size` steps: fewer, larger
+        transfers for runs of small rows, `page_size` windows for big rows."""
+        end = (self._last_step() if last is None else last) + 1
         if self._max_step is not None:
             end = min(end, self._max_step)
-        start, size = self._min_step or 0, self._page_size
+        start, size = first or 0, self._page_size
         largest = self._page_size * ITER_GROWTH
         with ThreadPoolExecutor(1, thread_name_prefix="runapi-history") as pool:
             pending: Future[list[dict[str, Any]]] | None = None
@@ -268,10 +281,46 @@ class HistoryScan:
                     pending.cancel()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        """Every row, from windows read ahead and growing while rows are small (see
+        """Every row: from the server's parquet exports when pyarrow is installed and
+        their values read back exactly (`_row_pages`), else (and for the rows after
+        them) from GraphQL windows read ahead and growing while rows are small (see
         `_growing`); each window's rows are decoded in one call."""
-        for page in self._growing():
+        for page in self._row_pages():
             yield from page
+
+    def _row_pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Rows of the exports read as columns while they read back exactly, then the
+        rest (from the first step not read yet) from GraphQL windows. A run still being
+        logged to is paged over GraphQL only (its `parquetHistory` would list every row
+        as live data)."""
+        last, state = self._scan_start()
+        plan = None if state in ACTIVE_STATES else self._export_plan()
+        if plan is None:
+            yield from self._growing(self._min_step, last)
+            return
+        urls, upper, tail_start = plan
+        resume = self._min_step  # the first step GraphQL would still have to read
+        read = partial(self._bounded_part, upper=upper)
+        with closing(prefetched_parts(read, urls)) as parts:
+            for part in parts:
+                if part is None or part[1] or not exact_rows(part[0]):
+                    tail_start = resume  # from here on, every row as JSON
+                    break
+                table = part[0]
+                if table.num_rows:
+                    yield from table_rows(table)
+                    resume = int(table.column("_step")[-1].as_py()) + 1
+            else:
+                if tail_start is None:
+                    return
+                tail_start = max(tail_start, resume or 0)
+        yield from self._growing(tail_start, last)
+
+    def _bounded_part(
+        self, url: str, upper: int | None
+    ) -> tuple[tuple[Any, set[str]] | None, bool]:
+        """`export_table` of one export, and whether it reaches step `upper`."""
+        return bounded_part(self._download(url), self._keys, self._min_step, upper)
 
     def to_pandas(self, *, parquet: bool = True, page_size: int | None = None) -> pandas.DataFrame:
         """Every row as a DataFrame, built column by column (no list of row dicts kept).
@@ -342,6 +391,23 @@ class HistoryScan:
     def _export_parts(self) -> tuple[list[tuple[Any, set[str]]], int | None] | None:
         """The exports as arrow tables (`export_table` results, in order) and the first
         step to page over GraphQL after them; None as in `_export_frames`."""
+        plan = self._export_plan()
+        if plan is None:
+            return None
+        urls, upper, tail_start = plan
+        # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
+        # joined in arrow and converted to pandas once.
+        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
+            parts = [part for part, _ in pool.map(self._bounded_part, urls, [upper] * len(urls))]
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts):
+            return None
+        return found, tail_start
+
+    def _export_plan(self) -> tuple[list[str], int | None, int | None] | None:
+        """The export URLs, the step before which their rows are read (the live
+        boundary or `max_step`) and the first step to page over GraphQL after them (None:
+        no tail); None when exports cannot be used (no pyarrow, an older server, none)."""
         if not pyarrow_available():
             return None
         client = self._ctx.gql.client
@@ -369,21 +435,8 @@ class HistoryScan:
         upper = self._max_step
         if boundary is not None:
             upper = boundary if upper is None else min(boundary, upper)
-
-        def part(url: str) -> tuple[Any, set[str]] | None:
-            content = self._download(url)
-            return export_table(content, keys=self._keys, min_step=self._min_step, max_step=upper)
-
-        # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
-        # joined in arrow and converted to pandas once.
-        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
-            parts = list(pool.map(part, parquet.parquet_urls))
-        found = [p for p in parts if p is not None]
-        if len(found) != len(parts):
-            return None
-        if boundary is None:
-            return found, None
-        return found, max(boundary, self._min_step or boundary)
+        tail = None if boundary is None else max(boundary, self._min_step or boundary)
+        return list(parquet.parquet_urls), upper, tail
 
     def _download(self, url: str) -> bytes:
         what = "GET history export"
@@ -419,7 +472,7 @@ class HistoryScan:
             return None
         parts, tail_start = found
         tables = [table for table, json_columns in parts if not json_columns]
-        if len(tables) != len(parts) or any(_nested_schema(t.schema) for t in tables):
+        if len(tables) != len(parts) or any(map(nested_schema, (t.schema for t in tables))):
             return None
         if tail_start is not None:
             with gc_paused():
@@ -449,16 +502,6 @@ class HistoryScan:
 
     def __repr__(self) -> str:
         return f"<HistoryScan {self._path} keys={self._keys} page_size={self._page_size}>"
-
-
-def _nested_schema(schema: Any) -> bool:
-    """Whether an arrow schema has a struct, list or map column (pandas decodes those)."""
-    import pyarrow.types as pt
-
-    return any(
-        pt.is_struct(f.type) or pt.is_list(f.type) or pt.is_large_list(f.type) or pt.is_map(f.type)
-        for f in schema
-    )
 
 
 def _is_200(response: httpx.Response) -> bool:

@@ -121,16 +121,46 @@ def export_table(
             valid = pc.is_valid(table.column(key))
             mask = valid if mask is None else pc.and_(mask, valid)
         table = table.select(wanted)
-    if mask is not None:
+    if mask is not None and not pc.all(mask).as_py():  # no copy when every row is kept
         table = table.filter(mask)
     # Like a frame built from rows: only keys some row holds, in order of first appearance.
     first: dict[str, int] = {}
     for name in table.column_names:
-        position = pc.index(pc.is_valid(table.column(name)), True).as_py()
+        column = table.column(name)
+        if not column.null_count and len(column):
+            first[name] = 0
+            continue
+        position = pc.index(pc.is_valid(column), True).as_py()
         if position >= 0:
             first[name] = position
-    table = table.select(sorted(first, key=first.__getitem__))
+    order = sorted(first, key=first.__getitem__)
+    if order != table.column_names:
+        table = table.select(order)
     return table, json_columns & set(table.column_names)
+
+
+def last_step(content: bytes) -> int | None:
+    """The largest `_step` of an export, from its footer's statistics (None: not
+    recorded), without reading its columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_metadata(pa.BufferReader(content))
+    except (pa.ArrowException, OSError):
+        return None
+    largest: int | None = None
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for index in range(row_group.num_columns):
+            column = row_group.column(index)
+            if column.path_in_schema != "_step":
+                continue
+            stats = column.statistics
+            if stats is None or not stats.has_min_max or not isinstance(stats.max, int):
+                return None
+            largest = stats.max if largest is None else max(largest, stats.max)
+    return largest
 
 
 def _nested(data_type: Any) -> bool:
@@ -143,6 +173,11 @@ def _nested(data_type: Any) -> bool:
         or pa.types.is_fixed_size_list(data_type)
         or pa.types.is_map(data_type)
     )
+
+
+def nested_schema(schema: Any) -> bool:
+    """Whether an arrow schema has a struct, list or map column (pandas decodes those)."""
+    return any(_nested(field.type) for field in schema)
 
 
 def _to_pandas(table: Any, json_columns: set[str]) -> pandas.DataFrame:

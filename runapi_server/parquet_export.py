@@ -177,7 +177,12 @@ def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) ->
     key = runfiles.exports_prefix(run_id) + name
     tmp = state.store.staging(key)
     try:
-        pq.write_table(table, tmp, compression="snappy")
+        pq.write_table(
+            table,
+            tmp,
+            compression="snappy",
+            use_dictionary=parquet_tables.dictionary_columns(table),
+        )
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

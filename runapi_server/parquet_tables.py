@@ -11,6 +11,11 @@ A missing key is a null cell; a top-level JSON null, an empty object, objects of
 with differing key sets or a key switching type do not fit a column: a table holds the
 longest run of leading rows that fit.
 
+The schema metadata ``runapi.int_floats`` (a JSON list) names the columns where a
+``float64`` (at any depth) holds a value logged as an int, so a reader building Python
+rows knows which floats to leave to JSON (`1` reads back as `1.0` there); a table
+without the key (written by an older server) says nothing either way.
+
 ```python
 rows_table(['{"_step": 0, "h": {"bins": [0, 1]}}', '{"_step": 1}']).num_rows  # -> 2
 ```
@@ -25,6 +30,7 @@ from typing import Any
 
 _INT_LIMIT = 2**63
 _FLOAT_EXACT = 2**53
+INT_FLOATS_KEY = b"runapi.int_floats"
 
 
 class _Missing:
@@ -212,6 +218,20 @@ def rows_table(texts: Sequence[str]) -> Any:
 Columns = tuple[tuple[str, ...], Sequence[Sequence[Any]]]
 
 
+def _ints_as_floats(values: Sequence[Any], shape: Shape | None) -> bool:
+    """Whether a column of ``shape`` stores some int of ``values`` as a float64 (at any
+    depth: list items, struct fields)."""
+    if shape == "float":
+        return int in set(map(type, values))
+    if isinstance(shape, _List):
+        items = [item for v in values if type(v) is list for item in v]
+        return _ints_as_floats(items, shape.item)
+    if isinstance(shape, _Struct):
+        objects = [v for v in values if type(v) is dict]
+        return any(_ints_as_floats([o[name] for o in objects], s) for name, s in shape.fields)
+    return False
+
+
 def _table(rows: list[dict[str, Any]], given: Columns | None = None) -> Any:
     import pyarrow as pa
 
@@ -225,10 +245,22 @@ def _table(rows: list[dict[str, Any]], given: Columns | None = None) -> Any:
     arrays = [
         _column(values, shape, missing) for values, (_, shape) in zip(columns, fits, strict=True)
     ]
+    int_floats = [
+        name
+        for name, values, (_, shape) in zip(names, columns, fits, strict=True)
+        if _ints_as_floats(values, shape)
+    ]
     schema = pa.schema(
-        [pa.field(name, array.type) for name, array in zip(names, arrays, strict=True)]
+        [pa.field(name, array.type) for name, array in zip(names, arrays, strict=True)],
+        metadata={INT_FLOATS_KEY: json.dumps(int_floats)},
     )
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _int_floats(table: Any) -> set[str] | None:
+    """The ``runapi.int_floats`` names of ``table`` (None: the key is missing)."""
+    raw = (table.schema.metadata or {}).get(INT_FLOATS_KEY)
+    return None if raw is None else set(json.loads(raw))
 
 
 def exact_table(
@@ -288,6 +320,8 @@ def merge_tables(tables: Sequence[Any]) -> Any | None:
 
     numbers = {pa.int64(), pa.float64()}
     types: dict[str, Any] = {}
+    known = [_int_floats(table) for table in tables]
+    int_floats = None if None in known else set().union(*filter(None, known))
     for table in tables:
         for column in table.schema:
             have = types.get(column.name)
@@ -310,6 +344,20 @@ def merge_tables(tables: Sequence[Any]) -> Any | None:
                 bound = _FLOAT_EXACT
                 if low.is_valid and not -bound <= low.as_py() <= high.as_py() <= bound:
                     return None
+                if low.is_valid and int_floats is not None:
+                    int_floats.add(name)  # its ints are floats from here on
             arrays.append(array if array.type == kind else array.cast(kind))
         merged.append(pa.Table.from_arrays(arrays, names=list(types)))
-    return pa.concat_tables(merged)
+    joined = pa.concat_tables(merged)
+    if int_floats is None:
+        return joined
+    return joined.replace_schema_metadata({INT_FLOATS_KEY: json.dumps(sorted(int_floats))})
+
+
+def dictionary_columns(table: Any) -> list[str]:
+    """The columns worth dictionary encoding in a part file: top-level strings. Numbers
+    are written plain: a metric's values are nearly all distinct, so a dictionary only
+    adds its indices (a quarter more bytes to send and a step more to decode)."""
+    import pyarrow as pa
+
+    return [field.name for field in table.schema if pa.types.is_string(field.type)]

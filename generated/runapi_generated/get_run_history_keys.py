@@ -17,6 +17,7 @@ class GetRunHistoryKeysProject(BaseModel):
 
 
 class GetRunHistoryKeysProjectRun(BaseModel):
+    state: Optional[str]
     history_keys: Optional[Any] = Field(alias="historyKeys")
 
 

@@ -322,6 +322,7 @@ GET_RUN_HISTORY_KEYS_GQL = """
 query GetRunHistoryKeys($entity: String!, $project: String!, $name: String!) {
   project(name: $project, entityName: $entity) {
     run(name: $name) {
+      state
       historyKeys
     }
   }
