@@ -463,13 +463,17 @@ class HistoryScan:
 
     def _arrow_from_exports(self) -> pyarrow.Table | None:
         """The history as one arrow table straight from the exports (and the live tail's
-        columns) when every column is a plain scalar column; None otherwise (JSON-text or
-        nested columns, or tables whose types do not join): then pandas leads."""
+        columns) when every column is a plain scalar column, or from GraphQL's columns
+        when there are no exports (a missing value stays null, a logged NaN stays NaN);
+        None when exports hold JSON-text or nested columns, or tables whose types do not
+        join: then pandas leads."""
         import pyarrow as pa
 
         found = self._export_parts() if pyarrow_available() else None
-        if found is None:
-            return None
+        if found is None:  # no exports (a live run, an older server): every row over GraphQL
+            with gc_paused():
+                pages = max(self._page_size, FAST_PAGE_SIZE)
+                return self._tail_columns(self._min_step, pages).to_arrow()
         parts, tail_start = found
         tables = [table for table, json_columns in parts if not json_columns]
         if len(tables) != len(parts) or any(map(nested_schema, (t.schema for t in tables))):

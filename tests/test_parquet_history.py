@@ -85,7 +85,12 @@ def test_to_arrow_reads_the_exports_directly_with_the_values_to_pandas_gives(
     finish(user, run)
     assert len(parquet_urls(user, run)) == 2  # the sealed part, then the resumed rows'
     table = run.scan_history().to_arrow()
-    assert live.column("_step").to_pylist() == table.column("_step").to_pylist()
+    # read live (all over GraphQL) the same: missing values null, the logged NaN NaN
+    assert live.column("val").to_pylist() == [r.get("val") for r in rows]
+    assert math.isnan(live.column("loss").to_pylist()[5])
+    assert live.select(["_step", "epoch", "tag", "val"]).cast(
+        table.select(["_step", "epoch", "tag", "val"]).schema
+    ) == table.select(["_step", "epoch", "tag", "val"])
     assert table.num_rows == 200
     assert pa.types.is_integer(table.schema.field("epoch").type)
     assert table.column("epoch").to_pylist() == [r["epoch"] for r in rows]
