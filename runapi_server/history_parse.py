@@ -302,6 +302,11 @@ def parse_history(file_name: str, offset: int, content: Sequence[str]) -> Histor
     parse_history("wandb-history.jsonl", 3, ['{"_step": 7, "a": 1}']).steps  # -> [7]
     ```
     """
+    with gc_paused():  # rows, shapes and columns: many objects, no cycles
+        return _parse_history(file_name, offset, content)
+
+
+def _parse_history(file_name: str, offset: int, content: Sequence[str]) -> HistoryChunk:
     rows = decode_lines(file_name, offset, content)
     one_shape = _one_shape_columns(rows)
     if one_shape is not None:
