@@ -1,7 +1,8 @@
 """Where a file_stream post's time goes in the server, in-process (no HTTP, no client).
 
-`python benchmarks/ingest_profile.py [ROWS] [--profile] [--database URL]`: streams ROWS
-(default 400,000) 13-value rows (`fill.history_lines`, 10 metrics) in 20,000-row posts
+`python -m benchmarks.ingest_profile [ROWS] [--sparse] [--profile] [--database URL]`:
+streams ROWS (default 400,000) 13-value rows (`fill.history_lines`, 10 metrics; with
+`--sparse` the realistic sparse log of `fill.sparse_lines`) in 20,000-row posts
 through the server's own steps, timing each: decoding the body, the row limit check,
 validation (`parse_post`), the write transaction (`apply_post`) and the exporter's work
 for the post (run here synchronously, after the post, as the exporter thread would).
@@ -19,7 +20,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from benchmarks.fill import Filler, history_lines
+from benchmarks.fill import Filler, history_lines, sparse_lines
 from runapi_server import export_worker, filestream, parquet_export
 from runapi_server.auth import AuthUser
 from runapi_server.lookup import find_run
@@ -71,10 +72,13 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="runapi-ingest-profile-"))
     state = ServerState.open(data_dir, database=database)
     user = _make_run(state.db)
-    bodies = [
-        (start, Filler.body(history_lines(start, min(start + CHUNK, rows), 10), start))
-        for start in range(0, rows, CHUNK)
-    ]
+    sparse = "--sparse" in sys.argv
+
+    def lines(start: int) -> list[str]:
+        stop = min(start + CHUNK, rows)
+        return sparse_lines(start, stop) if sparse else history_lines(start, stop, 10)
+
+    bodies = [(start, Filler.body(lines(start), start)) for start in range(0, rows, CHUNK)]
     spent: dict[str, float] = defaultdict(float)
     cpu: dict[str, float] = defaultdict(float)
     # The exporter's work for each post runs below, timed on its own (not in its thread).
@@ -105,7 +109,8 @@ def main() -> None:
     if profiler:
         profiler.disable()
     request = sum(v for k, v in spent.items() if not k.startswith("export"))
-    print(f"{rows:,} rows x 13 values, {CHUNK:,}-row posts, {state.db.description}")
+    shape = "sparse rows (fill.sparse_lines)" if sparse else "13 values"
+    print(f"{rows:,} rows x {shape}, {CHUNK:,}-row posts, {state.db.description}")
     request_cpu = sum(v for k, v in cpu.items() if not k.startswith("export"))
     print(f"  {'phase':36s} {'wall':>7s}    {'cpu':>7s}")
     for name, seconds in spent.items():

@@ -177,8 +177,9 @@ class SqliteDatabase(PerThreadConnections[SqliteConnection]):
         conn.raw.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[SqliteConnection]:
-        """A write transaction: committed on success, rolled back on any exception.
+    def transaction(self, run_id: int | None = None) -> Iterator[SqliteConnection]:
+        """A write transaction: committed on success, rolled back on any exception
+        (``run_id`` changes nothing here: SQLite has one writer at a time).
 
         Writers are serialised in-process (one lock) and take SQLite's write lock up
         front (BEGIN IMMEDIATE), so no "database is locked" reaches a client.
