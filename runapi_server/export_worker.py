@@ -92,12 +92,10 @@ class _Exporter:
         try:
             chunks = joined(due.chunks)
             # Parts are built and written without the write lock (posts go on meanwhile);
-            # what is left (and merging small parts) takes it. Building a part makes many
-            # small objects: the collector is paused meanwhile (not while waiting).
-            with history.gc_paused():
-                while parquet_export.write_part_unlocked(self._state, run_id, chunks):
-                    pass
-            with self._state.db.transaction() as conn, history.gc_paused():
+            # what is left (and merging small parts) takes it.
+            while parquet_export.write_part_unlocked(self._state, run_id, chunks):
+                pass
+            with self._state.db.transaction() as conn:
                 row = run_by_id(conn, run_id)
                 if row is None:  # deleted meanwhile
                     return

@@ -149,7 +149,7 @@ def _decode_each(file_name: str, offset: int, content: Sequence[str]) -> list[An
 
 @contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a chunk's rows are decoded (or exported).
+    """Pause the cyclic garbage collector while a chunk's rows are decoded.
 
     Each decoded row is a new dict, and every 700 of them trigger a collection (every
     tenth of those an older generation's, which walks every live object of the server):
