@@ -1,11 +1,13 @@
 """Where a file_stream post's time goes in the server, in-process (no HTTP, no client).
 
-`python -m benchmarks.ingest_profile [ROWS] [--sparse] [--profile] [--database URL]`:
+`python -m benchmarks.ingest_profile [ROWS] [--sparse] [--live-exporter] [--profile]
+[--database URL]`:
 streams ROWS (default 400,000) 13-value rows (`fill.history_lines`, 10 metrics; with
 `--sparse` the realistic sparse log of `fill.sparse_lines`) in 20,000-row posts
 through the server's own steps, timing each: decoding the body, the row limit check,
 validation (`parse_post`), the write transaction (`apply_post`) and the exporter's work
-for the post (run here synchronously, after the post, as the exporter thread would).
+for the post (run here synchronously, after the post, as the exporter thread would; with
+`--live-exporter` the exporter thread runs meanwhile, as in the server, and is not timed).
 `--profile` adds a cProfile table of the whole loop (sorted by own time).
 """
 
@@ -81,8 +83,9 @@ def main() -> None:
     bodies = [(start, Filler.body(lines(start), start)) for start in range(0, rows, CHUNK)]
     spent: dict[str, float] = defaultdict(float)
     cpu: dict[str, float] = defaultdict(float)
-    # The exporter's work for each post runs below, timed on its own (not in its thread).
-    export_worker.after_post = lambda *args: None  # type: ignore[assignment]
+    live = "--live-exporter" in sys.argv  # the exporter thread runs as in the server
+    if not live:  # the exporter's work for each post runs below, timed on its own
+        export_worker.after_post = lambda *args: None  # type: ignore[assignment]
     profiler = cProfile.Profile() if "--profile" in sys.argv else None
     if profiler:
         profiler.enable()
@@ -97,7 +100,7 @@ def main() -> None:
         marks.append((time.perf_counter(), time.thread_time()))
         assert filestream.apply_post(state, user, "bench", "ingest", "run", post)
         marks.append((time.perf_counter(), time.thread_time()))
-        if parquet_export.exports_enabled():
+        if parquet_export.exports_enabled() and not live:
             with state.db.transaction() as conn:
                 run = find_run(conn, user, "bench", "ingest", "run")
                 assert run is not None
