@@ -145,7 +145,12 @@ def apply_post(
 ) -> bool:
     """Store a validated post in one transaction; False when the caller has no such run."""
     now = now_iso()
-    with state.db.transaction() as conn:
+    found = find_run(state.db.read(), user, entity, project, run_name)
+    if found is None:
+        return False
+    # Writes only this run's rows (key sets are added ON CONFLICT DO NOTHING, in order):
+    # on PostgreSQL, posts to other runs go on meanwhile.
+    with state.db.transaction(run_id=int(found["id"])) as conn:
         run = find_run(conn, user, entity, project, run_name)
         if run is None:
             return False

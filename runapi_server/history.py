@@ -26,6 +26,7 @@ from runapi_server.history_parse import HistoryChunk as HistoryChunk
 from runapi_server.history_parse import HistoryLine as HistoryLine
 from runapi_server.history_parse import RowError as RowError
 from runapi_server.history_parse import decode_lines as decode_lines
+from runapi_server.history_parse import gc_paused as gc_paused
 from runapi_server.history_parse import parse_events as parse_events
 from runapi_server.history_parse import parse_history as parse_history
 from runapi_server.history_parse import parse_object as parse_object

@@ -204,3 +204,61 @@ def test_parse_history_counts_like_row_by_row() -> None:
 def test_parse_history_names_bad_line(texts: list[str], message: str) -> None:
     with pytest.raises(history.RowError, match=message):
         history.parse_history("wandb-history.jsonl", 5, texts)
+
+
+@pytest.mark.parametrize(
+    ("texts", "steps"),
+    [
+        (['{"_step": 4, "a": 1, "b": "x"}', '{"b": "y", "a": 2.5, "_step": 5}'], [4, 5]),
+        (['{"_step": 4.0, "a": 1}', '{"_step": 5, "a": {"_type": "histogram"}}'], [4, 5]),
+        (['{"a": 1, "b": null}', '{"b": true, "a": [1]}'], [10, 11]),
+        (["{}", "{}"], [10, 11]),
+    ],
+)
+def test_parse_history_one_shape_columns_match_the_rows(texts: list[str], steps: list[int]) -> None:
+    """Rows of one key set (in any key order) keep columns in the first row's key order;
+    steps, type counts and the export table are those of the rows read one by one."""
+    from runapi_server import parquet_tables
+
+    chunk = history.parse_history("wandb-history.jsonl", 10, texts)
+    rows = [json.loads(text) for text in texts]
+    assert chunk.steps == steps
+    assert chunk.columns is not None
+    names, columns = chunk.columns
+    assert names == tuple(rows[0])
+    assert [list(column) for column in columns] == [[r[n] for r in rows] for n in names]
+    expected = Counter((k, history.value_type(v)) for row in rows for k, v in row.items())
+    assert chunk.type_counts == expected
+    assert len(set(chunk.keys)) == 1 and json.loads(chunk.keys[0]) == sorted(names)
+    from_columns = parquet_tables.exact_table(chunk.rows, chunk.texts, chunk.columns)
+    from_rows = parquet_tables.exact_table(chunk.rows, chunk.texts, None)
+    assert from_columns.equals(from_rows) and from_columns.schema == from_rows.schema
+
+
+def test_parse_history_rows_of_one_size_but_other_keys_have_no_columns() -> None:
+    chunk = history.parse_history("wandb-history.jsonl", 0, ['{"a": 1}', '{"b": 2}'])
+    assert chunk.columns is None
+    assert chunk.keys == ['["a"]', '["b"]'] and chunk.steps == [0, 1]
+    assert chunk.type_counts == Counter({("a", "number"): 1, ("b", "number"): 1})
+
+
+def test_gc_paused_restores_the_collector_state() -> None:
+    import gc
+
+    assert gc.isenabled()
+    with history.gc_paused():
+        assert not gc.isenabled()
+        with history.gc_paused():  # nested (another thread's pause): stays off
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with history.gc_paused():
+            pass
+        assert not gc.isenabled()  # left off by someone else: not turned on
+    finally:
+        gc.enable()
+    with pytest.raises(ValueError), history.gc_paused():
+        raise ValueError("bad chunk")
+    assert gc.isenabled()

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import Server, _wait_until_up, free_port
@@ -167,3 +169,43 @@ def test_serve_with_database_serves_from_it_and_the_data_dir_remembers(tmp_path:
 
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT name FROM runs").fetchall() == [("r1",)]
+
+
+def _inside(db: Any, run_id: int | None, entered: threading.Event, leave: threading.Event) -> None:
+    with db.transaction(run_id=run_id):
+        entered.set()
+        leave.wait(10)
+
+
+def test_writers_of_different_runs_overlap_and_every_other_writer_waits(tmp_path: Path) -> None:
+    """Transactions of one run's rows (file-stream posts) hold the writer lock shared and
+    the run's own lock: two runs' go on together; a second one of the same run, and any
+    transaction without a run (creating runs, users, artifacts), waits for them."""
+    db = open_database(fresh_database(), tmp_path)
+    events = {name: (threading.Event(), threading.Event()) for name in "ABCD"}
+    plan = {"A": 1, "B": 2, "C": 1, "D": None}
+    threads = {
+        name: threading.Thread(target=_inside, args=(db, plan[name], *events[name]))
+        for name in plan
+    }
+    try:
+        for name in "AB":
+            threads[name].start()
+            assert events[name][0].wait(10), f"{name} did not start while the other run wrote"
+        threads["C"].start()  # run 1 again: waits for A
+        assert not events["C"][0].wait(0.5)
+        threads["D"].start()  # no run: waits for A, B and C
+        assert not events["D"][0].wait(0.5)
+        events["A"][1].set()  # A ends: C (run 1) goes on; D still waits for B and C
+        assert events["C"][0].wait(10)
+        assert not events["D"][0].wait(0.3)
+        events["B"][1].set()
+        events["C"][1].set()
+        assert events["D"][0].wait(10)
+    finally:
+        for _, leave in events.values():
+            leave.set()
+        for thread in threads.values():
+            if thread.is_alive():
+                thread.join(10)
+        db.close()

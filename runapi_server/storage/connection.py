@@ -30,6 +30,7 @@ from typing import Any, Literal, Protocol
 DialectName = Literal["sqlite", "postgresql"]
 
 WRITER_LOCK = 0x72756E617069  # PostgreSQL advisory lock key of the one writer ("runapi")
+RUN_LOCKS = 0x72756E61  # first key of the per-run advisory locks (the run id the second)
 
 
 class Row(Protocol):
@@ -108,6 +109,19 @@ class Dialect:
         if self.name == "sqlite":
             return ("BEGIN IMMEDIATE",)
         return ("BEGIN", f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+
+    def begin_run_write(self, run_id: int) -> tuple[str, ...]:
+        """The statements that open a write transaction of one run's rows: on
+        PostgreSQL the writer lock held shared (every other write transaction holds it
+        alone, so none runs meanwhile) and the run's own lock, so writers of different
+        runs go on together; SQLite has one writer at a time (:attr:`begin_write`)."""
+        if self.name == "sqlite":
+            return self.begin_write
+        return (
+            "BEGIN",
+            f"SELECT pg_advisory_xact_lock_shared({WRITER_LOCK})",
+            f"SELECT pg_advisory_xact_lock({RUN_LOCKS}, {int(run_id) % 2**31})",
+        )
 
     def binary_text(self, expression: str) -> str:
         """``expression`` (text) compared and ordered by code point, as Python orders

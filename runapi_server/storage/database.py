@@ -38,11 +38,16 @@ class Database(Protocol):
     def description(self) -> str:
         """What to name in messages: ``database /path/runapi.sqlite3`` or the URL sans password."""
 
-    def transaction(self) -> AbstractContextManager[Connection]:
+    def transaction(self, run_id: int | None = None) -> AbstractContextManager[Connection]:
         """A write transaction: committed on success, rolled back on any exception.
 
         Writers are serialised (one at a time per database, across processes), so a
-        read-modify-write inside a transaction never races another writer.
+        read-modify-write inside a transaction never races another writer. With
+        ``run_id``, a transaction that changes only that run's rows (and adds shared
+        rows only with ``ON CONFLICT DO NOTHING``, in a fixed order): it is serialised
+        with every other transaction of that run and with every transaction without
+        ``run_id``, while on PostgreSQL those of other runs may run meanwhile
+        (:meth:`Dialect.begin_run_write`).
         """
 
     def read(self) -> Connection:

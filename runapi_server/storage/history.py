@@ -74,7 +74,7 @@ def _save_stats(conn: Connection, run_id: int, stream: str, stats: StreamStats) 
 
 def _intern_keysets(conn: Connection, keysets: Iterable[str]) -> dict[str, int]:
     ids = {}
-    for keys in set(keysets):
+    for keys in sorted(set(keysets)):  # one order: concurrent writers of runs never deadlock
         conn.execute("INSERT INTO keysets (keys) VALUES (?) ON CONFLICT (keys) DO NOTHING", (keys,))
         ids[keys] = conn.execute("SELECT id FROM keysets WHERE keys = ?", (keys,)).one()[0]
     return ids

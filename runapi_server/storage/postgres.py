@@ -250,9 +250,10 @@ class PostgresDatabase(PerThreadConnections[PgConnection]):
         conn.raw.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[PgConnection]:
+    def transaction(self, run_id: int | None = None) -> Iterator[PgConnection]:
         conn = self.connect()
-        for statement in POSTGRESQL.begin_write:
+        begin = POSTGRESQL.begin_write if run_id is None else POSTGRESQL.begin_run_write(run_id)
+        for statement in begin:
             conn.execute(statement)
         try:
             yield conn
