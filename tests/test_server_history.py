@@ -113,6 +113,10 @@ def test_sampled_history_all_keys_rule(user: User) -> None:
     assert_spread([r["_step"] for r in few], list(range(0, 60, 3)), 5)
     assert [r["_step"] for r in windowed] == [12, 15, 18, 21, 24, 27, 30]
     assert nothing == []
+    # a rewritten line moves to another key set: the per-key-set row counts follow
+    stream(user, run, {HISTORY: (1, history_lines([{"_step": 1, "loss": 1.0, "val": 1}]))})
+    (again,) = sampled(user, run, {"keys": ["_step", "val"], "samples": 7})
+    assert_spread([r["_step"] for r in again], [0, 1, *range(3, 60, 3)], 7)
 
 
 def test_sampled_history_on_uniform_rows(user: User, hundred: str) -> None:

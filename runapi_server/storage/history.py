@@ -301,7 +301,10 @@ def history_rows(
         fragment, param = conn.dialect.int_list(keyset_ids)
         where += f" AND keyset_id IN {fragment}"
         params.append(param)
-    (count,) = conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).one()
+    if keyset_ids is not None and min_step is None and max_step is None:
+        count = _keyset_rows(conn, run_id, keyset_ids)  # kept per key set: no index pass
+    else:
+        (count,) = conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).one()
     positions = sample_positions(count, samples)
     if len(positions) == count:
         result = conn.execute(
@@ -318,6 +321,17 @@ def history_rows(
             [*params, run_id, param],
         )
     return [row for (row,) in result.tuples()]
+
+
+def _keyset_rows(conn: Connection, run_id: int, keyset_ids: Sequence[int]) -> int:
+    """The number of the run's history rows with one of ``keyset_ids``."""
+    fragment, param = conn.dialect.int_list(keyset_ids)
+    (count,) = conn.execute(
+        "SELECT coalesce(sum(row_count), 0) FROM history_keyset_counts"
+        f" WHERE run_id = ? AND keyset_id IN {fragment}",
+        (run_id, param),
+    ).one()
+    return int(count)
 
 
 def run_keysets(conn: Connection, run_id: int) -> list[tuple[int, list[str]]]:
