@@ -88,8 +88,13 @@ class _Field:
 class FastQueryExecutionContext(FastListExecutionContext):
     """The general execution context, with the fast path for query operations."""
 
-    def execute_operation(self, operation: Any, root_value: Any) -> Any:
-        if ENABLED and operation.operation == OperationType.QUERY and not self.middleware_manager:
+    def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
+        """3.2 passes ``(operation, root_value)``; 3.3 passes nothing (and its executor
+        always takes the general path)."""
+        if not ENABLED or len(args) != 2 or kwargs:
+            return super().execute_operation(*args, **kwargs)
+        operation, root_value = args
+        if operation.operation == OperationType.QUERY and not self.middleware_manager:
             budget = getattr(self.context_value, "budget", None)
             used = getattr(budget, "used", None)
             try:
