@@ -12,7 +12,6 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from runapi_server.objects import FILES, Listed, check_key
 
@@ -30,8 +29,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _chunks(handle: BinaryIO, start: int, length: int | None) -> Iterator[bytes]:
-    try:
+def _chunks(path: Path, start: int, length: int | None) -> Iterator[bytes]:
+    """The bytes of ``path`` from ``start`` on (``length`` of them, or to the end). The
+    file is opened by the first iteration, inside the generator: a response whose body is
+    never read (the client went away first) leaves no open file behind."""
+    with path.open("rb") as handle:
         handle.seek(start)
         left = length
         while left is None or left > 0:
@@ -41,8 +43,6 @@ def _chunks(handle: BinaryIO, start: int, length: int | None) -> Iterator[bytes]
             if left is not None:
                 left -= len(chunk)
             yield chunk
-    finally:
-        handle.close()
 
 
 class LocalStore:
@@ -103,11 +103,10 @@ class LocalStore:
     def open_range(
         self, key: str, start: int = 0, length: int | None = None
     ) -> Iterator[bytes] | None:
-        try:
-            handle = self.path(key).open("rb")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+        path = self.path(key)
+        if not path.is_file():
             return None
-        return _chunks(handle, start, length)
+        return _chunks(path, start, length)
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
