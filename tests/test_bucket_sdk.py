@@ -18,20 +18,17 @@ from pathlib import Path
 
 import pytest
 from bucket import Moto, moto
-from conftest import Server, User
+from conftest import Server
 from databases import server_database_url
-from sdk_env import make_sdk_env
 from test_sdk_logging import (
     VERSIONS,
-    SdkEnv,
     both,
     check_files,
     check_history,
     check_wandb_scan_history,
     expected,
-    loads,
 )
-from test_team_server import ARTIFACT, ARTIFACT_DOWNLOAD, LOG_ARTIFACT, Logged, dataset_dir, serve
+from test_team_server import Logged, log_through_a_read_through_b, serve
 
 __all__ = ["moto"]
 
@@ -67,28 +64,7 @@ def team(moto: Moto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bucke
 def logged(
     request: pytest.FixtureRequest, team: BucketTeam, tmp_path_factory: pytest.TempPathFactory
 ) -> Logged:
-    tag: str = request.param
-    base = make_sdk_env(tag, VERSIONS[tag], team.a, tmp_path_factory, "bucket")
-    through_a = SdkEnv(base.tag, base.version, base.python, base.user, base.work)
-    reader = User(base.user.name, base.user.api_key, team.b)
-    through_b = SdkEnv(base.tag, base.version, base.python, reader, base.work)
-
-    scenario = through_a.train("finished")
-    assert scenario.returncode == 0, scenario.output[-4000:]
-    dataset = dataset_dir(base.work)
-    out = base.work / "logged-artifact.json"
-    code, _, output = through_a.run(
-        LOG_ARTIFACT, expected.PROJECT, "artifact-run", ARTIFACT, str(dataset), "team", str(out)
-    )
-    assert code == 0, output[-4000:]
-
-    read = through_b.read_back(scenario)
-    root = base.work / "downloaded"
-    answer = base.work / "downloaded-artifact.json"
-    path = f"{reader.entity}/{expected.PROJECT}/{ARTIFACT}:team"
-    code, _, output = through_b.run(ARTIFACT_DOWNLOAD, path, str(root), str(answer))
-    assert code == 0, f"wandb {base.version} could not download {path} from B:\n{output[-4000:]}"
-    return Logged(read, dataset, loads(answer.read_text()), root)
+    return log_through_a_read_through_b(request.param, team.a, team.b, tmp_path_factory, "bucket")
 
 
 def test_a_run_logged_into_a_bucket_reads_back(logged: Logged) -> None:

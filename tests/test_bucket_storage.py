@@ -27,6 +27,7 @@ from bucket import SIGNING_KEY, BucketServer, Moto, bucket_server, moto
 from conftest import User, _new_user, load_operation
 from history_exports import parquet_urls
 from seeding import close_apis, finish, log_history, make_api, new_run, steps
+from test_artifact_contents import read_tree, write_tree
 
 import runapi
 
@@ -195,18 +196,6 @@ def test_serve_refuses_a_bucket_without_boto3_or_a_signing_key(moto: Moto, tmp_p
     assert moto.keys(bucket) == []
 
 
-def _tree(root: Path, files: dict[str, bytes]) -> Path:
-    for name, content in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
-    return root
-
-
-def _read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
-
-
 def test_artifacts_multipart_and_dedup_in_the_bucket(
     team: BucketServer, owner: User, tmp_path: Path
 ):
@@ -217,7 +206,7 @@ def test_artifacts_multipart_and_dedup_in_the_bucket(
     big = os.urandom(2 * part + 7)
     first = {"big.bin": big, "a/small.txt": b"small", "b.txt": b"bee"}
     spec = runapi.ArtifactSpec("data", "dataset")
-    spec.add_dir(str(_tree(tmp_path / "v0", first)))
+    spec.add_dir(str(write_tree(tmp_path / "v0", first)))
     v0 = run.log_artifact(spec, multipart_threshold=part + 1, part_size=part)
     blobs = [k for k in team.objects() if k.startswith("team/files/artifacts/")]
     assert len(blobs) == 3
@@ -226,7 +215,7 @@ def test_artifacts_multipart_and_dedup_in_the_bucket(
     # A second version sharing two files stores (and uploads) one new blob.
     second = {**first, "b.txt": b"changed"}
     spec = runapi.ArtifactSpec("data", "dataset")
-    spec.add_dir(str(_tree(tmp_path / "v1", second)))
+    spec.add_dir(str(write_tree(tmp_path / "v1", second)))
     v1 = run.log_artifact(spec, multipart_threshold=part + 1, part_size=part)
     assert len([k for k in team.objects() if k.startswith("team/files/artifacts/")]) == 4
     # 3 parts, 2 small files and a manifest, then 1 changed file and a manifest.
@@ -235,7 +224,7 @@ def test_artifacts_multipart_and_dedup_in_the_bucket(
     reader = make_api(owner)
     for version, files in ((v0, first), (v1, second)):
         found = reader.artifact(f"{owner.entity}/proj/data:{version.version}")
-        assert _read_tree(found.download(root=tmp_path / f"out-{version.version}")) == files
+        assert read_tree(found.download(root=tmp_path / f"out-{version.version}")) == files
         direct = {f.name: f.direct_url for f in found.files()}
         assert all(
             u.startswith(f"{team.moto.endpoint}/{team.bucket}/team/") for u in direct.values()

@@ -156,10 +156,17 @@ def dataset_dir(work: Path) -> Path:
 def logged(
     request: pytest.FixtureRequest, team: Team, tmp_path_factory: pytest.TempPathFactory
 ) -> Logged:
-    tag: str = request.param
-    base = make_sdk_env(tag, VERSIONS[tag], team.a, tmp_path_factory, "team")
+    return log_through_a_read_through_b(request.param, team.a, team.b, tmp_path_factory, "team")
+
+
+def log_through_a_read_through_b(
+    tag: str, a: Server, b: Server, tmp_path_factory: pytest.TempPathFactory, prefix: str
+) -> Logged:
+    """wandb `tag` logs a run and an artifact through server A; its Api reads the run back
+    and downloads the artifact through server B."""
+    base = make_sdk_env(tag, VERSIONS[tag], a, tmp_path_factory, prefix)
     through_a = SdkEnv(base.tag, base.version, base.python, base.user, base.work)
-    reader = User(base.user.name, base.user.api_key, team.b)
+    reader = User(base.user.name, base.user.api_key, b)
     through_b = SdkEnv(base.tag, base.version, base.python, reader, base.work)
 
     scenario = through_a.train("finished")

@@ -26,6 +26,7 @@ b"".join(store.open_range("files/12/ab34", 1, 3) or [])  # b"ell"
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -130,3 +131,18 @@ class ObjectStore(Protocol):
         """The object's file when the store is a directory (to serve it with sendfile),
         else None."""
         ...
+
+
+def remove_idle(paths: Iterator[Path], idle_s: float) -> int:
+    """Remove the files of ``paths`` unchanged for ``idle_s`` seconds; how many went (a
+    file another process removed first is skipped). The stores' staging sweep."""
+    cutoff = time.time() - idle_s
+    removed = 0
+    for path in paths:
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue
+    return removed

@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from runapi_server.objects import FILES, Listed, check_key
+from runapi_server.objects import FILES, Listed, check_key, remove_idle
 
 CHUNK = 1024 * 1024
 STAGING_GLOB = "*/.*.tmp"
@@ -135,16 +134,7 @@ class LocalStore:
                 continue
 
     def remove_stale_staging(self, idle_s: float) -> int:
-        cutoff = time.time() - idle_s
-        removed = 0
-        for path in self._files.glob(STAGING_GLOB):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return remove_idle(self._files.glob(STAGING_GLOB), idle_s)
 
     def local_path(self, key: str) -> Path | None:
         return self.path(key)

@@ -17,7 +17,6 @@ store.presigned_get("files/12/ab34", 3600)  # https://...X-Amz-Signature=...
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from runapi_server.objects import Listed, check_key
+from runapi_server.objects import Listed, check_key, remove_idle
 
 SCHEME = "s3://"
 INSTALL_HINT = "pip install 'runapi[s3]'"
@@ -69,6 +68,18 @@ def _client_error() -> type[Exception]:
 
     error: type[Exception] = ClientError
     return error
+
+
+def _read_body(found: Any) -> bytes | None:
+    """The whole body of a GetObject answer (None: no such object), its stream closed."""
+    if found is None:
+        return None
+    body = found["Body"]
+    try:
+        data: bytes = body.read()
+    finally:
+        body.close()
+    return data
 
 
 class S3Store:
@@ -163,15 +174,7 @@ class S3Store:
             raise
 
     def read_bytes(self, key: str) -> bytes | None:
-        found = self._get(key, None)
-        if found is None:
-            return None
-        body = found["Body"]
-        try:
-            data: bytes = body.read()
-        finally:
-            body.close()
-        return data
+        return _read_body(self._get(key, None))
 
     def tail(self, key: str, length: int) -> bytes | None:
         try:
@@ -180,14 +183,7 @@ class S3Store:
             if _error_code(exc) == "InvalidRange":
                 return b"" if self.head(key) is not None else None
             raise
-        if found is None:
-            return None
-        body = found["Body"]
-        try:
-            data: bytes = body.read()
-        finally:
-            body.close()
-        return data
+        return _read_body(found)
 
     def open_range(
         self, key: str, start: int = 0, length: int | None = None
@@ -220,18 +216,9 @@ class S3Store:
                 yield Listed(self._key(item["Key"]), item["LastModified"].timestamp())
 
     def remove_stale_staging(self, idle_s: float) -> int:
-        cutoff = time.time() - idle_s
-        removed = 0
         if not self.staging_dir.is_dir():
             return 0
-        for path in self.staging_dir.glob(".*.tmp"):
-            try:
-                if path.stat().st_mtime < cutoff:
-                    path.unlink()
-                    removed += 1
-            except FileNotFoundError:
-                continue
-        return removed
+        return remove_idle(self.staging_dir.glob(".*.tmp"), idle_s)
 
     def local_path(self, key: str) -> Path | None:
         return None
