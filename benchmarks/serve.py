@@ -21,8 +21,10 @@ def main() -> None:
     import uvicorn
 
     from runapi_server.app import create_app
+    from runapi_server.heap import settle_for_serving
 
     app = create_app(data_dir, public_url=f"http://127.0.0.1:{port}")
+    settle_for_serving()  # as `runapi serve` does
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

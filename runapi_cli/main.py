@@ -100,6 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from runapi_server.app import create_app
+        from runapi_server.heap import settle_for_serving
         from runapi_server.http_protocol import header_timeout_protocol
         from runapi_server.storage.database import database_errors
         from runapi_server.storage.migrations import SchemaTooNew
@@ -149,6 +150,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         _serve_workers(args, sock, worker_settings(data_dir, public, limits, storage, database))
         return 0
     options = _uvicorn_options(args, header_timeout_protocol(limits.max_header_seconds))
+    settle_for_serving()
     uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
     return 0
 

@@ -143,6 +143,7 @@ def worker_app() -> Starlette:
     """The server app of one worker process, from the settings its parent put in
     `WORKER_SETTINGS` (no startup cleanup: the parent did it)."""
     from runapi_server.app import create_app
+    from runapi_server.heap import settle_for_serving
     from runapi_server.http_protocol import HeaderTimeoutProtocol
     from runapi_server.limits import Limits
 
@@ -160,7 +161,7 @@ def worker_app() -> Starlette:
         path(settings["signing_key_file"]),
         settings.get("bucket_url"),
     )
-    return create_app(
+    app = create_app(
         Path(settings["data_dir"]),
         public_url=settings["public_url"],
         limits=limits,
@@ -170,6 +171,8 @@ def worker_app() -> Starlette:
         database=settings.get("database"),
         storage_url=storage.bucket_url,
     )
+    settle_for_serving()
+    return app
 
 
 def listen(host: str, port: int) -> socket.socket:
