@@ -16,7 +16,7 @@ from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import Run
-from ._runs_table import NamesPage, TablePage, names_page, table_page
+from ._runs_table import NamesPage, TablePage, names_page, table_frame, table_page
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -206,9 +206,9 @@ class Runs(Paginator[Run]):
             return [run.id for run in self._items]
         return [name for name, _ in self._edges()]
 
-    def _table_records(self) -> Iterator[list[dict[str, Any]]]:
-        """Pages of runs-table records from `ListRunsTable` (only the table's fields; no
-        `Run` objects), in order.
+    def _table_pages(self) -> Iterator[TablePage]:
+        """The pages of the runs table from `ListRunsTable` (only the table's fields; no
+        `Run` objects), in order, each run once.
 
         The first page is fetched while one lean `ListRunNames` listing gives the cursor of
         every run (for a project that fits in the first page the listing is not used).
@@ -226,11 +226,10 @@ class Runs(Paginator[Run]):
                 return
             size = min(size, self._page_limit or size)
             after = head.end_cursor
-            if not head.has_next_page or after is None or not head.records:
-                yield head.records
+            yield head
+            if not head.has_next_page or after is None or not len(head):
                 return
-            seen = {record["id"] for record in head.records}
-            yield head.records
+            seen = set(head.ids)
             cursors = listing.result()  # every run's: the first page's runs come first
             starts = [after, *(cursors[i - 1] for i in range(2 * size, len(cursors), size))]
             pending = [pool.submit(self._table_page, size, cursor) for cursor in starts]
@@ -246,18 +245,18 @@ class Runs(Paginator[Run]):
         pool: ThreadPoolExecutor,
         size: int,
         seen: set[str],
-    ) -> Iterator[list[dict[str, Any]]]:
-        """The records of the `pending` pages in order (see `_table_records`)."""
+    ) -> Iterator[TablePage]:
+        """The `pending` pages in order, without runs already `seen` (see `_table_pages`)."""
         while pending:
             page = pending.pop(0).result()
             if page is None:
                 break
             if not pending:  # runs created since the listing: follow the cursor chain
                 after = page.end_cursor
-                if page.has_next_page and after is not None and page.records:
+                if page.has_next_page and after is not None and len(page):
                     pending.append(pool.submit(self._table_page, size, after))
-            fresh = [r for r in page.records if r["id"] not in seen]
-            seen.update(r["id"] for r in fresh)
+            fresh = page.without(seen)
+            seen.update(fresh.ids)
             yield fresh
 
     @overload
@@ -371,18 +370,19 @@ class Runs(Paginator[Run]):
         from ._frames import RUN_COLUMNS, run_record
 
         total = self._progress_total(progress)
-        records: list[dict[str, Any]] = []
-        with Progress(total, unit="runs", label="runs", enabled=progress) as bar:
+        with Progress(total, unit="runs", label="runs", enabled=progress) as bar, gc_paused():
             if self._items:
+                records: list[dict[str, Any]] = []
                 for run in self:
                     records.append(run_record(run))
                     bar.update(1)
-            else:
-                for page in self._table_records():
-                    records.extend(page)
-                    bar.update(len(page))
-        columns = list(RUN_COLUMNS)
-        return pandas.DataFrame.from_records(records, columns=None if records else columns)
+                columns = None if records else list(RUN_COLUMNS)
+                return pandas.DataFrame.from_records(records, columns=columns)
+            pages: list[TablePage] = []
+            for page in self._table_pages():
+                pages.append(page)
+                bar.update(len(page))
+            return table_frame(pages, list(RUN_COLUMNS))
 
     def to_arrow(self, progress: bool | None = None) -> pyarrow.Table:
         """The runs table of `to_pandas` as a pyarrow Table (`pip install 'runapi[arrow]'`),

@@ -22,6 +22,8 @@ from seeding import close_apis, make_api
 from server_gql import data, operation, upsert, wrapped
 
 import runapi
+from runapi._frames import RUN_COLUMNS
+from runapi._runs_table import TablePage, table_frame, table_page
 
 __all__ = ["close_apis"]
 
@@ -238,3 +240,73 @@ def test_names_answers_of_the_wrong_shape_are_response_validation_errors(
     with pytest.raises(runapi.ResponseValidationError, match="ListRunNames") as info:
         make_api(owner, transport=Answer(body)).runs("e/p").run_ids()
     assert message in str(info.value)
+
+
+def test_flat_uniform_table_equals_frame_of_run_objects(owner: User) -> None:
+    """Runs with the same flat config and summary keys: the table is built from columns."""
+    project = "flat"
+    with owner.http() as client:
+        for i in range(4):
+            upsert(
+                client,
+                modelName=project,
+                name=f"u{i}",
+                config=wrapped({"lr": 0.1 * i, "opt": f"o{i}"}),
+                summaryMetrics=json.dumps({"loss": 1 / (i + 1), "best": i}),
+                tags=["t"] if i else [],
+            )
+    api = make_api(owner)
+    lean = api.runs(f"{owner.entity}/{project}")
+    page = lean._table_page(1000, None)
+    assert page is not None and page.columns is not None  # the columnar build was taken
+    frame = lean.to_pandas(progress=False)
+    loaded = api.runs(f"{owner.entity}/{project}", per_page=2)
+    list(loaded)
+    pd.testing.assert_frame_equal(frame, loaded.to_pandas(progress=False))
+    assert list(frame["config.lr"]) == [0.1 * i for i in range(4)]
+    assert list(frame["summary.best"]) == [0, 1, 2, 3]
+
+
+def _table_page(*nodes: Any) -> TablePage:
+    return table_page(_runs(*nodes)["data"]["project"]["runs"])
+
+
+def test_pages_of_different_columns_are_joined_as_records() -> None:
+    first = _table_page(
+        _node(name="a", config=json.dumps({"lr": {"value": 1}}), summaryMetrics='{"x": 1}'),
+        _node(name="b", config=json.dumps({"lr": {"value": 2}}), summaryMetrics='{"x": NaN}'),
+    )
+    second = _table_page(
+        _node(name="c", config=json.dumps({"wd": {"value": 0.5}, "lr": {"value": 3}})),
+    )
+    assert first.columns is not None and second.columns is not None
+    frame = table_frame([first, second], [])
+    assert list(frame.columns) == [*RUN_COLUMNS, "config.lr", "summary.x", "config.wd"]
+    assert list(frame["config.lr"]) == [1, 2, 3] and list(frame["id"]) == ["a", "b", "c"]
+    assert pd.isna(frame["summary.x"][1]) and pd.isna(frame["summary.x"][2])
+    assert list(frame["config.wd"].isna()) == [True, True, False]
+    expected = pd.DataFrame.from_records(first.as_records() + second.as_records())
+    pd.testing.assert_frame_equal(frame, expected)
+
+
+def test_a_page_with_differing_or_nested_keys_is_built_as_records() -> None:
+    differing = _table_page(
+        _node(name="a", summaryMetrics='{"x": 1}'), _node(name="b", summaryMetrics='{"y": 2}')
+    )
+    nested = _table_page(_node(name="c", config=json.dumps({"opt": {"value": {"lr": 1}}})))
+    assert differing.columns is None and nested.columns is None
+    assert differing.as_records()[1]["summary.y"] == 2
+    assert nested.as_records()[0]["config.opt.lr"] == 1
+
+
+def test_without_drops_the_runs_seen_in_either_form() -> None:
+    uniform = _table_page(_node(name="a"), _node(name="b"), _node(name="c"))
+    records = _table_page(
+        _node(name="a", summaryMetrics='{"x": 1}'), _node(name="b", summaryMetrics='{"y": 2}')
+    )
+    assert uniform.columns is not None and records.columns is None
+    kept = uniform.without({"b"})
+    assert kept.ids == ["a", "c"] and [r["id"] for r in kept.as_records()] == ["a", "c"]
+    assert records.without({"a"}).ids == ["b"]
+    assert records.without({"a"}).as_records()[0]["summary.y"] == 2
+    assert uniform.without(set()) is uniform
