@@ -10,7 +10,10 @@ is completed by the same rules (non-null, lists, ``serialize`` of scalars and en
 ``is_type_of``, the subfields graphql-core itself collects, fragments and directives
 included). What differs is only what is computed once: a field's definition, resolver,
 arguments and completion plan are kept per selection, as the variables are fixed for
-the request.
+the request; and what nothing reads is not built: a leaf field resolved by the default
+resolver from a dict, or by a resolver registered with :func:`needs_no_info` (it never
+reads its ``info``), gets no ``GraphQLResolveInfo`` and no path, and an object's
+completion builds the ``info`` only for a type with ``is_type_of``.
 
 Anything it does not handle the way graphql-core does, it refuses, and the request goes
 the general way from the start: mutations, middleware, interfaces and unions,
@@ -27,14 +30,16 @@ the general path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
+    GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     OperationType,
+    default_field_resolver,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -61,13 +66,69 @@ class Refused(Exception):
 Complete = Callable[[Any, Any, Path], Any]
 """Completes a resolved value: ``complete(value, info, path)``."""
 
+Resolver = TypeVar("Resolver", bound=Callable[..., Any])
+
+_NO_INFO: set[Callable[..., Any]] = set()
+
+
+def needs_no_info(resolver: Resolver) -> Resolver:
+    """Register ``resolver`` as one that never reads its ``info`` argument: the fast path
+    calls it with ``None`` for leaf fields (see the module doc)."""
+    _NO_INFO.add(resolver)
+    return resolver
+
+
+def _leaf_completer(return_type: GraphQLOutputType) -> Callable[[Any], Any] | None:
+    """``complete_value`` of a leaf type (nullable or not) without ``info`` and path: the
+    serialized value, ``Refused`` where the general path would report an error; None
+    when ``return_type`` is not a leaf type."""
+    required = is_non_null_type(return_type)
+    inner: Any = return_type.of_type if required else return_type  # type: ignore[union-attr]
+    if not is_leaf_type(inner):
+        return None
+    leaf: GraphQLLeafType = inner
+    serialize = leaf.serialize
+
+    def complete_leaf(value: Any) -> Any:
+        if isinstance(value, Exception):
+            raise value
+        if value is None or value is Undefined:
+            if required:
+                raise Refused("null in a non-null field")
+            return None
+        serialized = serialize(value)
+        if serialized is Undefined or serialized is None:
+            raise Refused("serialize refused the value")
+        return serialized
+
+    return complete_leaf
+
+
+def _completion_reads_info(return_type: GraphQLOutputType) -> bool:
+    """Whether completing a value of ``return_type`` reads ``info`` (an object type's
+    ``is_type_of``, through any lists and non-nulls)."""
+    inner: Any = return_type
+    while is_non_null_type(inner) or is_list_type(inner):
+        inner = inner.of_type
+    return is_object_type(inner) and inner.is_type_of is not None
+
 
 class _Field:
     """What a selected field needs, computed once per selection: definition, resolver,
     argument values (the variables are fixed for the request), and the completion of its
     values compiled for its type."""
 
-    __slots__ = ("args", "complete", "definition", "nodes", "resolve")
+    __slots__ = (
+        "args",
+        "complete",
+        "complete_leaf",
+        "default",
+        "definition",
+        "name",
+        "nodes",
+        "reads_info",
+        "resolve",
+    )
 
     def __init__(
         self, context: FastQueryExecutionContext, parent: GraphQLObjectType, nodes: list[Any]
@@ -83,6 +144,13 @@ class _Field:
         self.resolve: Callable[..., Any] = definition.resolve or context.field_resolver
         self.args = get_argument_values(definition, nodes[0], context.variable_values)
         self.complete = context.completer(definition.type, nodes)
+        self.name = name
+        self.default = self.resolve is default_field_resolver
+        no_info = self.default or self.resolve in _NO_INFO
+        # a leaf whose resolver reads no info: completed without info or path
+        self.complete_leaf = _leaf_completer(definition.type) if no_info else None
+        # else: whether the resolver or the completion reads the info
+        self.reads_info = not no_info or _completion_reads_info(definition.type)
 
 
 class FastQueryExecutionContext(FastListExecutionContext):
@@ -133,10 +201,31 @@ class FastQueryExecutionContext(FastListExecutionContext):
         name = parent.name
         build_info = self.build_resolve_info
         is_awaitable = self.is_awaitable
+        from_dict = type(source) is dict
         for key, field in plan[1]:
+            leaf = field.complete_leaf
+            if leaf is not None:
+                if not field.default:
+                    value = field.resolve(source, None, **field.args)
+                    if is_awaitable(value):
+                        raise Refused("awaitable")
+                    result[key] = leaf(value)
+                    continue
+                if from_dict:
+                    value = source.get(field.name)
+                    if not callable(value):
+                        result[key] = leaf(value)
+                        continue
             field_path = Path(path, key, name)
-            info = build_info(field.definition, field.nodes, parent, field_path)
-            value = field.resolve(source, info, **field.args)
+            info = None
+            if field.reads_info:
+                info = build_info(field.definition, field.nodes, parent, field_path)
+                value = field.resolve(source, info, **field.args)
+            elif not field.default:
+                value = field.resolve(source, None, **field.args)
+            elif not from_dict or callable(value := source.get(field.name)):
+                info = build_info(field.definition, field.nodes, parent, field_path)
+                value = field.resolve(source, info, **field.args)
             if is_awaitable(value):
                 raise Refused("awaitable")
             result[key] = field.complete(value, info, field_path)

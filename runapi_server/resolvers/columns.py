@@ -13,11 +13,13 @@ from typing import Any
 from ariadne import ObjectType
 from graphql import GraphQLResolveInfo
 
+from runapi_server.fast_execution import needs_no_info
 from runapi_server.storage.connection import Row
 
 
 def _column_resolver(column: str) -> Any:
-    def resolve(obj: Row, _info: GraphQLResolveInfo) -> Any:
+    @needs_no_info
+    def resolve(obj: Row, _info: GraphQLResolveInfo | None) -> Any:
         return obj[column]
 
     return resolve

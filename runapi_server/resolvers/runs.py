@@ -19,6 +19,7 @@ from graphql import FieldNode, FragmentSpreadNode, GraphQLResolveInfo
 
 from runapi_server.connections import window, window_page
 from runapi_server.context import context_of
+from runapi_server.fast_execution import needs_no_info
 from runapi_server.filters import (
     Predicate,
     RunRecord,
@@ -96,7 +97,8 @@ bind_columns(run_type, _COLUMN_FIELDS)
 
 
 @run_type.field("tags")
-def resolve_run_tags(obj: Row, _info: GraphQLResolveInfo) -> list[str]:
+@needs_no_info
+def resolve_run_tags(obj: Row, _info: GraphQLResolveInfo | None) -> list[str]:
     tags = json.loads(obj["tags"] or "[]")
     return [str(t) for t in tags] if isinstance(tags, list) else []
 
