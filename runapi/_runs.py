@@ -16,7 +16,14 @@ from ._pagination import Page, Paginator, next_cursor, page_limit
 from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import Run
-from ._runs_table import NamesPage, TablePage, names_page, table_frame, table_page
+from ._runs_table import (
+    NamesPage,
+    TablePage,
+    cursors_page,
+    names_page,
+    table_frame,
+    table_page,
+)
 from .filters import Filter
 
 if TYPE_CHECKING:
@@ -183,6 +190,22 @@ class Runs(Paginator[Run]):
         runs = self._runs_data(LIST_RUN_NAMES_GQL, "ListRunNames", NAMES_PAGE_SIZE, after)
         return None if runs is None else names_page(runs)
 
+    def _cursors(self) -> list[str]:
+        """The cursor of every run, in order (`ListRunCursors`: no run field read)."""
+        from runapi_generated.operations import LIST_RUN_CURSORS_GQL
+
+        found: list[str] = []
+        after: str | None = None
+        while True:
+            runs = self._runs_data(LIST_RUN_CURSORS_GQL, "ListRunCursors", NAMES_PAGE_SIZE, after)
+            if runs is None:
+                return found
+            page = cursors_page(runs)
+            found += [edge.cursor for edge in page.edges]
+            after = next_cursor(page.end_cursor, page.edges)
+            if not page.has_next_page or after is None or not page.edges:
+                return found
+
     def _edges(self, after: str | None = None) -> Iterator[tuple[str, str]]:
         """(run id, cursor) of every run after `after`, in order: ids and cursors only."""
         while True:
@@ -210,8 +233,8 @@ class Runs(Paginator[Run]):
         """The pages of the runs table from `ListRunsTable` (only the table's fields; no
         `Run` objects), in order, each run once.
 
-        The first page is fetched while one lean `ListRunNames` listing gives the cursor of
-        every run (for a project that fits in the first page the listing is not used).
+        The first page is fetched while one lean `ListRunCursors` listing gives the cursor
+        of every run (for a project that fits in the first page the listing is not used).
         Then the pages that start after every N-th cursor are fetched `TABLE_WORKERS` at a
         time, while earlier pages are decoded: plain Relay `after` cursors, so W&B's
         servers allow it too. Runs created after the listing are read by following the
@@ -220,7 +243,7 @@ class Runs(Paginator[Run]):
         """
         size = max(self.per_page, TABLE_PAGE_SIZE)
         with ThreadPoolExecutor(TABLE_WORKERS) as pool:
-            listing = pool.submit(lambda: [cursor for _, cursor in self._edges(None)])
+            listing = pool.submit(self._cursors)
             head = self._table_page(size, None)
             if head is None:
                 return

@@ -1,6 +1,7 @@
 """Runs-table pages (`Runs.to_pandas`): one `ListRunsTable` answer decoded straight to
-table records, without pydantic models per run; and the pages of run names and cursors
-(`ListRunNames`) the table and `Runs.histories` list runs by.
+table columns (or records), without pydantic models per run, and the frame of the pages;
+the pages of run cursors (`ListRunCursors`) the table's concurrent pages start after; and
+the pages of run names and cursors (`ListRunNames`) `Runs.histories` lists runs by.
 
 The answer is decoded by `GraphQL.data` (orjson when installed); the shape each record
 needs is checked here (a wrong shape is a `ResponseValidationError`, as from the models),
@@ -188,6 +189,31 @@ def _records(
         _spread(record, {"summary." + key: value for key, value in summary.items()})
         records.append(record)
     return records
+
+
+class CursorEdge(NamedTuple):
+    """A run's cursor in a listing (no run field)."""
+
+    cursor: str
+
+
+@dataclass(frozen=True)
+class CursorsPage:
+    """One page of a run cursors listing (`ListRunCursors`)."""
+
+    edges: list[CursorEdge]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+def cursors_page(runs: Any) -> CursorsPage:
+    """The edge cursors of a `project.runs` answer of `ListRunCursors`."""
+    what = "GraphQL ListRunCursors"
+    edges, end_cursor, has_next = _connection(runs, what)
+    cursors: list[Any] = [edge.get("cursor") if isinstance(edge, dict) else None for edge in edges]
+    if set(map(type, cursors)) - {str}:
+        raise _bad("an edge without a cursor", what)
+    return CursorsPage(list(map(CursorEdge, cursors)), end_cursor, has_next)
 
 
 def table_page(runs: Any) -> TablePage:

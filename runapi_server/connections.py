@@ -23,9 +23,14 @@ from runapi_server.errors import BadInput
 T = TypeVar("T")
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def encode_cursor(kind: str, position: int) -> str:
-    """The opaque cursor of the item at ``position`` (0-based) in a list of ``kind``."""
-    return base64.urlsafe_b64encode(f"{kind}:v1:{position}".encode()).decode()
+    """The opaque cursor of the item at ``position`` (0-based) in a list of ``kind``:
+    URL-safe base64 (``base64.urlsafe_b64encode``'s, one C call less per cursor)."""
+    raw = binascii.b2a_base64(f"{kind}:v1:{position}".encode(), newline=False)
+    return raw.translate(_URLSAFE).decode()
 
 
 def decode_cursor(kind: str, cursor: str) -> int:

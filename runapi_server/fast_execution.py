@@ -281,6 +281,10 @@ class FastQueryExecutionContext(FastListExecutionContext):
         return complete_list
 
     def _object_completer(self, object_type: GraphQLObjectType, nodes: list[Any]) -> Complete:
+        # graphql-core's collection for (type, nodes), the same for every value (the
+        # variables are fixed for the request): collected at the first value
+        collected: list[dict[str, list[Any]]] = []
+
         def complete_object(value: Any, info: Any, path: Path) -> Any:
             if isinstance(value, Exception):
                 raise value
@@ -288,7 +292,8 @@ class FastQueryExecutionContext(FastListExecutionContext):
                 return None
             if object_type.is_type_of and not object_type.is_type_of(value, info):
                 raise Refused("is_type_of")
-            subfields = self.collect_subfields(object_type, nodes)
-            return self._fast_fields(object_type, value, path, subfields)
+            if not collected:
+                collected.append(self.collect_subfields(object_type, nodes))
+            return self._fast_fields(object_type, value, path, collected[0])
 
         return complete_object

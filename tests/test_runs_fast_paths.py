@@ -310,3 +310,48 @@ def test_without_drops_the_runs_seen_in_either_form() -> None:
     assert records.without({"a"}).ids == ["b"]
     assert records.without({"a"}).as_records()[0]["summary.y"] == 2
     assert uniform.without(set()) is uniform
+
+
+def test_cursor_listing_gives_the_cursors_of_the_names_listing(owner: User) -> None:
+    """`edges { cursor }` reads no run (ids only): the same cursors as with the names."""
+    from runapi_generated.operations import LIST_RUN_CURSORS_GQL, LIST_RUN_NAMES_GQL
+
+    variables = {"entity": owner.entity, "project": PROJECT, "first": 4}
+    with owner.http() as client:
+        for after in (None, "cnVuczp2MToy"):  # the start, and after the third run
+            args = {**variables, "after": after}
+            cursors = data(client, LIST_RUN_CURSORS_GQL, args)["project"]["runs"]
+            names = data(client, LIST_RUN_NAMES_GQL, args)["project"]["runs"]
+            assert cursors["pageInfo"] == names["pageInfo"]
+            assert [e["cursor"] for e in cursors["edges"]] == [e["cursor"] for e in names["edges"]]
+            assert len(cursors["edges"]) == (4 if after is None else len(STATES) - 3)
+
+
+class ByOperation(httpx.BaseTransport):
+    """Answers each GraphQL request with the body given for its operation name."""
+
+    def __init__(self, bodies: dict[str, Any]) -> None:
+        self.bodies = bodies
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        body = self.bodies[json.loads(request.content)["operationName"]]
+        return httpx.Response(200, content=json.dumps(body).encode(), request=request)
+
+
+@pytest.mark.parametrize("edge", [{"node": {"name": "r1"}}, {"cursor": 5}, "x"])
+def test_cursor_answers_of_the_wrong_shape_are_response_validation_errors(
+    owner: User, edge: Any
+) -> None:
+    first_page = _runs(_node(), endCursor="c1", hasNextPage=True)
+    listing = {
+        "data": {
+            "project": {
+                "runs": {"edges": [edge], "pageInfo": {"endCursor": None, "hasNextPage": False}}
+            }
+        }
+    }
+    api = make_api(
+        owner, transport=ByOperation({"ListRunsTable": first_page, "ListRunCursors": listing})
+    )
+    with pytest.raises(runapi.ResponseValidationError, match=r"ListRunCursors: .*without a cursor"):
+        api.runs("e/p").to_pandas(progress=False)

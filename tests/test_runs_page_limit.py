@@ -114,9 +114,9 @@ def test_table_falls_back_to_the_page_limit_and_fetches_pages_concurrently(owner
     # listing in 4 pages (3 + 3 + 3 + 1), the table's first page, and once the listing is
     # in, the 3 remaining pages at once (after runs 2, 5 and 8).
     table = [call for call in log.calls if call[0] == "ListRunsTable"]
-    names = [call for call in log.calls if call[0] == "ListRunNames"]
+    cursors = [call for call in log.calls if call[0] == "ListRunCursors"]
     assert table == [("ListRunsTable", 1000)] + [("ListRunsTable", LIMIT)] * 4
-    assert names == [("ListRunNames", 10_000)] + [("ListRunNames", LIMIT)] * 4
+    assert cursors == [("ListRunCursors", 10_000)] + [("ListRunCursors", LIMIT)] * 4
     assert log.calls[-3:] == [("ListRunsTable", LIMIT)] * 3
     assert log.peak >= 2  # the three pages were in flight together
 

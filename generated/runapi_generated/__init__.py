@@ -143,6 +143,13 @@ from .list_logged_artifacts import (
     ListLoggedArtifactsProjectRunOutputArtifactsEdgesNode,
     ListLoggedArtifactsProjectRunOutputArtifactsPageInfo,
 )
+from .list_run_cursors import (
+    ListRunCursors,
+    ListRunCursorsProject,
+    ListRunCursorsProjectRuns,
+    ListRunCursorsProjectRunsEdges,
+    ListRunCursorsProjectRunsPageInfo,
+)
 from .list_run_files import (
     ListRunFiles,
     ListRunFilesProject,
@@ -220,6 +227,7 @@ from .operations import (
     GET_VIEWER_GQL,
     LIST_ARTIFACT_FILES_GQL,
     LIST_LOGGED_ARTIFACTS_GQL,
+    LIST_RUN_CURSORS_GQL,
     LIST_RUN_FILES_GQL,
     LIST_RUN_NAMES_GQL,
     LIST_RUNS_GQL,
@@ -354,6 +362,7 @@ __all__ = [
     "LIST_RUNS_HISTORY_GQL",
     "LIST_RUNS_SAMPLED_HISTORY_GQL",
     "LIST_RUNS_TABLE_GQL",
+    "LIST_RUN_CURSORS_GQL",
     "LIST_RUN_FILES_GQL",
     "LIST_RUN_NAMES_GQL",
     "LIST_USED_ARTIFACTS_GQL",
@@ -371,6 +380,11 @@ __all__ = [
     "ListLoggedArtifactsProjectRunOutputArtifactsEdges",
     "ListLoggedArtifactsProjectRunOutputArtifactsEdgesNode",
     "ListLoggedArtifactsProjectRunOutputArtifactsPageInfo",
+    "ListRunCursors",
+    "ListRunCursorsProject",
+    "ListRunCursorsProjectRuns",
+    "ListRunCursorsProjectRunsEdges",
+    "ListRunCursorsProjectRunsPageInfo",
     "ListRunFiles",
     "ListRunFilesProject",
     "ListRunFilesProjectRun",

@@ -45,6 +45,7 @@ from .input_types import (
 )
 from .list_artifact_files import ListArtifactFiles, ListArtifactFilesArtifact
 from .list_logged_artifacts import ListLoggedArtifacts, ListLoggedArtifactsProject
+from .list_run_cursors import ListRunCursors, ListRunCursorsProject
 from .list_run_files import ListRunFiles, ListRunFilesProject
 from .list_run_names import ListRunNames, ListRunNamesProject
 from .list_runs import ListRuns, ListRunsProject
@@ -76,6 +77,7 @@ from .operations import (
     GET_VIEWER_GQL,
     LIST_ARTIFACT_FILES_GQL,
     LIST_LOGGED_ARTIFACTS_GQL,
+    LIST_RUN_CURSORS_GQL,
     LIST_RUN_FILES_GQL,
     LIST_RUN_NAMES_GQL,
     LIST_RUNS_GQL,
@@ -431,6 +433,33 @@ class GraphQLClient(BaseClient):
         )
         data = self.get_data(response)
         return ListLoggedArtifacts.model_validate(data).project
+
+    def list_run_cursors(
+        self,
+        entity: str,
+        project: str,
+        filters: Union[Optional[str], UnsetType] = UNSET,
+        order: Union[Optional[str], UnsetType] = UNSET,
+        first: Union[Optional[int], UnsetType] = UNSET,
+        after: Union[Optional[str], UnsetType] = UNSET,
+        **kwargs: Any,
+    ) -> Optional[ListRunCursorsProject]:
+        variables: dict[str, object] = {
+            "entity": entity,
+            "project": project,
+            "filters": filters,
+            "order": order,
+            "first": first,
+            "after": after,
+        }
+        response = self.execute(
+            query=LIST_RUN_CURSORS_GQL,
+            operation_name="ListRunCursors",
+            variables=variables,
+            **kwargs,
+        )
+        data = self.get_data(response)
+        return ListRunCursors.model_validate(data).project
 
     def list_run_files(
         self,

@@ -26,6 +26,7 @@ __all__ = [
     "LIST_RUNS_HISTORY_GQL",
     "LIST_RUNS_SAMPLED_HISTORY_GQL",
     "LIST_RUNS_TABLE_GQL",
+    "LIST_RUN_CURSORS_GQL",
     "LIST_RUN_FILES_GQL",
     "LIST_RUN_NAMES_GQL",
     "LIST_USED_ARTIFACTS_GQL",
@@ -458,6 +459,26 @@ fragment ArtifactFields on Artifact {
     project {
       name
       entityName
+    }
+  }
+}
+
+fragment PageInfoFields on PageInfo {
+  endCursor
+  hasNextPage
+}
+"""
+
+LIST_RUN_CURSORS_GQL = """
+query ListRunCursors($entity: String!, $project: String!, $filters: JSONString, $order: String, $first: Int, $after: String) {
+  project(name: $project, entityName: $entity) {
+    runs(filters: $filters, order: $order, first: $first, after: $after) {
+      edges {
+        cursor
+      }
+      pageInfo {
+        ...PageInfoFields
+      }
     }
   }
 }

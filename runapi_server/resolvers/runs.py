@@ -319,7 +319,9 @@ def resolve_project_runs(
         start, end = window(total, "runs", first=first, after=after, last=last, before=before)
         run_ids = [int(record.row["id"]) for record in records[start:end]]
     fields = _node_fields(info)
-    if fields is not None and fields <= NAME_ONLY_FIELDS:  # a names listing: no JSON columns
+    if fields is not None and not fields:  # cursors (or counts) only: no run is read
+        nodes = [{"id": run_id} for run_id in run_ids]
+    elif fields is not None and fields <= NAME_ONLY_FIELDS:  # names only: no JSON columns
         nodes = _name_nodes(conn, run_ids)
     else:
         nodes = _nodes(conn, obj, run_ids)  # fewer when runs were deleted meanwhile
