@@ -93,6 +93,14 @@ IDLE_SECONDS = 30.0
 """The checkpointer thread ends (and closes its connection) after this long unused."""
 
 
+MMAP_BYTES = 1 << 40
+"""How much of the database file a connection reads through a memory map (SQLite caps it
+at its compile-time limit, 2 GB in the usual builds): a page read is a memory access, not
+a ``pread`` call. A sampled history reads 500 rows spread over a whole run, each on a page
+of its own: 3.8 ms -> 1.6 ms for 1,000,000 rows. The map is the kernel's page cache,
+shared by every connection and worker process."""
+
+
 class Checkpointer:
     """Copies the WAL into the database file in a thread of its own, after writes
     (:meth:`written`): once ``CHECKPOINT_CHANGES`` rows were changed since the last
@@ -171,6 +179,7 @@ class SqliteDatabase(PerThreadConnections[SqliteConnection]):
         raw.execute("PRAGMA foreign_keys=ON")
         raw.execute("PRAGMA busy_timeout=30000")
         raw.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
+        raw.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         return SqliteConnection(raw)
 
     @staticmethod
