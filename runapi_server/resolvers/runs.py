@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Final
 
 from ariadne import MutationType, ObjectType
@@ -96,11 +97,17 @@ _COLUMN_FIELDS: Final = {
 bind_columns(run_type, _COLUMN_FIELDS)
 
 
+@lru_cache(maxsize=4096)
+def _tags(text: str) -> tuple[str, ...]:
+    """The tags of a stored ``tags`` text (most runs of a project share a few texts)."""
+    tags = json.loads(text)
+    return tuple(str(t) for t in tags) if isinstance(tags, list) else ()
+
+
 @run_type.field("tags")
 @needs_no_info
 def resolve_run_tags(obj: Row, _info: GraphQLResolveInfo | None) -> list[str]:
-    tags = json.loads(obj["tags"] or "[]")
-    return [str(t) for t in tags] if isinstance(tags, list) else []
+    return list(_tags(obj["tags"] or "[]"))
 
 
 @run_type.field("readOnly")
