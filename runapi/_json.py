@@ -27,8 +27,8 @@ def _maybe_inexact(value: Any) -> bool:
     turns integer tokens beyond 64 bits into such floats (every other integer it reads
     exactly), so without one the result is what the stdlib gives. A float that was
     written as such only costs a stdlib decode. Walks one nesting level at a time, each
-    with C-level passes (no Python call per value): cheaper than scanning the text for
-    long digit runs, which random floats' 17-19 digit fractions hit anyway.
+    with C-level passes (no Python call per value): on a GraphQL answer, mostly strings
+    (rows, configs), cheaper than scanning its text (`_long_integer_tokens`).
 
     ```python
     >>> _maybe_inexact([{"a": [1.0, {"b": 1e19}]}]), _maybe_inexact({"a": [1, "x", 2.5]})
@@ -48,6 +48,32 @@ def _maybe_inexact(value: Any) -> bool:
         if list in kinds:
             deeper += chain.from_iterable(v for v in level if type(v) is list)
         level = deeper
+    return False
+
+
+_DIGITS = bytes.maketrans(b"0123456789D", b"DDDDDDDDDDd")
+_RUN = b"D" * 19
+
+
+def _long_integer_tokens(raw: bytes) -> bool:
+    """Whether ``raw`` may hold an integer token of 19 or more digits (one orjson may read
+    inexactly): a run of 19 digits not after a decimal point (a fraction's digits are
+    harmless). C-level passes (translate, find), a Python step per long fraction only;
+    cheaper than `_maybe_inexact` on number-dense texts such as history rows.
+
+    ```python
+    >>> _long_integer_tokens(b"[0.0011428193144282783, 1]")
+    False
+    >>> _long_integer_tokens(b"[-9223372036854775809]")
+    True
+    ```
+    """
+    masked = raw.translate(_DIGITS)
+    at = masked.find(_RUN)  # the start of a run of digits (searches resume past runs)
+    while at >= 0:
+        if at == 0 or masked[at - 1] != 46:  # not after b".": maybe an integer token
+            return True
+        at = masked.find(_RUN, at + len(_RUN))  # a run of 38+ digits: judged an integer
     return False
 
 
@@ -97,13 +123,15 @@ def _loads_lines(texts: Sequence[str]) -> list[Any] | None:
     """JSON texts decoded with orjson, one call for all of them, else one call each with
     the stdlib for the few orjson refuses (a bare `NaN` / `Infinity` token, as in a row
     logging a NaN), so one such row does not send the whole page to the stdlib. None
-    when orjson is missing or may have read a text inexactly (`_maybe_inexact`): the
-    caller then decodes with `fast_loads`. Invalid JSON raises `ValueError`.
+    when orjson is missing or may read a text inexactly (an integer token of 19 digits or
+    more): the caller then decodes with `fast_loads`. Invalid JSON raises `ValueError`.
     """
     orjson = _orjson_module()
     if not orjson:
         return None
     raw = ("[" + ",".join(texts) + "]").encode("utf-8", "surrogatepass")
+    if _long_integer_tokens(raw):
+        return None
     try:
         values: list[Any] = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -113,7 +141,7 @@ def _loads_lines(texts: Sequence[str]) -> list[Any] | None:
                 values.append(orjson.loads(text))
             except orjson.JSONDecodeError:
                 values.append(json.loads(text))
-    return None if _maybe_inexact(values) else values
+    return values
 
 
 def loads_object(text: str | None, what: str) -> dict[str, Any]:
