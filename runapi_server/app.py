@@ -6,13 +6,15 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from ariadne import graphql_sync, load_schema_from_path, make_executable_schema
 from graphql import GraphQLEnumType, GraphQLError, GraphQLSchema
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -95,7 +97,19 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+QUERY_SLOTS = 1
+"""Queries a server process executes at once (each takes the GIL for its whole run).
+
+Executed together, N queries share one core and all answer at the end; one at a time,
+each answers as soon as its own work is done, in arrival order, for the same total work.
+A client with several requests in flight (a runs table's pages, a bulk fetch's chunks)
+then decodes the first answers while the server computes the next. Mutations and
+operations not parsed before (rare) are not held back."""
+
+
 def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type: ignore[no-untyped-def]
+    slots: list[anyio.CapacityLimiter] = []  # made in the event loop, at the first query
+
     async def endpoint(request: Request) -> Response:
         state = server_state(request)
         limits = state.limits
@@ -122,7 +136,7 @@ def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type:
             base_url=base_url(request),
             budget=ResponseBudget(limits.max_response_bytes),
         )
-        _ok, result = await run_in_threadpool(
+        execute = partial(
             graphql_sync,
             schema,
             data,
@@ -132,6 +146,12 @@ def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type:
             query_validator=documents.validate,
             execution_context_class=FastQueryExecutionContext,
         )
+        limiter = None
+        if documents.is_query(data["query"], data.get("operationName")):
+            if not slots:
+                slots.append(anyio.CapacityLimiter(QUERY_SLOTS))
+            limiter = slots[0]
+        _ok, result = await anyio.to_thread.run_sync(execute, limiter=limiter)
         return WandbJSONResponse(result, status_code=200)
 
     return endpoint

@@ -26,6 +26,8 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    OperationDefinitionNode,
+    OperationType,
     TypeInfo,
     validate,
 )
@@ -89,3 +91,15 @@ class DocumentCache:
                 if any(doc is document_ast for doc in self._documents.values()):
                     self._valid[id(document_ast)] = (document_ast, schema, key)
         return errors
+
+    def is_query(self, text: str, operation_name: str | None) -> bool:
+        """Whether ``text`` is a parsed document (seen before) whose operation to run
+        (``operation_name``, else its only one) is a query; False when not known yet."""
+        with self._lock:
+            document = self._documents.get(text)
+        if document is None:
+            return False
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name is not None:
+            operations = [o for o in operations if o.name and o.name.value == operation_name]
+        return len(operations) == 1 and operations[0].operation == OperationType.QUERY
