@@ -214,13 +214,16 @@ def store_events(conn: Connection, run_id: int, lines: Sequence[EventLine]) -> N
 # --------------------------------------------------------------------------- sampling
 
 
-def _dense(conn: Connection, table: str, run_id: int, line_count: int) -> bool:
-    """True when the run's line numbers have no gaps (so position maps to line number)."""
+def _dense_lines(
+    conn: Connection, table: str, run_id: int, line_count: int
+) -> tuple[int, int] | None:
+    """The run's first and last line numbers when they have no gaps between them (so
+    position maps to line number), else None; ``(0, -1)`` for a run without lines."""
     if line_count == 0:
-        return True
+        return 0, -1
     low = conn.execute(f"SELECT min(line_no) FROM {table} WHERE run_id = ?", (run_id,)).one()
     high = conn.execute(f"SELECT max(line_no) FROM {table} WHERE run_id = ?", (run_id,)).one()
-    return bool(high[0] - low[0] + 1 == line_count)
+    return (int(low[0]), int(high[0])) if high[0] - low[0] + 1 == line_count else None
 
 
 def _line_window(conn: Connection, run_id: int, lo: int, hi: int) -> tuple[int, int] | None:
@@ -288,9 +291,13 @@ def history_rows(
         return []
     lo, hi = bounds
     stats = stream_stats(conn, run_id, HISTORY)
-    if keyset_ids is None and stats.ordered and _dense(conn, HISTORY, run_id, stats.line_count):
-        lines = _line_window(conn, run_id, lo, hi)
-        if lines is None:
+    dense = _dense_lines(conn, HISTORY, run_id, stats.line_count) if stats.ordered else None
+    if keyset_ids is None and dense is not None:
+        # every step: the run's own first and last lines (its steps follow line order)
+        lines = (
+            dense if min_step is None and max_step is None else _line_window(conn, run_id, lo, hi)
+        )
+        if lines is None or lines[1] < lines[0]:
             return []
         first, last = lines
         positions = sample_positions(last - first + 1, samples)
@@ -352,9 +359,9 @@ def event_rows(conn: Connection, run_id: int, samples: int | None = None) -> lis
     if stats.line_count == 0:
         return []
     positions = sample_positions(stats.line_count, samples)
-    if _dense(conn, EVENTS, run_id, stats.line_count):
-        (first,) = conn.execute("SELECT min(line_no) FROM events WHERE run_id = ?", (run_id,)).one()
-        return _rows_by_lines(conn, EVENTS, run_id, first, first + stats.line_count - 1, positions)
+    dense = _dense_lines(conn, EVENTS, run_id, stats.line_count)
+    if dense is not None:
+        return _rows_by_lines(conn, EVENTS, run_id, dense[0], dense[1], positions)
     wanted, param = conn.dialect.int_list(positions)
     result = conn.execute(
         "SELECT e.row FROM (SELECT line_no, row_number() OVER (ORDER BY line_no) - 1 AS pos"
