@@ -97,14 +97,17 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
-QUERY_SLOTS = 1
-"""Queries a server process executes at once (each takes the GIL for its whole run).
+QUERY_SLOTS = {"sqlite": 1}
+"""Queries a server process executes at once, by database dialect.
 
-Executed together, N queries share one core and all answer at the end; one at a time,
-each answers as soon as its own work is done, in arrival order, for the same total work.
-A client with several requests in flight (a runs table's pages, a bulk fetch's chunks)
-then decodes the first answers while the server computes the next. Mutations and
+On SQLite a query is Python work from start to end (it holds the GIL): executed together,
+N queries share one core and all answer at the end; one at a time, each answers as soon
+as its own work is done, in arrival order, for the same total work. A client with several
+requests in flight (a runs table's pages, a bulk fetch's chunks) then decodes the first
+answers while the server computes the next. A query on PostgreSQL also waits on the
+database server, and several overlap those waits: `OTHER_QUERY_SLOTS`. Mutations and
 operations not parsed before (rare) are not held back."""
+OTHER_QUERY_SLOTS = 4
 
 
 def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type: ignore[no-untyped-def]
@@ -149,7 +152,8 @@ def _graphql_endpoint(schema: GraphQLSchema, documents: DocumentCache):  # type:
         limiter = None
         if documents.is_query(data["query"], data.get("operationName")):
             if not slots:
-                slots.append(anyio.CapacityLimiter(QUERY_SLOTS))
+                dialect = state.db.dialect.name
+                slots.append(anyio.CapacityLimiter(QUERY_SLOTS.get(dialect, OTHER_QUERY_SLOTS)))
             limiter = slots[0]
         _ok, result = await anyio.to_thread.run_sync(execute, limiter=limiter)
         return WandbJSONResponse(result, status_code=200)
