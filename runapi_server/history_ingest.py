@@ -1,0 +1,84 @@
+"""Storing a post's history lines while they are parsed: the parse of one part of the
+lines overlaps the insert of the part before, inside the post's one write transaction.
+
+The lines are cut into parts of :data:`PART` lines. The request thread parses part
+``k + 1`` (:func:`~runapi_server.history_parse.parse_history`: decoding, validation,
+columns) while one inserter thread runs the insert of part ``k``: one statement a part
+(:func:`~runapi_server.storage.history.insert_statements`), which the backend runs
+without Python's lock, so the two share the machine's cores. The connection is used by
+one thread at a time: the request thread waits for part ``k``'s insert before it
+interns part ``k + 1``'s key sets and hands its insert over.
+
+All of it happens in the post's transaction: a bad line anywhere raises
+:class:`~runapi_server.history_parse.RowError` (the same error as parsing all the lines
+at once: they are parsed whole again to name it), the transaction rolls back and nothing
+of the post is stored. Only with one writer at a time (SQLite): writers that run
+together could intern shared key sets in other orders and wait on each other.
+
+```python
+with db.transaction() as conn:
+    chunk = store_parsing(conn, run_id, "wandb-history.jsonl", 0, lines)
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from threading import Event
+
+from runapi_server.export_worker import joined
+from runapi_server.history_parse import HistoryChunk, RowError, parse_history
+from runapi_server.storage import history as history_store
+from runapi_server.storage.connection import Connection
+
+PART = 2_500
+"""Lines a part: small enough that the first part's parse (not overlapped) is short."""
+
+_inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runapi-history-insert")
+
+
+def worth_parts(conn: Connection, lines: int) -> bool:
+    """Whether ``lines`` history lines are stored in overlapping parts on ``conn``."""
+    return conn.dialect.one_writer and lines >= 2 * PART
+
+
+def _run(conn: Connection, statement: tuple[str, tuple[object, ...]], started: Event) -> None:
+    started.set()
+    conn.execute(*statement)
+
+
+def store_parsing(
+    conn: Connection, run_id: int, file_name: str, offset: int, content: Sequence[str]
+) -> HistoryChunk:
+    """Parse and store history lines ``content`` from line ``offset`` in parts (see
+    the module); the parsed lines as one chunk, as ``parse_history`` makes it."""
+    write = history_store.begin_history(conn, run_id, offset, len(content))
+    parts: list[HistoryChunk] = []
+    running: Future[None] | None = None
+    try:
+        for start in range(0, len(content), PART):
+            part = parse_history(file_name, offset + start, content[start : start + PART])
+            parts.append(part)
+            if running is not None:
+                running.result()
+                running = None
+            history_store.intern_keysets(conn, write, part)
+            statement = history_store.insert_statement(conn.dialect, write, part)
+            started = Event()
+            running = _inserter.submit(_run, conn, statement, started)
+            # Until the insert runs without Python's lock, this thread lets it have the
+            # lock; else parsing holds it and the insert waits for a forced switch (5 ms).
+            started.wait()
+        if running is not None:
+            running.result()
+            running = None
+    except RowError:
+        parse_history(file_name, offset, content)  # the first bad line, as parsed whole
+        raise
+    finally:
+        if running is not None:  # a part failed: the connection is free again first
+            running.exception()
+    (chunk,) = joined(parts)
+    history_store.finish_history(conn, write, chunk)
+    return chunk
