@@ -179,7 +179,7 @@ def apply_post(
         run_id: int = run["id"]
         if pending is not None:  # the post's only history lines (one file name a post)
             try:
-                post.history_chunks = [history_ingest.store_parsing(conn, run_id, *pending)]
+                post.history_chunks = history_ingest.store_parsing(conn, run_id, *pending)
             except history.RowError as exc:
                 raise StreamError(str(exc)) from exc
         else:
@@ -197,7 +197,7 @@ def apply_post(
             end = stored_runs.RunEnd(state=final, exitcode=post.exitcode)
         stored_runs.record_stream_post(conn, run_id, now=now, summary=post.summary, end=end)
         if post.complete:  # the run's last post: its exports are complete when answered
-            chunks = post.history_chunks
+            chunks = export_worker.joined(post.history_chunks)  # parts: one chunk
             parquet_export.export_pending(state, conn, run_id, chunks, final=True)
     if post.history_chunks and not post.complete:  # exports kept current, off the request
         export_worker.after_post(state, run_id, post.history_chunks)

@@ -17,17 +17,17 @@ together could intern shared key sets in other orders and wait on each other.
 
 ```python
 with db.transaction() as conn:
-    chunk = store_parsing(conn, run_id, "wandb-history.jsonl", 0, lines)
+    parts = store_parsing(conn, run_id, "wandb-history.jsonl", 0, lines)
 ```
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
+from itertools import chain
 from threading import Event
 
-from runapi_server.export_worker import joined
 from runapi_server.history_parse import HistoryChunk, RowError, parse_history
 from runapi_server.storage import history as history_store
 from runapi_server.storage.connection import Connection
@@ -49,10 +49,10 @@ def _run(conn: Connection, statement: tuple[str, tuple[object, ...]], started: E
 
 
 def store_parsing(
-    conn: Connection, run_id: int, file_name: str, offset: int, content: Sequence[str]
-) -> HistoryChunk:
+    conn: Connection, run_id: int, file_name: str, offset: int, content: list[str]
+) -> list[HistoryChunk]:
     """Parse and store history lines ``content`` from line ``offset`` in parts (see
-    the module); the parsed lines as one chunk, as ``parse_history`` makes it."""
+    the module); the parts as parsed (``export_worker.joined`` makes them one chunk)."""
     write = history_store.begin_history(conn, run_id, offset, len(content))
     parts: list[HistoryChunk] = []
     running: Future[None] | None = None
@@ -79,6 +79,20 @@ def store_parsing(
     finally:
         if running is not None:  # a part failed: the connection is free again first
             running.exception()
-    (chunk,) = joined(parts)
-    history_store.finish_history(conn, write, chunk)
-    return chunk
+    history_store.finish_history(conn, write, _whole(offset, content, parts))
+    return parts
+
+
+def _whole(offset: int, content: list[str], parts: list[HistoryChunk]) -> HistoryChunk:
+    """The lines of ``parts`` as one chunk, without their decoded rows and columns
+    (what the counters need)."""
+    type_counts: Counter[tuple[str, str]] = Counter()
+    for part in parts:
+        type_counts.update(part.type_counts)
+    return HistoryChunk(
+        offset=offset,
+        steps=list(chain.from_iterable(part.steps for part in parts)),
+        keys=list(chain.from_iterable(part.keys for part in parts)),
+        texts=content,
+        type_counts=type_counts,
+    )

@@ -8,8 +8,20 @@ import json
 from typing import Any
 
 import httpx
+import seeding
 from conftest import User
+from history_exports import (
+    assert_logged,
+    export_tables,
+    live_steps,
+    parquet_urls,
+    same_frames,
+    tricky_rows,
+)
+from seeding import close_apis, log_history, make_api, new_run, rows_text
 from server_stream import create_run, gql, run_field, run_vars, stream, stream_url
+
+__all__ = ["close_apis"]
 
 HISTORY = "wandb-history.jsonl"
 LINES = 7_300  # three parts and a bit (history_ingest.PART is 2,500)
@@ -103,3 +115,20 @@ def test_the_error_is_the_one_of_the_whole_lines(user: User) -> None:
     missing = httpx.post(stream_url(user, "nosuchrun"), json=body, auth=user.auth, timeout=30.0)
     assert missing.status_code == 400  # a bad post is refused before the run is looked up
     assert _state(user, run)[2] == 0
+
+
+def test_exports_of_large_posts_equal_the_graphql_pages(user: User) -> None:
+    api = make_api(user)
+    run = new_run(api, user, project="parts")
+    rows = tricky_rows(12_000)
+    log_history(user, run, rows[:6_000], chunk=6_000)  # exported by the exporter thread
+    last = seeding.stream(  # the last post, exported before it is answered
+        user, run, {HISTORY: rows_text(rows[6_000:])}, offsets={HISTORY: 6_000}, complete=True
+    )
+    assert last.status_code == 200
+    tables = export_tables(parquet_urls(user, run))
+    assert sum(table.num_rows for table in tables) == 12_000
+    assert live_steps(user, run) == []
+    exported = run.scan_history().to_pandas()
+    same_frames(exported, run.scan_history().to_pandas(parquet=False))
+    assert_logged(exported, rows)
