@@ -162,7 +162,7 @@ def apply_post(
     """
     now = now_iso()
     pending = post.history_lines
-    if pending is not None and not history_ingest.worth_parts(state.db.read(), len(pending[2])):
+    if pending is not None and not history_ingest.worth_parts(state.db.dialect, len(pending[2])):
         post.history_chunks.append(_parse_history(*pending))
         post.history_lines = pending = None
     found = find_run(state.db.read(), user, entity, project, run_name)
@@ -175,6 +175,8 @@ def apply_post(
     with state.db.transaction(run_id=int(found["id"])) as conn:
         run = find_run(conn, user, entity, project, run_name)
         if run is None:
+            if pending is not None:
+                _parse_history(*pending)
             return False
         run_id: int = run["id"]
         if pending is not None:  # the post's only history lines (one file name a post)

@@ -30,7 +30,7 @@ from threading import Event
 
 from runapi_server.history_parse import HistoryChunk, RowError, parse_history
 from runapi_server.storage import history as history_store
-from runapi_server.storage.connection import Connection
+from runapi_server.storage.connection import Connection, Dialect
 
 PART = 2_500
 """Lines a part: small enough that the first part's parse (not overlapped) is short."""
@@ -38,9 +38,10 @@ PART = 2_500
 _inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runapi-history-insert")
 
 
-def worth_parts(conn: Connection, lines: int) -> bool:
-    """Whether ``lines`` history lines are stored in overlapping parts on ``conn``."""
-    return conn.dialect.one_writer and lines >= 2 * PART
+def worth_parts(dialect: Dialect, lines: int) -> bool:
+    """Whether ``lines`` history lines are stored in overlapping parts (:func:`store_parsing`)
+    on a database of ``dialect``."""
+    return dialect.one_writer and lines >= 2 * PART
 
 
 def _run(conn: Connection, statement: tuple[str, tuple[object, ...]], started: Event) -> None:

@@ -132,3 +132,14 @@ def test_exports_of_large_posts_equal_the_graphql_pages(user: User) -> None:
     exported = run.scan_history().to_pandas()
     same_frames(exported, run.scan_history().to_pandas(parquet=False))
     assert_logged(exported, rows)
+
+
+def test_a_lone_surrogate_in_a_later_part_is_400_and_writes_nothing(user: User) -> None:
+    run = create_run(user)
+    lines = _lines(0)
+    lines[6_000] = '{"_step": 6010, "s": "a\ud800b"}'  # decodes, but is no storable text
+    body = json.dumps({"files": {HISTORY: {"offset": 0, "content": lines}}})
+    response = httpx.post(stream_url(user, run), content=body, auth=user.auth, timeout=30.0)
+    assert response.status_code == 400
+    assert "not valid Unicode" in response.json()["errors"][0]["message"]
+    assert _state(user, run)[2] == 0
