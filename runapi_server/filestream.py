@@ -9,8 +9,9 @@ first line; lines are stored by line number, so a re-sent chunk overwrites itsel
 - any other name: lines of a run file of that name (listed by ``files()``).
 
 ``"complete": true`` with ``"exitcode": n`` finishes the run (``finished`` for 0, else
-``failed``). A whole post is validated first and written in one transaction: a bad post
-gets 400 and changes nothing.
+``failed``). A whole post is validated and written in one transaction (the history lines
+of a large post are parsed while the lines before them are inserted, see
+:mod:`runapi_server.history_ingest`): a bad post gets 400 and changes nothing.
 
 ```python
 httpx.post(f"{base}/files/me/proj/run1/file_stream", auth=("api", key),

@@ -4,7 +4,7 @@ lines overlaps the insert of the part before, inside the post's one write transa
 The lines are cut into parts of :data:`PART` lines. The request thread parses part
 ``k + 1`` (:func:`~runapi_server.history_parse.parse_history`: decoding, validation,
 columns) while one inserter thread runs the insert of part ``k``: one statement a part
-(:func:`~runapi_server.storage.history.insert_statements`), which the backend runs
+(:func:`~runapi_server.storage.history.prepare_insert`), which the backend runs
 without Python's lock, so the two share the machine's cores. The connection is used by
 one thread at a time: the request thread waits for part ``k``'s insert before it
 interns part ``k + 1``'s key sets and hands its insert over.
@@ -44,9 +44,9 @@ def worth_parts(dialect: Dialect, lines: int) -> bool:
     return dialect.one_writer and lines >= 2 * PART
 
 
-def _run(conn: Connection, statement: tuple[str, tuple[object, ...]], started: Event) -> None:
+def _run(conn: Connection, insert: history_store.RowsInsert, started: Event) -> None:
     started.set()
-    conn.execute(*statement)
+    history_store.run_insert(conn, insert)
 
 
 def store_parsing(
@@ -65,9 +65,9 @@ def store_parsing(
                 running.result()
                 running = None
             history_store.intern_keysets(conn, write, part)
-            statement = history_store.insert_statement(conn.dialect, write, part)
+            insert = history_store.prepare_insert(conn.dialect, write, part)
             started = Event()
-            running = _inserter.submit(_run, conn, statement, started)
+            running = _inserter.submit(_run, conn, insert, started)
             # Until the insert runs without Python's lock, this thread lets it have the
             # lock; else parsing holds it and the insert waits for a forced switch (5 ms).
             started.wait()

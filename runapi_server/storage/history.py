@@ -12,11 +12,14 @@ run's steps follow line order and its line numbers have no gaps (the normal case
 position ``p`` of a step window is line ``first_line + p`` (primary-key lookups);
 otherwise a window function numbers the window's rows on the step index.
 
-Functions (a :class:`Connection` first): writes :func:`store_history`,
-:func:`store_events`; reads :func:`stream_stats`, :func:`history_rows`,
-:func:`run_keysets`, :func:`event_rows`, :func:`last_step`, :func:`key_type_counts`,
-:func:`history_tail`, :func:`events_tail`, :func:`row_batches`. Reads hand back plain
-row texts (``Result.tuples()`` / ``batches()``): these are the hot paths.
+Functions (a :class:`Connection` first): writes :func:`store_history` (or in parts:
+:func:`begin_history`, then :func:`intern_keysets`, :func:`prepare_insert` and
+:func:`run_insert` a part, then :func:`finish_history`), :func:`store_events`; reads
+:func:`stream_stats`, :func:`history_rows`, :func:`run_keysets`, :func:`event_rows`,
+:func:`last_step`, :func:`key_type_counts`, :func:`history_tail`, :func:`events_tail`,
+:func:`row_batches`.
+Reads hand back plain row texts (``Result.tuples()`` / ``batches()``): these are the hot
+paths.
 
 ```python
 with db.transaction() as conn:
@@ -169,9 +172,20 @@ def intern_keysets(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -
         write.keyset_ids.update(_intern_keysets(conn, new))
 
 
-def insert_statement(
-    dialect: Dialect, write: HistoryWrite, chunk: HistoryChunk
-) -> tuple[str, tuple[object, ...]]:
+@dataclass(frozen=True)
+class RowsInsert:
+    """One INSERT of a part's rows, ready to run (:func:`prepare_insert`, :func:`run_insert`)."""
+
+    sql: str
+    params: tuple[object, ...]
+
+
+def run_insert(conn: Connection, insert: RowsInsert) -> None:
+    """Run ``insert`` (in the write transaction it was prepared for)."""
+    conn.execute(insert.sql, insert.params)
+
+
+def prepare_insert(dialect: Dialect, write: HistoryWrite, chunk: HistoryChunk) -> RowsInsert:
     """The statement that inserts ``chunk``'s rows (a part of ``write``, its key sets
     interned): one INSERT of all of them, bound as few parameters, which the backend runs
     without Python's lock (so parsing the next part goes on meanwhile).
@@ -209,7 +223,7 @@ def insert_statement(
         fragment, more = dialect.numbered_rows(steps, [ids[k] for k in keys], texts)
         params += more
         select = f"SELECT ?, ? + pos, a, b, value FROM {fragment} AS r WHERE true"
-    return f"{insert} {select}{conflict}", tuple(params)
+    return RowsInsert(f"{insert} {select}{conflict}", tuple(params))
 
 
 _SHAPES_APART = 4
@@ -217,9 +231,9 @@ _SHAPES_APART = 4
 
 
 def insert_history(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -> None:
-    """Insert ``chunk``'s rows, a part of ``write`` (see :func:`insert_statement`)."""
+    """Insert ``chunk``'s rows, a part of ``write`` (see :func:`prepare_insert`)."""
     intern_keysets(conn, write, chunk)
-    conn.execute(*insert_statement(conn.dialect, write, chunk))
+    run_insert(conn, prepare_insert(conn.dialect, write, chunk))
 
 
 def finish_history(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -> None:
