@@ -1,13 +1,13 @@
 """Storing a post's history lines while they are parsed: the parse of one part of the
 lines overlaps the insert of the part before, inside the post's one write transaction.
 
-The lines are cut into parts of :data:`PART` lines. The request thread parses part
-``k + 1`` (:func:`~runapi_server.history_parse.parse_history`: decoding, validation,
-columns) while one inserter thread runs the insert of part ``k``: one statement a part
-(:func:`~runapi_server.storage.history.prepare_insert`), which the backend runs
-without Python's lock, so the two share the machine's cores. The connection is used by
-one thread at a time: the request thread waits for part ``k``'s insert before it
-interns part ``k + 1``'s key sets and hands its insert over.
+The lines are cut into parts of :data:`PART` lines (the first shorter). The request
+thread parses part ``k + 1`` (:func:`~runapi_server.history_parse.parse_history`:
+decoding, validation, columns) while one inserter thread runs the insert of part ``k``:
+one statement a part (:func:`~runapi_server.storage.history.prepare_insert`), which the
+backend runs without Python's lock, so the two share the machine's cores. The connection
+is used by one thread at a time: the request thread waits for part ``k``'s insert before
+it interns part ``k + 1``'s key sets and hands its insert over.
 
 All of it happens in the post's transaction: a bad line anywhere raises
 :class:`~runapi_server.history_parse.RowError` (the same error as parsing all the lines
@@ -33,7 +33,9 @@ from runapi_server.storage import history as history_store
 from runapi_server.storage.connection import Connection, Dialect
 
 PART = 2_500
-"""Lines a part: small enough that the first part's parse (not overlapped) is short."""
+"""Lines a part; the first has :data:`FIRST_PART` (its parse is not overlapped: the
+inserts start sooner), the last what is left (its insert is not overlapped)."""
+FIRST_PART = 1_000
 
 _inserter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runapi-history-insert")
 
@@ -58,8 +60,8 @@ def store_parsing(
     parts: list[HistoryChunk] = []
     running: Future[None] | None = None
     try:
-        for start in range(0, len(content), PART):
-            part = parse_history(file_name, offset + start, content[start : start + PART])
+        for start, stop in _bounds(len(content)):
+            part = parse_history(file_name, offset + start, content[start:stop])
             parts.append(part)
             if running is not None:
                 running.result()
@@ -82,6 +84,12 @@ def store_parsing(
             running.exception()
     history_store.finish_history(conn, write, _whole(offset, content, parts))
     return parts
+
+
+def _bounds(lines: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of each part of ``lines`` lines."""
+    starts = [0, *range(FIRST_PART, lines, PART)]
+    return list(zip(starts, [*starts[1:], lines], strict=True))
 
 
 def _whole(offset: int, content: list[str], parts: list[HistoryChunk]) -> HistoryChunk:
