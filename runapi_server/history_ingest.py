@@ -28,7 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import chain
 from threading import Event
 
-from runapi_server.history_parse import HistoryChunk, RowError, parse_history
+from runapi_server.history_parse import HistoryChunk, RowError, gc_paused, parse_history
 from runapi_server.storage import history as history_store
 from runapi_server.storage.connection import Connection, Dialect
 
@@ -58,6 +58,24 @@ def store_parsing(
     the module); the parts as parsed (``export_worker.joined`` makes them one chunk)."""
     write = history_store.begin_history(conn, run_id, offset, len(content))
     parts: list[HistoryChunk] = []
+    try:
+        with gc_paused():  # one collection after the parts, not one a part (see gc_paused)
+            _store_parts(conn, write, file_name, offset, content, parts)
+    except RowError:
+        parse_history(file_name, offset, content)  # the first bad line, as parsed whole
+        raise
+    history_store.finish_history(conn, write, _whole(offset, content, parts))
+    return parts
+
+
+def _store_parts(
+    conn: Connection,
+    write: history_store.HistoryWrite,
+    file_name: str,
+    offset: int,
+    content: list[str],
+    parts: list[HistoryChunk],
+) -> None:
     running: Future[None] | None = None
     try:
         for start, stop in _bounds(len(content)):
@@ -76,14 +94,9 @@ def store_parsing(
         if running is not None:
             running.result()
             running = None
-    except RowError:
-        parse_history(file_name, offset, content)  # the first bad line, as parsed whole
-        raise
     finally:
         if running is not None:  # a part failed: the connection is free again first
             running.exception()
-    history_store.finish_history(conn, write, _whole(offset, content, parts))
-    return parts
 
 
 def _bounds(lines: int) -> list[tuple[int, int]]:
