@@ -219,6 +219,8 @@ def prepare_insert(dialect: Dialect, write: HistoryWrite, chunk: HistoryChunk) -
             params += [ids[shape], param]
         rows = " UNION ALL ".join(selects)
         select = f"SELECT ?, ? + pos, ? + pos, keyset_id, value FROM ({rows}) AS r WHERE true"
+        if len(selects) > 1:  # in line order: rows put between others split full pages
+            select += " ORDER BY pos"
     else:
         fragment, more = dialect.numbered_rows(steps, [ids[k] for k in keys], texts)
         params += more
