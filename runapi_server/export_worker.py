@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 from runapi_server import history, parquet_export
@@ -107,27 +109,36 @@ class _Exporter:
 
 def joined(chunks: Sequence[history.HistoryChunk]) -> list[history.HistoryChunk]:
     """``chunks`` with contiguous ones (by line) joined into one, so a part spanning
-    several posts reuses their decoded rows."""
-    result: list[history.HistoryChunk] = []
+    several posts reuses their decoded rows (each run of contiguous chunks is copied
+    once, its columns kept when all of them have the same)."""
+    runs: list[list[history.HistoryChunk]] = []
     for chunk in sorted(chunks, key=lambda c: c.offset):
-        last = result[-1] if result else None
+        last = runs[-1][-1] if runs else None
         if last is None or last.offset + len(last.texts) != chunk.offset:
-            result.append(chunk)
-            continue
-        columns = None
-        if last.columns and chunk.columns and last.columns[0] == chunk.columns[0]:
-            pairs = zip(last.columns[1], chunk.columns[1], strict=True)
-            columns = (last.columns[0], [a + b for a, b in pairs])
-        result[-1] = history.HistoryChunk(
-            offset=last.offset,
-            steps=last.steps + chunk.steps,
-            keys=last.keys + chunk.keys,
-            texts=last.texts + chunk.texts,
-            type_counts=last.type_counts + chunk.type_counts,
-            rows=last.rows + chunk.rows,
-            columns=columns,
-        )
-    return result
+            runs.append([chunk])
+        else:
+            runs[-1].append(chunk)
+    return [run[0] if len(run) == 1 else _join(run) for run in runs]
+
+
+def _join(run: list[history.HistoryChunk]) -> history.HistoryChunk:
+    names = run[0].columns[0] if run[0].columns else None
+    columns = None
+    if names is not None and all(c.columns and c.columns[0] == names for c in run):
+        parts = [c.columns[1] for c in run if c.columns]
+        columns = (names, [tuple(chain.from_iterable(col)) for col in zip(*parts, strict=True)])
+    type_counts: Counter[tuple[str, str]] = Counter()
+    for c in run:
+        type_counts.update(c.type_counts)
+    return history.HistoryChunk(
+        offset=run[0].offset,
+        steps=list(chain.from_iterable(c.steps for c in run)),
+        keys=list(chain.from_iterable(c.keys for c in run)),
+        texts=list(chain.from_iterable(c.texts for c in run)),
+        type_counts=type_counts,
+        rows=list(chain.from_iterable(c.rows for c in run)),
+        columns=columns,
+    )
 
 
 _exporters: dict[Path, _Exporter] = {}

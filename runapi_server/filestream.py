@@ -9,8 +9,9 @@ first line; lines are stored by line number, so a re-sent chunk overwrites itsel
 - any other name: lines of a run file of that name (listed by ``files()``).
 
 ``"complete": true`` with ``"exitcode": n`` finishes the run (``finished`` for 0, else
-``failed``). A whole post is validated first and written in one transaction: a bad post
-gets 400 and changes nothing.
+``failed``). A whole post is validated and written in one transaction (the history lines
+of a large post are parsed while the lines before them are inserted, see
+:mod:`runapi_server.history_ingest`): a bad post gets 400 and changes nothing.
 
 ```python
 httpx.post(f"{base}/files/me/proj/run1/file_stream", auth=("api", key),
@@ -35,7 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from runapi_server import export_worker, history, parquet_export, runfiles
+from runapi_server import export_worker, history, history_ingest, parquet_export, runfiles
 from runapi_server.auth import AuthUser
 from runapi_server.incoming import Refused, authenticated_body
 from runapi_server.jsonresponse import WandbJSONResponse, error_response
@@ -61,6 +62,8 @@ class StreamPost:
     """A validated file-stream post, ready to store."""
 
     history_chunks: list[history.HistoryChunk] = field(default_factory=list)
+    # (file name, offset, lines) of history lines checked in the write (``defer_history``)
+    history_lines: tuple[str, int, list[str]] | None = None
     event_chunks: list[list[history.EventLine]] = field(default_factory=list)
     summary: str | None = None
     other: list[tuple[str, int, list[str]]] = field(default_factory=list)
@@ -100,8 +103,14 @@ def _file_chunk(name: str, chunk: Any) -> tuple[int, list[str]]:
     return offset, content
 
 
-def parse_post(body: Any) -> StreamPost:
-    """Validate a decoded post body; raises :class:`StreamError` naming the first problem."""
+def parse_post(body: Any, *, defer_history: bool = False) -> StreamPost:
+    """Validate a decoded post body; raises :class:`StreamError` naming the first problem.
+
+    With ``defer_history`` the history lines are kept unparsed (``history_lines``), for
+    :func:`apply_post` to parse while it stores them; the rest is checked here, and an
+    error here is the first problem only when the history lines have none (see
+    :func:`_parse_limited`).
+    """
     if not isinstance(body, dict):
         raise StreamError("file_stream body must be a JSON object")
     files = body.get("files", {})
@@ -111,7 +120,9 @@ def parse_post(body: Any) -> StreamPost:
     try:
         for name, chunk in files.items():
             offset, content = _file_chunk(name, chunk)
-            if name == HISTORY_FILE:
+            if name == HISTORY_FILE and defer_history:
+                post.history_lines = (name, offset, content)
+            elif name == HISTORY_FILE:
                 post.history_chunks.append(history.parse_history(name, offset, content))
             elif name == EVENTS_FILE:
                 post.event_chunks.append(history.parse_events(name, offset, content))
@@ -143,20 +154,40 @@ def parse_post(body: Any) -> StreamPost:
 def apply_post(
     state: ServerState, user: AuthUser, entity: str, project: str, run_name: str, post: StreamPost
 ) -> bool:
-    """Store a validated post in one transaction; False when the caller has no such run."""
+    """Store a validated post in one transaction; False when the caller has no such run.
+
+    History lines left unparsed (``history_lines``) are parsed here: in the write, in
+    parts overlapping their inserts (:mod:`runapi_server.history_ingest`) when the
+    database allows it, else before it; a bad line raises :class:`StreamError` and
+    nothing is stored.
+    """
     now = now_iso()
+    pending = post.history_lines
+    if pending is not None and not history_ingest.worth_parts(state.db.dialect, len(pending[2])):
+        post.history_chunks.append(_parse_history(*pending))
+        post.history_lines = pending = None
     found = find_run(state.db.read(), user, entity, project, run_name)
     if found is None:
+        if pending is not None:  # a bad post is refused before a missing run
+            _parse_history(*pending)
         return False
     # Writes only this run's rows (key sets are added ON CONFLICT DO NOTHING, in order):
     # on PostgreSQL, posts to other runs go on meanwhile.
     with state.db.transaction(run_id=int(found["id"])) as conn:
         run = find_run(conn, user, entity, project, run_name)
         if run is None:
+            if pending is not None:
+                _parse_history(*pending)
             return False
         run_id: int = run["id"]
-        for chunk in post.history_chunks:
-            history_store.store_history(conn, run_id, chunk)
+        if pending is not None:  # the post's only history lines (one file name a post)
+            try:
+                post.history_chunks = history_ingest.store_parsing(conn, run_id, *pending)
+            except history.RowError as exc:
+                raise StreamError(str(exc)) from exc
+        else:
+            for chunk in post.history_chunks:
+                history_store.store_history(conn, run_id, chunk)
         for event_lines in post.event_chunks:
             history_store.store_events(conn, run_id, event_lines)
         for name, offset, content in post.other:
@@ -169,11 +200,18 @@ def apply_post(
             end = stored_runs.RunEnd(state=final, exitcode=post.exitcode)
         stored_runs.record_stream_post(conn, run_id, now=now, summary=post.summary, end=end)
         if post.complete:  # the run's last post: its exports are complete when answered
-            chunks = post.history_chunks
+            chunks = export_worker.joined(post.history_chunks)  # parts: one chunk
             parquet_export.export_pending(state, conn, run_id, chunks, final=True)
     if post.history_chunks and not post.complete:  # exports kept current, off the request
         export_worker.after_post(state, run_id, post.history_chunks)
     return True
+
+
+def _parse_history(name: str, offset: int, content: list[str]) -> history.HistoryChunk:
+    try:
+        return history.parse_history(name, offset, content)
+    except history.RowError as exc:
+        raise StreamError(str(exc)) from exc
 
 
 def _exact(body: Any) -> bool:
@@ -208,7 +246,11 @@ def _parse_limited(raw: bytes, limits: Limits) -> StreamPost:
     problem = limits.stream_problem(body)
     if problem:
         raise StreamError(problem)
-    return parse_post(body)
+    try:
+        return parse_post(body, defer_history=True)
+    except StreamError:
+        parse_post(body)  # the first problem, history lines included, as parsed in order
+        raise
 
 
 async def file_stream(request: Request) -> Response:
@@ -228,6 +270,8 @@ async def file_stream(request: Request) -> Response:
         return error_response(str(exc), 400)
     try:
         found = await run_in_threadpool(apply_post, state, user, entity, project, run_name, post)
+    except StreamError as exc:  # a bad history line, found as the lines were stored
+        return error_response(str(exc), 400)
     except UnicodeEncodeError:
         # A lone surrogate ("\ud800") in a line or file name: rolled back, nothing stored.
         return error_response("file_stream post holds text that is not valid Unicode", 400)

@@ -27,6 +27,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson comes with the server extra
+    orjson = None  # type: ignore[assignment]
+
 DialectName = Literal["sqlite", "postgresql"]
 
 WRITER_LOCK = 0x72756E617069  # PostgreSQL advisory lock key of the one writer ("runapi")
@@ -102,6 +107,44 @@ class Dialect:
             return "(SELECT value FROM json_each(?))", json.dumps(list(values))
         return "(SELECT unnest(CAST(? AS TEXT[])))", list(values)
 
+    def numbered_texts(self, values: Sequence[str | None]) -> tuple[str, Any]:
+        """``(fragment, parameter)``: ``FROM {fragment}`` is a table of ``pos`` (0-based
+        position) and ``value`` of each string of ``values`` (None elements are left
+        out), bound as one parameter."""
+        if self.name == "sqlite":
+            fragment = "(SELECT key AS pos, value FROM json_each(?) WHERE type = 'text')"
+            return fragment, _json_text(values)
+        return (
+            "(SELECT n - 1 AS pos, value FROM unnest(CAST(? AS TEXT[]))"
+            " WITH ORDINALITY AS u(value, n) WHERE value IS NOT NULL)",
+            list(values),
+        )
+
+    def numbered_rows(
+        self, a: Sequence[int], b: Sequence[int], values: Sequence[str]
+    ) -> tuple[str, tuple[Any, ...]]:
+        """``(fragment, parameters)``: ``FROM {fragment}`` is a table of ``pos``
+        (0-based), ``a``, ``b`` and ``value``: one row a position of the three lists (of
+        one length)."""
+        if self.name == "sqlite":
+            fragment = (
+                "(SELECT key AS pos, json_extract(value, '$[0]') AS a,"
+                " json_extract(value, '$[1]') AS b, json_extract(value, '$[2]') AS value"
+                " FROM json_each(?))"
+            )
+            return fragment, (_json_text(list(zip(a, b, values, strict=True))),)
+        fragment = (
+            "(SELECT n - 1 AS pos, a, b, value FROM unnest(CAST(? AS BIGINT[]),"
+            " CAST(? AS BIGINT[]), CAST(? AS TEXT[])) WITH ORDINALITY AS u(a, b, value, n))"
+        )
+        return fragment, ([int(v) for v in a], [int(v) for v in b], list(values))
+
+    @property
+    def one_writer(self) -> bool:
+        """Whether write transactions run one at a time (SQLite), so that one may take
+        shared rows (key sets) in any order without waiting on another's."""
+        return self.name == "sqlite"
+
     @property
     def begin_write(self) -> tuple[str, ...]:
         """The statements that open a write transaction holding the database's one
@@ -135,6 +178,18 @@ class Dialect:
         if self.name == "sqlite":
             return f"length(CAST({expression} AS BLOB))"
         return f"octet_length({expression})"
+
+
+def _json_text(value: Any) -> str:
+    """JSON text of ``value`` (lists of strings and numbers): orjson, else the stdlib.
+    Strings are kept as they are (a lone surrogate then fails when the text is bound,
+    as any such string does)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value).decode()
+        except orjson.JSONEncodeError:
+            pass
+    return json.dumps(value, ensure_ascii=False)
 
 
 SQLITE = Dialect("sqlite")

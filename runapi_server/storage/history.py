@@ -12,11 +12,14 @@ run's steps follow line order and its line numbers have no gaps (the normal case
 position ``p`` of a step window is line ``first_line + p`` (primary-key lookups);
 otherwise a window function numbers the window's rows on the step index.
 
-Functions (a :class:`Connection` first): writes :func:`store_history`,
-:func:`store_events`; reads :func:`stream_stats`, :func:`history_rows`,
-:func:`run_keysets`, :func:`event_rows`, :func:`last_step`, :func:`key_type_counts`,
-:func:`history_tail`, :func:`events_tail`, :func:`row_batches`. Reads hand back plain
-row texts (``Result.tuples()`` / ``batches()``): these are the hot paths.
+Functions (a :class:`Connection` first): writes :func:`store_history` (or in parts:
+:func:`begin_history`, then :func:`intern_keysets`, :func:`prepare_insert` and
+:func:`run_insert` a part, then :func:`finish_history`), :func:`store_events`; reads
+:func:`stream_stats`, :func:`history_rows`, :func:`run_keysets`, :func:`event_rows`,
+:func:`last_step`, :func:`key_type_counts`, :func:`history_tail`, :func:`events_tail`,
+:func:`row_batches`.
+Reads hand back plain row texts (``Result.tuples()`` / ``batches()``): these are the hot
+paths.
 
 ```python
 with db.transaction() as conn:
@@ -30,12 +33,11 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import repeat
+from dataclasses import dataclass, field
 
 from runapi_server.history_parse import EventLine, HistoryChunk, value_type
 from runapi_server.history_sampling import sample_positions, step_bounds
-from runapi_server.storage.connection import Connection
+from runapi_server.storage.connection import Connection, Dialect
 from runapi_server.storage.history_exports import drop_exports, exported_through
 
 TAIL_ROWS = 10
@@ -141,6 +143,127 @@ def _add_counts(
     )
 
 
+@dataclass
+class HistoryWrite:
+    """A write of history lines ``first .. first + count - 1`` in progress
+    (:func:`begin_history`): what those lines held before, read before any is replaced."""
+
+    run_id: int
+    first: int
+    count: int
+    old: list[tuple[int, int, str]]  # (line_no, keyset_id, row) of the replaced lines
+    keyset_ids: dict[str, int] = field(default_factory=dict)  # interned so far
+
+
+def begin_history(conn: Connection, run_id: int, first: int, count: int) -> HistoryWrite:
+    """Start writing ``count`` history lines from line ``first`` (in parts, in line
+    order, with :func:`insert_history`; then :func:`finish_history`)."""
+    old = conn.execute(
+        "SELECT line_no, keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
+        (run_id, first, first + count - 1),
+    ).tuples()
+    return HistoryWrite(run_id=run_id, first=first, count=count, old=old)
+
+
+def intern_keysets(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -> None:
+    """Intern the key sets of ``chunk`` (a part of ``write``) not interned yet."""
+    new = set(chunk.keys).difference(write.keyset_ids)
+    if new:
+        write.keyset_ids.update(_intern_keysets(conn, new))
+
+
+@dataclass(frozen=True)
+class RowsInsert:
+    """One INSERT of a part's rows, ready to run (:func:`prepare_insert`, :func:`run_insert`)."""
+
+    sql: str
+    params: tuple[object, ...]
+
+
+def run_insert(conn: Connection, insert: RowsInsert) -> None:
+    """Run ``insert`` (in the write transaction it was prepared for)."""
+    conn.execute(insert.sql, insert.params)
+
+
+def prepare_insert(dialect: Dialect, write: HistoryWrite, chunk: HistoryChunk) -> RowsInsert:
+    """The statement that inserts ``chunk``'s rows (a part of ``write``, its key sets
+    interned): one INSERT of all of them, bound as few parameters, which the backend runs
+    without Python's lock (so parsing the next part goes on meanwhile).
+
+    While the chunk's steps follow its line numbers one by one (the usual case), each
+    row's step and line number come from its position, and its key set from the list
+    of rows of that key set it is in (up to a few key sets); else every row's step and
+    key set are sent too."""
+    insert = "INSERT INTO history (run_id, line_no, step, keyset_id, row)"
+    conflict = (
+        " ON CONFLICT (run_id, line_no) DO UPDATE"
+        " SET step = excluded.step, keyset_id = excluded.keyset_id, row = excluded.row"
+        if write.old  # plain INSERT when no line is replaced (no conflict handling per row)
+        else ""
+    )
+    steps, keys, texts = chunk.steps, chunk.keys, chunk.texts
+    ids = write.keyset_ids
+    shapes = list(dict.fromkeys(keys))
+    params: list[object] = [write.run_id, chunk.offset]
+    if len(shapes) <= _SHAPES_APART and steps == list(range(steps[0], steps[0] + len(steps))):
+        params.append(steps[0])
+        selects: list[str] = []
+        for shape in shapes:
+            kept = (
+                texts
+                if len(shapes) == 1
+                else [t if k == shape else None for t, k in zip(texts, keys, strict=True)]
+            )
+            fragment, param = dialect.numbered_texts(kept)
+            selects.append(f"SELECT pos, ? AS keyset_id, value FROM {fragment} AS r{len(selects)}")
+            params += [ids[shape], param]
+        rows = " UNION ALL ".join(selects)
+        select = f"SELECT ?, ? + pos, ? + pos, keyset_id, value FROM ({rows}) AS r WHERE true"
+        if len(selects) > 1:  # in line order: rows put between others split full pages
+            select += " ORDER BY pos"
+    else:
+        fragment, more = dialect.numbered_rows(steps, [ids[k] for k in keys], texts)
+        params += more
+        select = f"SELECT ?, ? + pos, a, b, value FROM {fragment} AS r WHERE true"
+    return RowsInsert(f"{insert} {select}{conflict}", tuple(params))
+
+
+_SHAPES_APART = 4
+"""Up to this many key sets in a chunk, its rows are sent as one list a key set."""
+
+
+def insert_history(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -> None:
+    """Insert ``chunk``'s rows, a part of ``write`` (see :func:`prepare_insert`)."""
+    intern_keysets(conn, write, chunk)
+    run_insert(conn, prepare_insert(conn.dialect, write, chunk))
+
+
+def finish_history(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -> None:
+    """Finish ``write`` once all its lines (``chunk``, the whole of them) are inserted:
+    the run's counters, its order flag and the exports the lines make stale."""
+    keyset_delta: Counter[int] = Counter()
+    type_delta: Counter[tuple[str, str]] = Counter()
+    run_id, old = write.run_id, write.old
+    for _, keyset_id, text in old:
+        keyset_delta[keyset_id] -= 1
+        for key, value in json.loads(text).items():
+            type_delta[(key, value_type(value))] -= 1
+    for keys, n in Counter(chunk.keys).items():
+        keyset_delta[write.keyset_ids[keys]] += n
+    type_delta.update(chunk.type_counts)
+    stats = stream_stats(conn, run_id, HISTORY)
+    ordered = stats.ordered and _chunk_ordered(conn, run_id, chunk)
+    _drop_stale_exports(conn, run_id, chunk, {int(r[0]): r[2] for r in old}, ordered)
+    _add_counts(conn, run_id, keyset_delta, type_delta)
+    if old:
+        conn.execute(
+            "DELETE FROM history_keyset_counts WHERE run_id = ? AND row_count <= 0", (run_id,)
+        )
+        conn.execute("DELETE FROM history_key_types WHERE run_id = ? AND row_count <= 0", (run_id,))
+    count = stats.line_count + write.count - len(old)
+    _save_stats(conn, run_id, HISTORY, StreamStats(line_count=count, ordered=ordered))
+
+
 def store_history(conn: Connection, run_id: int, chunk: HistoryChunk) -> None:
     """Store a parsed chunk (``parse_history`` output), replacing the same line numbers,
     and keep the run's counters.
@@ -149,44 +272,11 @@ def store_history(conn: Connection, run_id: int, chunk: HistoryChunk) -> None:
     exporter): all of them when the run's steps stop following line order, else those
     from the first line the chunk changes (a re-sent chunk of the same lines changes none).
     """
-    count_new = len(chunk.texts)
-    if not count_new:
+    if not chunk.texts:
         return
-    first, last = chunk.offset, chunk.offset + count_new - 1
-    old = conn.execute(
-        "SELECT line_no, keyset_id, row FROM history WHERE run_id = ? AND line_no BETWEEN ? AND ?",
-        (run_id, first, last),
-    ).tuples()
-    keyset_delta: Counter[int] = Counter()
-    type_delta: Counter[tuple[str, str]] = Counter()
-    for _, keyset_id, text in old:
-        keyset_delta[keyset_id] -= 1
-        for key, value in json.loads(text).items():
-            type_delta[(key, value_type(value))] -= 1
-    ids = _intern_keysets(conn, set(chunk.keys))
-    row_ids = [ids[keys] for keys in chunk.keys]
-    keyset_delta.update(row_ids)
-    type_delta.update(chunk.type_counts)
-    stats = stream_stats(conn, run_id, HISTORY)
-    ordered = stats.ordered and _chunk_ordered(conn, run_id, chunk)
-    _drop_stale_exports(conn, run_id, chunk, {int(r[0]): r[2] for r in old}, ordered)
-    insert = "INSERT INTO history (run_id, line_no, step, keyset_id, row) VALUES (?, ?, ?, ?, ?)"
-    if old:  # plain INSERT when no line is replaced (no conflict handling per row)
-        insert += (
-            " ON CONFLICT (run_id, line_no) DO UPDATE"
-            " SET step = excluded.step, keyset_id = excluded.keyset_id, row = excluded.row"
-        )
-    conn.executemany(
-        insert, zip(repeat(run_id), range(first, last + 1), chunk.steps, row_ids, chunk.texts)
-    )
-    _add_counts(conn, run_id, keyset_delta, type_delta)
-    if old:
-        conn.execute(
-            "DELETE FROM history_keyset_counts WHERE run_id = ? AND row_count <= 0", (run_id,)
-        )
-        conn.execute("DELETE FROM history_key_types WHERE run_id = ? AND row_count <= 0", (run_id,))
-    count = stats.line_count + count_new - len(old)
-    _save_stats(conn, run_id, HISTORY, StreamStats(line_count=count, ordered=ordered))
+    write = begin_history(conn, run_id, chunk.offset, len(chunk.texts))
+    insert_history(conn, write, chunk)
+    finish_history(conn, write, chunk)
 
 
 def store_events(conn: Connection, run_id: int, lines: Sequence[EventLine]) -> None:
