@@ -227,7 +227,9 @@ def _compact(state: ServerState, conn: Connection, run_id: int, *, final: bool) 
     """Merge the run's trailing small parts (fewer than ``PART_ROWS`` rows each, not
     sealed), when together they first reach ``PART_ROWS`` rows, or at the end of the run
     (``final``): consecutive parts are merged while one table holds them all
-    (`merge_tables`), so a key switching type between parts starts a new group."""
+    (`merge_tables`), so a key switching type between parts starts a new group, and a
+    group that reached ``PART_ROWS`` rows is closed (a part stays one a reader can hold:
+    at the end of a fast ingest, hundreds of small parts may be pending)."""
     parts = list_exports(conn, run_id)
     small: list[Export] = []
     for part in reversed(parts):
@@ -242,7 +244,8 @@ def _compact(state: ServerState, conn: Connection, run_id: int, *, final: bool) 
     groups: list[tuple[list[Export], Any]] = []
     for part in small:
         table = _read_part(state, part)
-        merged = parquet_tables.merge_tables([groups[-1][1], table]) if groups else None
+        open_group = groups and groups[-1][1].num_rows < PART_ROWS
+        merged = parquet_tables.merge_tables([groups[-1][1], table]) if open_group else None
         if merged is None:
             groups.append(([part], table))
         else:

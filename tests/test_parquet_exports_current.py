@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -225,4 +226,28 @@ def test_a_resumed_run_keeps_the_parts_readers_hold(user: User) -> None:
     assert httpx.get(urls[0]).content == held_bytes  # index 0 still holds rows 0..59
     assert [t.num_rows for t in export_tables(urls)] == [60, 40]
     assert api.run("/".join(run.path)).state == "finished"
+    assert_logged(run.scan_history().to_pandas(), rows)
+
+
+def test_parts_stay_near_part_rows_when_many_small_ones_are_left_at_the_end(
+    user: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small parts left unmerged when the run ends (as the exporter leaves them when it
+    writes off the request behind a fast ingest) are merged in groups of about PART_ROWS
+    rows, not into one part of all of them (a reader holds one part at a time: a 10M-row
+    scan stays within its memory)."""
+    from runapi_server import parquet_export
+
+    small_parts(monkeypatch, flush=20, part=10_000)  # no merge while the run is active
+    api = make_api(user)
+    run = new_run(api, user, project="pq")
+    rows = [{"_step": i, "loss": i / 7} for i in range(1000)]
+    log_settled(user, run, rows, chunk=25)
+    assert len(export_records(user, run)) == 40
+    monkeypatch.setattr(parquet_export, "PART_ROWS", 100)  # the 40 parts are small now
+    finish(user, run)
+    records = export_records(user, run)
+    assert records[0][0] == 0 and records[-1][1] == 999
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(records))
+    assert [r[2] for r in records] == [100] * 10  # each group closed at 100 rows
     assert_logged(run.scan_history().to_pandas(), rows)
