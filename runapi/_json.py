@@ -135,13 +135,29 @@ def _loads_lines(texts: Sequence[str]) -> list[Any] | None:
     try:
         values: list[Any] = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        values = []
+        values = _loads_each(orjson, texts)
+    return values
+
+
+def _loads_each(orjson: Any, texts: Sequence[str]) -> list[Any]:
+    """The texts decoded where orjson refused them together: those that may hold a bare
+    `NaN` / `Infinity` token with the stdlib, the others in one orjson call (else one
+    call each, so an invalid text raises the stdlib's `ValueError`)."""
+    plain = [i for i, text in enumerate(texts) if "NaN" not in text and "Infinity" not in text]
+    try:
+        found = orjson.loads("[" + ",".join([texts[i] for i in plain]) + "]")
+    except orjson.JSONDecodeError:
+        found = None
+    if not isinstance(found, list) or len(found) != len(plain):
+        values: list[Any] = []
         for text in texts:
             try:
                 values.append(orjson.loads(text))
             except orjson.JSONDecodeError:
                 values.append(json.loads(text))
-    return values
+        return values
+    decoded = dict(zip(plain, found, strict=True))
+    return [decoded[i] if i in decoded else json.loads(text) for i, text in enumerate(texts)]
 
 
 def loads_object(text: str | None, what: str) -> dict[str, Any]:
@@ -299,7 +315,11 @@ def _typed_chunk(values: Sequence[Any]) -> tuple[Any, bool]:
         if min(values) >= -_INT64_MAX - 1 and max(values) <= _INT64_MAX:
             return numpy.fromiter(values, numpy.int64, len(values)), True
         return list(values), True
-    return list(values), kinds <= {str, bool, int, type(None)}
+    exact = kinds <= {str, bool, int, type(None)}
+    if not exact and kinds <= {str, bool, int, float, type(None)}:  # floats among others
+        floats = [value for value in values if type(value) is float]
+        exact = not any(map(_FLOAT_LIMIT.__le__, map(abs, floats)))
+    return list(values), exact
 
 
 def arrow_column(pa: Any, values: list[Any]) -> Any:
@@ -394,7 +414,7 @@ class ColumnBuilder:
                 decoded = orjson.loads("[" + ",".join(texts) + "]")
             except orjson.JSONDecodeError:  # a row with NaN: orjson for the others
                 try:
-                    decoded = _loads_lines(texts)
+                    decoded = _loads_each(orjson, texts)
                 except (ValueError, RecursionError):
                     decoded = None
         if (
