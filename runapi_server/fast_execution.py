@@ -233,6 +233,9 @@ class FastQueryExecutionContext(FastListExecutionContext):
 
     def completer(self, return_type: GraphQLOutputType, nodes: list[Any]) -> Complete:
         """``complete_value`` for values of ``return_type``, its type dispatch done once."""
+        complete_leaf = _leaf_completer(return_type)  # a leaf type, nullable or not
+        if complete_leaf is not None:
+            return lambda value, _info, _path: complete_leaf(value)
         if is_non_null_type(return_type):
             wrapped: GraphQLNonNull[Any] = return_type  # type: ignore[assignment]
             inner = self.completer(wrapped.of_type, nodes)
@@ -246,20 +249,6 @@ class FastQueryExecutionContext(FastListExecutionContext):
             return non_null
         if is_list_type(return_type):
             return self._list_completer(return_type, nodes)  # type: ignore[arg-type]
-        if is_leaf_type(return_type):
-            serialize = return_type.serialize  # type: ignore[union-attr]
-
-            def leaf(value: Any, info: Any, path: Path) -> Any:
-                if isinstance(value, Exception):
-                    raise value
-                if value is None or value is Undefined:
-                    return None
-                serialized = serialize(value)
-                if serialized is Undefined or serialized is None:
-                    raise Refused("serialize refused the value")
-                return serialized
-
-            return leaf
         if is_object_type(return_type):
             return self._object_completer(return_type, nodes)  # type: ignore[arg-type]
         raise Refused("an abstract type")
