@@ -17,7 +17,9 @@ from ._paths import RunPath
 from ._progress import Progress, progress_enabled
 from ._run import Run
 from ._runs_table import (
-    NamesPage,
+    E,
+    ListingPage,
+    NameEdge,
     TablePage,
     cursors_page,
     names_page,
@@ -183,39 +185,37 @@ class Runs(Paginator[Run]):
         runs = self._runs_data(LIST_RUNS_TABLE_GQL, "ListRunsTable", first, after)
         return None if runs is None else table_page(runs)
 
-    def _names_page(self, after: str | None) -> NamesPage | None:
-        """One `ListRunNames` page (None: no runs connection), without pydantic models."""
-        from runapi_generated.operations import LIST_RUN_NAMES_GQL
-
-        runs = self._runs_data(LIST_RUN_NAMES_GQL, "ListRunNames", NAMES_PAGE_SIZE, after)
-        return None if runs is None else names_page(runs)
+    def _lean_listing(
+        self,
+        query: str,
+        operation: str,
+        decode: Callable[[Any], ListingPage[E]],
+        after: str | None = None,
+    ) -> Iterator[E]:
+        """The edges of every run after `after`, in order, from a lean listing `query`
+        (up to `NAMES_PAGE_SIZE` runs a request; decoded by `decode`, no pydantic models)."""
+        while True:
+            runs = self._runs_data(query, operation, NAMES_PAGE_SIZE, after)
+            if runs is None:
+                return
+            page = decode(runs)
+            yield from page.edges
+            after = next_cursor(page.end_cursor, page.edges)
+            if not page.has_next_page or after is None or not page.edges:
+                return
 
     def _cursors(self) -> list[str]:
         """The cursor of every run, in order (`ListRunCursors`: no run field read)."""
         from runapi_generated.operations import LIST_RUN_CURSORS_GQL
 
-        found: list[str] = []
-        after: str | None = None
-        while True:
-            runs = self._runs_data(LIST_RUN_CURSORS_GQL, "ListRunCursors", NAMES_PAGE_SIZE, after)
-            if runs is None:
-                return found
-            page = cursors_page(runs)
-            found += [edge.cursor for edge in page.edges]
-            after = next_cursor(page.end_cursor, page.edges)
-            if not page.has_next_page or after is None or not page.edges:
-                return found
+        edges = self._lean_listing(LIST_RUN_CURSORS_GQL, "ListRunCursors", cursors_page)
+        return [edge.cursor for edge in edges]
 
-    def _edges(self, after: str | None = None) -> Iterator[tuple[str, str]]:
+    def _edges(self, after: str | None = None) -> Iterator[NameEdge]:
         """(run id, cursor) of every run after `after`, in order: ids and cursors only."""
-        while True:
-            page = self._names_page(after)
-            if page is None:
-                return
-            yield from page.edges
-            after = next_cursor(page.end_cursor, page.edges)
-            if not page.has_next_page or after is None or not page.edges:
-                return
+        from runapi_generated.operations import LIST_RUN_NAMES_GQL
+
+        return self._lean_listing(LIST_RUN_NAMES_GQL, "ListRunNames", names_page, after)
 
     def run_ids(self) -> list[str]:
         """The ids of the matching runs, in order: the loaded runs', else one lean listing

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from itertools import chain, repeat
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Generic, NamedTuple, TypeVar
 
 from ._exceptions import ResponseValidationError
 from ._json import flatten_into, loads_objects
@@ -76,11 +76,21 @@ class NameEdge(NamedTuple):
     cursor: str
 
 
-@dataclass(frozen=True)
-class NamesPage:
-    """One page of a run names listing (`ListRunNames`)."""
+class CursorEdge(NamedTuple):
+    """A run's cursor in a listing (no run field)."""
 
-    edges: list[NameEdge]
+    cursor: str
+
+
+E = TypeVar("E", NameEdge, CursorEdge)
+
+
+@dataclass(frozen=True)
+class ListingPage(Generic[E]):
+    """One page of a lean run listing: names and cursors (`ListRunNames`) or cursors only
+    (`ListRunCursors`)."""
+
+    edges: list[E]
     end_cursor: str | None
     has_next_page: bool
 
@@ -126,7 +136,7 @@ def _connection(runs: Any, what: str) -> tuple[list[Any], str | None, bool]:
     return edges, end_cursor, has_next
 
 
-def names_page(runs: Any) -> NamesPage:
+def names_page(runs: Any) -> ListingPage[NameEdge]:
     """The (run id, cursor) edges of a `project.runs` answer of `ListRunNames`."""
     what = "GraphQL ListRunNames"
     edges, end_cursor, has_next = _connection(runs, what)
@@ -138,7 +148,7 @@ def names_page(runs: Any) -> NamesPage:
         if not isinstance(name, str) or not isinstance(cursor, str):
             raise _bad(f"an edge without a run name and a cursor: {edge!r}", what)
         found.append(NameEdge(name, cursor))
-    return NamesPage(found, end_cursor, has_next)
+    return ListingPage(found, end_cursor, has_next)
 
 
 def _unwrapped(column: tuple[Any, ...]) -> list[Any]:
@@ -191,29 +201,14 @@ def _records(
     return records
 
 
-class CursorEdge(NamedTuple):
-    """A run's cursor in a listing (no run field)."""
-
-    cursor: str
-
-
-@dataclass(frozen=True)
-class CursorsPage:
-    """One page of a run cursors listing (`ListRunCursors`)."""
-
-    edges: list[CursorEdge]
-    end_cursor: str | None
-    has_next_page: bool
-
-
-def cursors_page(runs: Any) -> CursorsPage:
+def cursors_page(runs: Any) -> ListingPage[CursorEdge]:
     """The edge cursors of a `project.runs` answer of `ListRunCursors`."""
     what = "GraphQL ListRunCursors"
     edges, end_cursor, has_next = _connection(runs, what)
     cursors: list[Any] = [edge.get("cursor") if isinstance(edge, dict) else None for edge in edges]
     if set(map(type, cursors)) - {str}:
         raise _bad("an edge without a cursor", what)
-    return CursorsPage(list(map(CursorEdge, cursors)), end_cursor, has_next)
+    return ListingPage(list(map(CursorEdge, cursors)), end_cursor, has_next)
 
 
 def table_page(runs: Any) -> TablePage:
