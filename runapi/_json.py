@@ -43,7 +43,9 @@ def _maybe_inexact(value: Any) -> bool:
             if any(map(_FLOAT_LIMIT.__le__, map(abs, floats))):
                 return True
         deeper: list[Any] = []
-        if dict in kinds:
+        if kinds == {dict}:  # a list of rows: one C-level pass
+            deeper += chain.from_iterable(map(dict.values, level))
+        elif dict in kinds:
             deeper += chain.from_iterable(v.values() for v in level if type(v) is dict)
         if list in kinds:
             deeper += chain.from_iterable(v for v in level if type(v) is list)

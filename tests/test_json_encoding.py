@@ -28,9 +28,12 @@ CASES: list[Any] = [
     {"data": {"n": [0.0, -0.0, 0.1, 1e-4, 1.5, 1e15, 1e16, -1e22, 1.7976931348623157e308]}},
     {"data": {"n": [2**63 - 1, -(2**63), 2**64 - 1, 0, -1]}},
     {"data": {"tuple": (1, "a", 2.5)}},
+    {"data": {"rows": [{"_step": i, "m": i * 0.5, "z": -0.0} for i in range(5)]}},
     {"errors": [{"message": "é", "path": ["a", 0], "extensions": {"code": "X"}}]},
 ]
 STDLIB_ONLY: list[Any] = [
+    {"data": {"rows": [{"m": 1.0}, {"m": float("nan")}, {"m": 2.0}]}},
+    {"data": {"rows": [{"m": 1.0}, {"m": 3e-5}]}},
     {"data": {"x": float("nan")}},
     {"data": {"deep": [{"x": [float("inf")]}], "history": [ROW] * 100}},
     {"data": {"x": -float("inf")}},
@@ -51,7 +54,7 @@ def test_plain_answers_take_orjson(value: Any) -> None:
     assert orjson_identical(value)
 
 
-@pytest.mark.parametrize("value", STDLIB_ONLY[:5])
+@pytest.mark.parametrize("value", STDLIB_ONLY[:7])
 def test_non_finite_and_tiny_floats_take_the_stdlib(value: Any) -> None:
     assert not orjson_identical(value)
 
