@@ -187,7 +187,7 @@ def _to_pandas(table: Any, json_columns: set[str]) -> pandas.DataFrame:
     nested = {f.name for f in table.schema if _nested(f.type)} - json_columns
     objects = json_columns | nested
     plain = table.drop_columns(list(objects)) if objects else table
-    frame: pandas.DataFrame = plain.to_pandas(split_blocks=True)  # no consolidating copy
+    frame = _plain_frame(plain)
     for name in json_columns:
         values = decode_json_texts(table.column(name).to_pylist(), f"history column {name!r}")
         frame[name] = pandas.Series(values, index=frame.index, dtype=object)
@@ -200,3 +200,41 @@ def _to_pandas(table: Any, json_columns: set[str]) -> pandas.DataFrame:
     if objects:
         frame = frame[table.column_names]
     return frame
+
+
+def _numbers(column: Any) -> Any:
+    """A chunked int / float column without nulls as one new numpy array (None for any
+    other column), its chunks copied in turn into an array numpy allocated: pyarrow's own
+    conversion joins chunks into memory without huge pages, and on a 1M-row history that
+    fresh memory's page faults were most of the conversion (about 200 ms of 250 ms for
+    13 columns right after a pause; numpy asks the kernel for huge pages)."""
+    import numpy
+    import pyarrow as pa
+
+    kind = column.type
+    if column.null_count or not (pa.types.is_integer(kind) or pa.types.is_floating(kind)):
+        return None
+    values = numpy.empty(len(column), dtype=kind.to_pandas_dtype())
+    at = 0
+    for chunk in column.chunks:
+        values[at : at + len(chunk)] = chunk.to_numpy(zero_copy_only=True)
+        at += len(chunk)
+    return values
+
+
+def _plain_frame(table: Any) -> pandas.DataFrame:
+    """`table.to_pandas(split_blocks=True)` (scalar columns), with its int and float
+    columns without nulls joined by `_numbers`: the same frame, built faster."""
+    import pandas
+
+    if table.num_rows == 0 or table.num_columns == 0:
+        converted: pandas.DataFrame = table.to_pandas(split_blocks=True)
+        return converted
+    numbers = {name: _numbers(table.column(name)) for name in table.column_names}
+    others = [name for name, values in numbers.items() if values is None]
+    rest = table.select(others).to_pandas(split_blocks=True) if others else None
+    columns = {
+        name: rest[name] if values is None and rest is not None else values
+        for name, values in numbers.items()
+    }
+    return pandas.DataFrame(columns, index=pandas.RangeIndex(table.num_rows), copy=False)
