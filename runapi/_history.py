@@ -1,4 +1,4 @@
-"""Reading history: sampled (`Run.history`) and full scans (`Run.scan_history`)."""
+"""Full history scans (`Run.scan_history`): `HistoryScan`, its row pages and frames."""
 
 from __future__ import annotations
 
@@ -8,24 +8,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from functools import partial
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import httpx
-
-from . import _rest as rest
 from ._context import Context
-from ._exceptions import BadRequestError, GraphQLError
-from ._history_requests import (
-    check_int,
-    check_keys,
-    history_texts,
-    sampled_rows,
-    spec_keys,
-)
-from ._history_rows import bounded_part, exact_rows, prefetched_parts, table_rows
+from ._history_exports import HistoryExports, joined_arrow
+from ._history_requests import check_int, check_keys, history_texts, sampled_rows, spec_keys
+from ._history_rows import exact_rows, prefetched_parts, table_rows
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused
 from ._lookup import require_run
-from ._parquet import exports_frame, nested_schema, pyarrow_available
+from ._parquet import pyarrow_available
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -33,14 +24,10 @@ if TYPE_CHECKING:
     import polars
     import pyarrow
 
-Stream = Literal["default", "system"]
 T = TypeVar("T")
 
 FAST_PAGE_SIZE = 10_000
 """Steps per GraphQL page when a whole scan is read into a DataFrame."""
-
-EXPORT_WORKERS = 4
-"""Parquet export parts downloaded and parsed at once by `HistoryScan.to_pandas`."""
 
 ITER_VALUES = 200_000
 """Values per window up to which iterating a scan doubles its windows' steps."""
@@ -54,80 +41,6 @@ ACTIVE_STATES = frozenset({"running", "pending", "preempting"})
 IN_FLIGHT = 1
 """GraphQL pages requested ahead while a DataFrame is built (memory: this many + 1).
 Two measured no faster on two cores: the client's decoding, not the wait, bounds it."""
-
-
-def _unknown_field(exc: GraphQLError | BadRequestError) -> bool:
-    """Whether the server refused the `parquetHistory` field (an older server)."""
-    if isinstance(exc, GraphQLError):
-        return any("parquetHistory" in str(e.get("message", "")) for e in exc.errors)
-    return "parquetHistory" in str(exc)
-
-
-def _checked_args(
-    samples: int, keys: list[str] | None, x_axis: str, stream: str
-) -> list[str] | None:
-    check_int("samples", samples, 1)
-    checked = check_keys(keys)
-    if not isinstance(x_axis, str) or not x_axis:
-        raise ValueError(f"x_axis must be a non-empty str, not {x_axis!r}")
-    if stream not in ("default", "system"):
-        raise ValueError(f"stream must be 'default' or 'system', not {stream!r}")
-    return checked
-
-
-def history_frame(
-    ctx: Context,
-    path: RunPath,
-    *,
-    samples: int,
-    keys: list[str] | None,
-    x_axis: str,
-    stream: str,
-) -> pandas.DataFrame:
-    """Sampled history as a DataFrame, built column by column (see `Run.history`)."""
-    checked = _checked_args(samples, keys, x_axis, stream)
-    columns = ColumnBuilder()
-    if stream == "default" and checked is None:
-        columns.add_texts(history_texts(ctx, path, samples, None, None))
-    else:
-        rows = fetch_history(ctx, path, samples=samples, keys=keys, x_axis=x_axis, stream=stream)
-        columns.add(rows)
-    return columns.to_pandas()
-
-
-def fetch_history(
-    ctx: Context,
-    path: RunPath,
-    *,
-    samples: int,
-    keys: list[str] | None,
-    x_axis: str,
-    stream: str,
-) -> list[dict[str, Any]]:
-    """Sampled history rows (validated arguments; see `Run.history`)."""
-    checked = _checked_args(samples, keys, x_axis, stream)
-    client = ctx.gql.client
-    e, p, n = path.entity, path.project, path.run_id
-    if stream == "system":
-        events = require_run(ctx.gql.call(client.get_run_events, e, p, n, samples=samples), path)
-        rows = decode_rows(events.events, "events")
-        if checked is not None:
-            wanted = spec_keys(checked, x_axis)
-            rows = [
-                {k: r[k] for k in wanted if k in r} for r in rows if all(k in r for k in wanted)
-            ]
-        return rows
-    if checked is None:
-        return decode_rows(history_texts(ctx, path, samples, None, None))
-    return sampled_rows(ctx, path, dumps({"keys": spec_keys(checked, x_axis), "samples": samples}))
-
-
-def rows_to_dataframe(rows: list[dict[str, Any]]) -> pandas.DataFrame:
-    """A DataFrame with one row per history row (columns: union of keys, in order seen),
-    built column by column (`ColumnBuilder`)."""
-    columns = ColumnBuilder()
-    columns.add(rows)
-    return columns.to_pandas()
 
 
 class HistoryScan:
@@ -159,6 +72,7 @@ class HistoryScan:
         self._page_size = check_int("page_size", page_size, 1)
         self._min_step = None if min_step is None else check_int("min_step", min_step, 0)
         self._max_step = None if max_step is None else check_int("max_step", max_step, 0)
+        self._exports = HistoryExports(ctx, path, self._keys, self._min_step, self._max_step)
 
     @property
     def keys(self) -> list[str] | None:
@@ -294,13 +208,13 @@ class HistoryScan:
         logged to is paged over GraphQL only (its `parquetHistory` would list every row
         as live data)."""
         last, state = self._scan_start()
-        plan = None if state in ACTIVE_STATES else self._export_plan()
+        plan = None if state in ACTIVE_STATES else self._exports.plan()
         if plan is None:
             yield from self._growing(self._min_step, last)
             return
         urls, upper, tail_start = plan
         resume = self._min_step  # the first step GraphQL would still have to read
-        read = partial(self._bounded_part, upper=upper)
+        read = partial(self._exports.part, upper=upper)
         with closing(prefetched_parts(read, urls)) as parts:
             for part in parts:
                 if part is None or part[1] or not exact_rows(part[0]):
@@ -315,12 +229,6 @@ class HistoryScan:
                     return
                 tail_start = max(tail_start, resume or 0)
         yield from self._growing(tail_start, last)
-
-    def _bounded_part(
-        self, url: str, upper: int | None
-    ) -> tuple[tuple[Any, set[str]] | None, bool]:
-        """`export_table` of one export, and whether it reaches step `upper`."""
-        return bounded_part(self._download(url), self._keys, self._min_step, upper)
 
     def to_pandas(self, *, parquet: bool = True, page_size: int | None = None) -> pandas.DataFrame:
         """Every row as a DataFrame, built column by column (no list of row dicts kept).
@@ -342,7 +250,7 @@ class HistoryScan:
         size = check_int("page_size", page_size, 1) if page_size is not None else None
         pages = max(self._page_size, FAST_PAGE_SIZE) if size is None else size
         if parquet:
-            frames = self._export_frames()
+            frames = self._exports.frames()
             if frames is not None:
                 exported, tail_start = frames
                 tail = self._tail_frame(tail_start, pages) if tail_start is not None else None
@@ -378,72 +286,6 @@ class HistoryScan:
                     columns.add(rows)
         return columns
 
-    def _export_frames(self) -> tuple[list[pandas.DataFrame], int | None] | None:
-        """Frames of the server's exports and the first step to page over GraphQL after
-        them (None: no tail); None when exports cannot be used (no pyarrow, an older
-        server, no exports, or exports without integer steps)."""
-        found = self._export_parts()
-        if found is None:
-            return None
-        parts, tail_start = found
-        return [exports_frame(parts)], tail_start
-
-    def _export_parts(self) -> tuple[list[tuple[Any, set[str]]], int | None] | None:
-        """The exports as arrow tables (`export_table` results, in order) and the first
-        step to page over GraphQL after them; None as in `_export_frames`."""
-        plan = self._export_plan()
-        if plan is None:
-            return None
-        urls, upper, tail_start = plan
-        # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
-        # joined in arrow and converted to pandas once.
-        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
-            parts = [part for part, _ in pool.map(self._bounded_part, urls, [upper] * len(urls))]
-        found = [p for p in parts if p is not None]
-        if len(found) != len(parts):
-            return None
-        return found, tail_start
-
-    def _export_plan(self) -> tuple[list[str], int | None, int | None] | None:
-        """The export URLs, the step before which their rows are read (the live
-        boundary or `max_step`) and the first step to page over GraphQL after them (None:
-        no tail); None when exports cannot be used (no pyarrow, an older server, none)."""
-        if not pyarrow_available():
-            return None
-        client = self._ctx.gql.client
-        try:
-            project = self._ctx.gql.call(
-                client.get_run_parquet_history,
-                self._path.entity,
-                self._path.project,
-                self._path.run_id,
-                live_keys=["_step"],
-            )
-        except (GraphQLError, BadRequestError) as exc:
-            if _unknown_field(exc):
-                return None
-            raise
-        parquet = require_run(project, self._path).parquet_history
-        if not parquet.parquet_urls:
-            return None
-        live_steps = [
-            row["_step"]
-            for row in parquet.live_data
-            if isinstance(row, dict) and isinstance(row.get("_step"), int | float)
-        ]
-        boundary = int(min(live_steps)) if live_steps else None
-        upper = self._max_step
-        if boundary is not None:
-            upper = boundary if upper is None else min(boundary, upper)
-        tail = None if boundary is None else max(boundary, self._min_step or boundary)
-        return list(parquet.parquet_urls), upper, tail
-
-    def _download(self, url: str) -> bytes:
-        what = "GET history export"
-        return rest.send(
-            self._ctx, "GET", url, what=what, signed=True, long=True, ok=_is_200
-        ).content
-
     def to_arrow(self, progress: bool | None = None) -> pyarrow.Table:
         """Every row as a pyarrow Table (`pip install 'runapi[arrow]'`), read the way
         `to_pandas` reads it (parquet exports first, then GraphQL pages), so every output
@@ -467,29 +309,18 @@ class HistoryScan:
         when there are no exports (a missing value stays null, a logged NaN stays NaN);
         None when exports hold JSON-text or nested columns, or tables whose types do not
         join: then pandas leads."""
-        import pyarrow as pa
-
-        found = self._export_parts() if pyarrow_available() else None
+        found = self._exports.parts() if pyarrow_available() else None
         if found is None:  # no exports (a live run, an older server): every row over GraphQL
             with gc_paused():
                 pages = max(self._page_size, FAST_PAGE_SIZE)
                 return self._tail_columns(self._min_step, pages).to_arrow()
-        parts, tail_start = found
-        tables = [table for table, json_columns in parts if not json_columns]
-        if len(tables) != len(parts) or any(map(nested_schema, (t.schema for t in tables))):
-            return None
-        if tail_start is not None:
-            with gc_paused():
-                tail = self._tail_columns(tail_start, max(self._page_size, FAST_PAGE_SIZE))
-                tables.append(tail.to_arrow())
-        tables = [t for t in tables if t.num_columns]
-        if not tables:
-            return pa.table({})
-        try:
-            joined: pyarrow.Table = pa.concat_tables(tables, promote_options="default")
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            return None
-        return joined
+        return joined_arrow(*found, tail=self._tail_arrow)
+
+    def _tail_arrow(self, start: int) -> pyarrow.Table:
+        """The rows from step `start` on, paged over GraphQL into an arrow table."""
+        with gc_paused():
+            tail = self._tail_columns(start, max(self._page_size, FAST_PAGE_SIZE))
+            return tail.to_arrow()
 
     def to_polars(self, progress: bool | None = None) -> polars.DataFrame:
         """Every row as a polars DataFrame (`pip install 'runapi[polars]'`).
@@ -506,8 +337,3 @@ class HistoryScan:
 
     def __repr__(self) -> str:
         return f"<HistoryScan {self._path} keys={self._keys} page_size={self._page_size}>"
-
-
-def _is_200(response: httpx.Response) -> bool:
-    """Exports are whole-file GETs: anything but 200 (a 206, a redirect) is an error."""
-    return response.status_code == 200

@@ -12,7 +12,8 @@ from ._artifact_upload import MULTIPART_THRESHOLD, PART_SIZE, UPLOAD_WORKERS, Up
 from ._artifacts import Artifact, ArtifactSpec
 from ._exceptions import RunFileNotFoundError
 from ._files import File
-from ._history import HistoryScan, Stream, fetch_history, history_frame
+from ._history import HistoryScan
+from ._history_sampled import Stream, fetch_history, history_frame
 from ._pagination import Paginator
 from ._run_base import RunBase
 

@@ -1,0 +1,154 @@
+"""Reading the server's parquet exports of a run's history (`Run.parquetHistory`) for
+`HistoryScan`: which exports to read and up to which step, their parts as arrow tables,
+and those joined into one frame or table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from . import _rest as rest
+from ._context import Context
+from ._exceptions import BadRequestError, GraphQLError
+from ._history_rows import bounded_part
+from ._lookup import require_run
+from ._parquet import exports_frame, nested_schema, pyarrow_available
+from ._paths import RunPath
+
+if TYPE_CHECKING:
+    import pandas
+    import pyarrow
+
+EXPORT_WORKERS = 4
+"""Parquet export parts downloaded and parsed at once by `HistoryScan.to_pandas`."""
+
+
+def _unknown_field(exc: GraphQLError | BadRequestError) -> bool:
+    """Whether the server refused the `parquetHistory` field (an older server)."""
+    if isinstance(exc, GraphQLError):
+        return any("parquetHistory" in str(e.get("message", "")) for e in exc.errors)
+    return "parquetHistory" in str(exc)
+
+
+class HistoryExports:
+    """The parquet exports of the history of the run at `path`, read for a scan of
+    `keys` (None: every key) from step `min_step` to before `max_step` (None: unbounded).
+    The constructor does no I/O."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        path: RunPath,
+        keys: list[str] | None,
+        min_step: int | None,
+        max_step: int | None,
+    ) -> None:
+        self._ctx = ctx
+        self._path = path
+        self._keys = keys
+        self._min_step = min_step
+        self._max_step = max_step
+
+    def plan(self) -> tuple[list[str], int | None, int | None] | None:
+        """The export URLs, the step before which their rows are read (the live
+        boundary or `max_step`) and the first step to page over GraphQL after them (None:
+        no tail); None when exports cannot be used (no pyarrow, an older server, none)."""
+        if not pyarrow_available():
+            return None
+        client = self._ctx.gql.client
+        try:
+            project = self._ctx.gql.call(
+                client.get_run_parquet_history,
+                self._path.entity,
+                self._path.project,
+                self._path.run_id,
+                live_keys=["_step"],
+            )
+        except (GraphQLError, BadRequestError) as exc:
+            if _unknown_field(exc):
+                return None
+            raise
+        parquet = require_run(project, self._path).parquet_history
+        if not parquet.parquet_urls:
+            return None
+        live_steps = [
+            row["_step"]
+            for row in parquet.live_data
+            if isinstance(row, dict) and isinstance(row.get("_step"), int | float)
+        ]
+        boundary = int(min(live_steps)) if live_steps else None
+        upper = self._max_step
+        if boundary is not None:
+            upper = boundary if upper is None else min(boundary, upper)
+        tail = None if boundary is None else max(boundary, self._min_step or boundary)
+        return list(parquet.parquet_urls), upper, tail
+
+    def part(self, url: str, upper: int | None) -> tuple[tuple[Any, set[str]] | None, bool]:
+        """`export_table` of one export, and whether it reaches step `upper`."""
+        return bounded_part(self._download(url), self._keys, self._min_step, upper)
+
+    def parts(self) -> tuple[list[tuple[Any, set[str]]], int | None] | None:
+        """The exports as arrow tables (`export_table` results, in order) and the first
+        step to page over GraphQL after them; None as in `frames`."""
+        plan = self.plan()
+        if plan is None:
+            return None
+        urls, upper, tail_start = plan
+        # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
+        # joined in arrow and converted to pandas once.
+        with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
+            parts = [part for part, _ in pool.map(self.part, urls, [upper] * len(urls))]
+        found = [p for p in parts if p is not None]
+        if len(found) != len(parts):
+            return None
+        return found, tail_start
+
+    def frames(self) -> tuple[list[pandas.DataFrame], int | None] | None:
+        """Frames of the server's exports and the first step to page over GraphQL after
+        them (None: no tail); None when exports cannot be used (no pyarrow, an older
+        server, no exports, or exports without integer steps)."""
+        found = self.parts()
+        if found is None:
+            return None
+        parts, tail_start = found
+        return [exports_frame(parts)], tail_start
+
+    def _download(self, url: str) -> bytes:
+        what = "GET history export"
+        return rest.send(
+            self._ctx, "GET", url, what=what, signed=True, long=True, ok=_is_200
+        ).content
+
+
+def joined_arrow(
+    parts: list[tuple[Any, set[str]]],
+    tail_start: int | None,
+    tail: Callable[[int], pyarrow.Table],
+) -> pyarrow.Table | None:
+    """The export `parts` (`HistoryExports.parts`) and, from step `tail_start` on, the
+    `tail(tail_start)` table read over GraphQL, joined into one arrow table when every
+    column is a plain scalar column; None when exports hold JSON-text or nested columns,
+    or tables whose types do not join."""
+    import pyarrow as pa
+
+    tables = [table for table, json_columns in parts if not json_columns]
+    if len(tables) != len(parts) or any(map(nested_schema, (t.schema for t in tables))):
+        return None
+    if tail_start is not None:
+        tables.append(tail(tail_start))
+    tables = [t for t in tables if t.num_columns]
+    if not tables:
+        return pa.table({})
+    try:
+        joined: pyarrow.Table = pa.concat_tables(tables, promote_options="default")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return joined
+
+
+def _is_200(response: httpx.Response) -> bool:
+    """Exports are whole-file GETs: anything but 200 (a 206, a redirect) is an error."""
+    return response.status_code == 200
