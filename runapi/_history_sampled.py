@@ -80,10 +80,3 @@ def fetch_history(
         return decode_rows(history_texts(ctx, path, samples, None, None))
     return sampled_rows(ctx, path, dumps({"keys": spec_keys(checked, x_axis), "samples": samples}))
 
-
-def rows_to_dataframe(rows: list[dict[str, Any]]) -> pandas.DataFrame:
-    """A DataFrame with one row per history row (columns: union of keys, in order seen),
-    built column by column (`ColumnBuilder`)."""
-    columns = ColumnBuilder()
-    columns.add(rows)
-    return columns.to_pandas()
