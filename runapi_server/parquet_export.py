@@ -107,6 +107,9 @@ machine's clock (a network filesystem's)."""
 FILE_SUFFIX = ".native.parquet"  # exports of older servers (JSON-text columns) lack it
 STOP_PATH = ""  # the path of the stop marker record (see the module docstring)
 SEND_CHUNK = 1 << 20  # bytes per write when a part is downloaded
+COMPRESSION = "zstd"
+"""Part files' codec, at level 1: on number columns as small as level 3 within a few
+percent, written about as fast as snappy; every pyarrow wheel has it."""
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 ACTIVE_STATES = frozenset({"running", "pending", "preempting"})
 
@@ -180,8 +183,10 @@ def _write_part(state: ServerState, run_id: int, first_line: int, table: Any) ->
         pq.write_table(
             table,
             tmp,
-            compression="snappy",
+            compression=COMPRESSION,
+            compression_level=1,
             use_dictionary=parquet_tables.dictionary_columns(table),
+            column_encoding=parquet_tables.column_encodings(table),
         )
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -12,6 +13,7 @@ from typing import Any
 
 import httpx
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT, User
 from history_exports import (
@@ -46,6 +48,12 @@ def test_exports_equal_graphql_pages(user: User) -> None:
     assert urls and all(u.startswith(user.server.url) for u in urls)
     (table,) = export_tables(urls)
     assert table.num_rows == 300 and live_steps(user, run) == []
+    # numbers in byte streams (floats) and deltas (ints), zstd: fewer bytes to send
+    chunks = pq.ParquetFile(io.BytesIO(httpx.get(urls[0]).content)).metadata.row_group(0)
+    by_name = {chunks.column(i).path_in_schema: chunks.column(i) for i in range(chunks.num_columns)}
+    assert "BYTE_STREAM_SPLIT" in by_name["loss"].encodings
+    assert "DELTA_BINARY_PACKED" in by_name["_step"].encodings
+    assert {c.compression for c in by_name.values()} == {"ZSTD"}
     assert not (table.schema.metadata or {}).get(b"runapi.json_columns")
     assert pa.types.is_struct(table.schema.field("hist").type)
     assert pa.types.is_list(table.schema.field("vec").type)
