@@ -25,6 +25,10 @@ def warm_libraries(python: Path, env: dict[str, str]) -> None:
     subprocess.run([str(python), "-c", code], check=True, env=env, capture_output=True)
 
 
+SAMPLED_CALLS = 15
+"""Timed `history(samples=500)` calls per process: a call takes milliseconds, so a few
+more per process steady the median (the same count on every side)."""
+SAMPLED_NOTE = f"per call, median over {SAMPLED_CALLS} calls x repetitions (after 1 warm-up)"
 IDLE_S = 6
 """The pause before the idle-matched warm read (`cold_extras`)."""
 
@@ -99,10 +103,10 @@ def sparse_group(
             if side != "runapi" and rep >= anchor_reps:
                 continue
             impl = "runapi" if side == "runapi" else "wandb"
-            res = run_scenario(python, impl, "sampled", {"path": path, "calls": 5}, env)
+            res = run_scenario(python, impl, "sampled", {"path": path, "calls": SAMPLED_CALLS}, env)
             if res:
                 sampled.times.setdefault(side, []).extend(res["times"])
-    sampled.notes.append("per call, median over 5 calls x repetitions (after 1 warm-up)")
+    sampled.notes.append(SAMPLED_NOTE)
     return [full, cold, sampled], ingest
 
 

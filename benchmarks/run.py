@@ -44,6 +44,8 @@ from benchmarks.fill import (  # noqa: E402
     fill_runs_table,
 )
 from benchmarks.groups import (  # noqa: E402
+    SAMPLED_CALLS,
+    SAMPLED_NOTE,
     formats_group,
     full_group,
     ingest_cost,
@@ -294,13 +296,12 @@ def main() -> int:
                             if side != "runapi" and rep >= sizes.anchor_reps:
                                 continue
                             impl = "runapi" if side == "runapi" else "wandb"
-                            args3: dict[str, Any] = {"path": path, "keys": keys, "calls": 5}
+                            args3: dict[str, Any] = {"path": path, "keys": keys}
+                            args3["calls"] = SAMPLED_CALLS
                             res = run_scenario(python, impl, "sampled", args3, env)
                             if res:
                                 res3.times.setdefault(side, []).extend(res["times"])
-                    res3.notes.append(
-                        "per call, median over 5 calls x repetitions (after 1 warm-up)"
-                    )
+                    res3.notes.append(SAMPLED_NOTE)
                     results.append(res3)
 
         # 4. runs table, 5. bulk
