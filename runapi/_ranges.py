@@ -9,6 +9,7 @@ the longer of the transfer and the hashing, not their sum. While it has to wait 
 
 ```python
 plan = RangePlan(range_bounds(total, 32 << 20), more_streams=start_stream)
+presize(fileno, total)
 # fetching threads: plan.take() -> index; plan.advance(index, offset); plan.finish(index)
 plan.hash_in_order(fileno, hashlib.md5())
 ```
@@ -16,6 +17,7 @@ plan.hash_in_order(fileno, hashlib.md5())
 
 from __future__ import annotations
 
+import mmap
 import os
 import threading
 import time
@@ -108,8 +110,29 @@ class RangePlan:
     def hash_in_order(self, fileno: int, hasher: Any) -> None:
         """Feed `hasher` the bytes every range wrote, in order, read from `fileno` as they
         are written; returns when every range has ended, or at once when the download
-        stopped (the failed range's error is its stream's to raise)."""
-        view = memoryview(bytearray(HASH_READ_BYTES))
+        stopped (the failed range's error is its stream's to raise).
+
+        The file must already be as long as all ranges (`presize`): it is read through a
+        memory map (no copy), or with `preadv` where it cannot be mapped."""
+        size = self.bounds[-1][1] + 1 if self.bounds else 0
+        try:
+            mapped = mmap.mmap(fileno, size, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            buffer = memoryview(bytearray(HASH_READ_BYTES))
+
+            def read(offset: int, count: int) -> memoryview:
+                got = os.preadv(fileno, [buffer[:count]], offset)
+                if got <= 0:
+                    raise OSError(f"the download file ends at {offset} bytes") from None
+                return buffer[:got]
+
+            self._hash_from(read, hasher)
+            return
+        with mapped, memoryview(mapped) as view:
+            self._hash_from(lambda offset, count: view[offset : offset + count], hasher)
+
+    def _hash_from(self, read: Callable[[int, int], memoryview], hasher: Any) -> None:
+        """`hash_in_order` with `read(offset, count)`: up to `count` bytes at `offset`."""
         waited = 0.0
         for index, (offset, _end) in enumerate(self.bounds):
             while True:
@@ -122,11 +145,18 @@ class RangePlan:
                         waited = 0.0
                         self._more_streams()
                 while offset < reached:
-                    want = min(HASH_READ_BYTES, reached - offset)
-                    count = os.preadv(fileno, [view[:want]], offset)
-                    if count <= 0:
-                        raise OSError(f"the download file ends at {offset} bytes")
-                    hasher.update(view[:count])
-                    offset += count
+                    chunk = read(offset, min(HASH_READ_BYTES, reached - offset))
+                    hasher.update(chunk)
+                    offset += len(chunk)
             if self._stopped:
                 return
+
+
+def presize(fileno: int, size: int) -> None:
+    """Make the (empty) file `fileno` `size` bytes long before ranges are written into it:
+    its space allocated at once where the system can (writes then cost less, and a full
+    disk fails here), else as a sparse file."""
+    if hasattr(os, "posix_fallocate"):
+        os.posix_fallocate(fileno, 0, size)
+    else:
+        os.ftruncate(fileno, size)

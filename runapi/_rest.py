@@ -35,7 +35,7 @@ from ._context import Context
 from ._exceptions import DownloadIntegrityError
 from ._graphql import http_status_error, transport_error
 from ._http import NO_AUTH, NO_DEADLINE
-from ._ranges import RangePlan, range_bounds
+from ._ranges import RangePlan, presize, range_bounds
 
 REPORT_BYTES = 1 << 20
 """A range reports how far it got to the hashing thread every this many bytes."""
@@ -203,6 +203,7 @@ def _ranged(
         _check_range(first, first_start, first_end, total, what)
         out.flush()
         fileno = out.fileno()
+        presize(fileno, total)
         with ThreadPoolExecutor(RANGED_STREAMS, thread_name_prefix="runapi-range") as pool:
             streams: list[Future[int]] = []
 

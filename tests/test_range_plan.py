@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runapi import _ranges
-from runapi._ranges import RangePlan, range_bounds
+from runapi._ranges import RangePlan, presize, range_bounds
 
 
 def test_range_bounds_cover_the_total_in_order() -> None:
@@ -39,13 +39,16 @@ def write_ranges(plan: RangePlan, fd: int, data: bytes, piece: int) -> None:
         plan.finish(index)
 
 
+@pytest.mark.parametrize("presized", [True, False])  # False: too short to map, preadv
 @pytest.mark.parametrize("streams", [1, 3])
 def test_the_hash_follows_ranges_written_by_several_streams(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streams: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, streams: int, presized: bool
 ) -> None:
     monkeypatch.setattr(_ranges, "HASH_READ_BYTES", 1000)  # several reads per range
     data = os.urandom(100_003)
     fd = os.open(tmp_path / "f", os.O_RDWR | os.O_CREAT)
+    if presized:
+        presize(fd, len(data))
     asked: list[int] = []
     threads: list[threading.Thread] = []
 
