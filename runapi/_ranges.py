@@ -91,21 +91,18 @@ class RangePlan:
             self._stopped = True
             self._changed.notify_all()
 
-    def _wait_past(self, index: int, offset: int) -> tuple[int | None, float]:
-        """Once range `index` reached past `offset`: how far (None when it ended there or
-        the download stopped), and the seconds waited for it."""
+    def _wait_past(self, index: int, offset: int, timeout: float | None) -> tuple[int, bool]:
+        """Wait (at most `timeout` seconds) until range `index` reached past `offset`:
+        how far it reached, and whether it ended there (or the download stopped)."""
         with self._changed:
-            if self._reached[index] > offset or self._finished[index] or self._stopped:
-                waited = 0.0
-            else:
-                began = time.monotonic()
-                while not (self._reached[index] > offset or self._finished[index]):
-                    if self._stopped:
-                        break
-                    self._changed.wait()
-                waited = time.monotonic() - began
+            self._changed.wait_for(
+                lambda: self._reached[index] > offset or self._finished[index] or self._stopped,
+                timeout,
+            )
             reached = self._reached[index]
-            return (reached if reached > offset and not self._stopped else None), waited
+            if self._stopped:
+                return offset, True
+            return reached, reached <= offset and self._finished[index]
 
     def hash_in_order(self, fileno: int, hasher: Any) -> None:
         """Feed `hasher` the bytes every range wrote, in order, read from `fileno` as they
@@ -132,18 +129,23 @@ class RangePlan:
             self._hash_from(lambda offset, count: view[offset : offset + count], hasher)
 
     def _hash_from(self, read: Callable[[int, int], memoryview], hasher: Any) -> None:
-        """`hash_in_order` with `read(offset, count)`: up to `count` bytes at `offset`."""
-        waited = 0.0
+        """`hash_in_order` with `read(offset, count)`: up to `count` bytes at `offset`.
+        Each `WAIT_FOR_STREAM_S` spent waiting for bytes (past the first ones: their
+        latency says nothing about the rate) asks for one more stream."""
+        budget = WAIT_FOR_STREAM_S
         for index, (offset, _end) in enumerate(self.bounds):
             while True:
-                reached, wait = self._wait_past(index, offset)
-                if reached is None:
-                    break
-                if index or offset:  # not the first bytes' latency: the transfer lags
-                    waited += wait
-                    if waited >= WAIT_FOR_STREAM_S:
-                        waited = 0.0
+                first_bytes = index == 0 and offset == 0
+                began = time.monotonic()
+                timeout = None if first_bytes else max(budget, 0.001)
+                reached, ended = self._wait_past(index, offset, timeout)
+                if not first_bytes:
+                    budget -= time.monotonic() - began
+                    if budget <= 0:
+                        budget = WAIT_FOR_STREAM_S
                         self._more_streams()
+                if ended:
+                    break
                 while offset < reached:
                     chunk = read(offset, min(HASH_READ_BYTES, reached - offset))
                     hasher.update(chunk)
