@@ -79,4 +79,3 @@ def fetch_history(
     if checked is None:
         return decode_rows(history_texts(ctx, path, samples, None, None))
     return sampled_rows(ctx, path, dumps({"keys": spec_keys(checked, x_axis), "samples": samples}))
-

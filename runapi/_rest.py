@@ -23,7 +23,7 @@ import os
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +35,16 @@ from ._context import Context
 from ._exceptions import DownloadIntegrityError
 from ._graphql import http_status_error, transport_error
 from ._http import NO_AUTH, NO_DEADLINE
+from ._ranges import RangePlan, presize, range_bounds
 
-CHUNK_BYTES = 1 << 20
+REPORT_BYTES = 1 << 20
+"""A range reports how far it got to the hashing thread every this many bytes."""
 RANGED_MIN_BYTES = 64 << 20
-"""A download of a known size this large is fetched as `RANGED_PARTS` ranges at once."""
-RANGED_PARTS = 4
+"""A download of a known size this large is fetched in byte ranges, several at once."""
+RANGE_BYTES = 32 << 20
+"""The size of each range of a ranged download (the last one may be shorter)."""
+RANGED_STREAMS = 4
+"""At most this many ranges of one download are fetched at the same time."""
 
 
 def send(
@@ -157,7 +162,7 @@ def _copy(
     response: httpx.Response, out: BinaryIO, hasher: Any, on_bytes: Callable[[int], None]
 ) -> tuple[int, str]:
     size = 0
-    for chunk in response.iter_bytes(CHUNK_BYTES):
+    for chunk in response.iter_bytes():  # as they come off the socket (up to 64 KiB)
         out.write(chunk)
         hasher.update(chunk)
         size += len(chunk)
@@ -174,12 +179,16 @@ def _ranged(
     signed: bool,
     on_bytes: Callable[[int], None],
 ) -> tuple[int, str]:
-    """`total` bytes in `RANGED_PARTS` byte ranges fetched at once (a single stream
-    through one connection is bound by one thread's reading), each written at its offset.
-    The first range is hashed as it arrives, the others from the file once they are all
-    there. A server that answers the first range with the whole body (200) is read as one
-    stream; one that answers any range with other bytes than asked is an error."""
-    bounds = _range_bounds(total, RANGED_PARTS)
+    """`total` bytes as byte ranges of `RANGE_BYTES`, taken in order by up to
+    `RANGED_STREAMS` threads, each written at its offset, while this thread hashes the
+    file in order behind them (`_ranges.RangePlan`). One stream to start with; the
+    hashing asks for another while it waits for bytes (a slow link), none while it is the
+    slower side (on one core, MD5 is the limit and more streams only take CPU from it).
+
+    A server that answers the first range with the whole body (200) is read as one
+    stream; one that answers any range with other bytes than asked is an error. On the
+    first failure no more ranges are asked for and the running ones stop."""
+    bounds = range_bounds(total, RANGE_BYTES)
     lock = threading.Lock()
 
     def counted(count: int) -> None:
@@ -193,35 +202,60 @@ def _ranged(
             return _copy(first, out, hashlib.md5(), counted)
         _check_range(first, first_start, first_end, total, what)
         out.flush()
-        with ThreadPoolExecutor(len(bounds) - 1, thread_name_prefix="runapi-range") as pool:
-            rest = [
-                pool.submit(_fetch_range, ctx, url, out.fileno(), b, total, what, signed, counted)
-                for b in bounds[1:]
-            ]
+        fileno = out.fileno()
+        presize(fileno, total)
+        with ThreadPoolExecutor(RANGED_STREAMS, thread_name_prefix="runapi-range") as pool:
+            streams: list[Future[int]] = []
+
+            def start_stream(response: httpx.Response | None = None) -> None:
+                if len(streams) < RANGED_STREAMS and plan.untaken:
+                    args = (ctx, url, fileno, plan, total, what, signed, counted, response)
+                    streams.append(pool.submit(_stream_ranges, *args))
+
+            plan = RangePlan(bounds, more_streams=start_stream)
+            start_stream(first)
             hasher = hashlib.md5()
             try:
-                size, _ = _copy(first, out, hasher, counted)
-                out.flush()
+                plan.hash_in_order(fileno, hasher)
             except BaseException:
-                for future in rest:
-                    future.cancel()
+                plan.stop()
                 raise
-            size += sum(future.result() for future in rest)
-    for start, end in bounds[1:]:  # the other ranges' bytes, in order, from the file
-        offset = start
-        while offset <= end:
-            chunk = os.pread(out.fileno(), min(CHUNK_BYTES, end - offset + 1), offset)
-            if not chunk:
-                break
-            hasher.update(chunk)
-            offset += len(chunk)
+            size = sum(future.result() for future in streams)
     return size, md5_base64(hasher)
 
 
-def _range_bounds(total: int, parts: int) -> list[tuple[int, int]]:
-    """`parts` inclusive byte ranges covering `total` bytes, in order."""
-    step = -(-total // parts)
-    return [(start, min(start + step, total) - 1) for start in range(0, total, step)]
+def _stream_ranges(
+    ctx: Context,
+    url: str,
+    fileno: int,
+    plan: RangePlan,
+    total: int,
+    what: str,
+    signed: bool,
+    on_bytes: Callable[[int], None],
+    first: httpx.Response | None,
+) -> int:
+    """Fetch ranges of `plan` one after the other until none is left (`first`: the open
+    response of the range taken first); the bytes written. Any failure stops the plan."""
+    written = 0
+    try:
+        while (index := plan.take()) is not None:
+            try:
+                if first is not None:
+                    written += _write_range(first, fileno, index, plan, what, on_bytes)
+                    first = None
+                    continue
+                start, end = plan.bounds[index]
+                headers = {"Range": f"bytes={start}-{end}"}
+                with stream(ctx, url, what=what, signed=signed, headers=headers) as response:
+                    _check_range(response, start, end, total, what)
+                    written += _write_range(response, fileno, index, plan, what, on_bytes)
+            finally:
+                plan.finish(index)
+    except BaseException:
+        plan.stop()
+        raise
+    return written
 
 
 def _check_range(response: httpx.Response, start: int, end: int, total: int, what: str) -> None:
@@ -238,31 +272,33 @@ def _check_range(response: httpx.Response, start: int, end: int, total: int, wha
         )
 
 
-def _fetch_range(
-    ctx: Context,
-    url: str,
+def _write_range(
+    response: httpx.Response,
     fileno: int,
-    bounds: tuple[int, int],
-    total: int,
+    index: int,
+    plan: RangePlan,
     what: str,
-    signed: bool,
     on_bytes: Callable[[int], None],
 ) -> int:
-    """One byte range of the body, written at its offset; the number of bytes written."""
-    start, end = bounds
-    headers = {"Range": f"bytes={start}-{end}"}
-    offset = start
-    with stream(ctx, url, what=what, signed=signed, headers=headers) as response:
-        _check_range(response, start, end, total, what)
-        for chunk in response.iter_bytes(CHUNK_BYTES):
-            if offset + len(chunk) > end + 1:
-                raise DownloadIntegrityError(
-                    f"{what}: more bytes than range {start}-{end} holds",
-                    name=what,
-                    expected=f"{end - start + 1} bytes",
-                    received=f"more than {offset - start + len(chunk) - 1} bytes",
-                )
-            os.pwrite(fileno, chunk, offset)
-            offset += len(chunk)
-            on_bytes(len(chunk))
+    """The body of `response` (range `index`, checked) written at its offset and reported
+    to `plan` as it goes; the number of bytes written (fewer when the plan stopped)."""
+    start, end = plan.bounds[index]
+    offset = reported = start
+    for chunk in response.iter_bytes():
+        if plan.stopped:
+            break
+        if offset + len(chunk) > end + 1:
+            raise DownloadIntegrityError(
+                f"{what}: more bytes than range {start}-{end} holds",
+                name=what,
+                expected=f"{end - start + 1} bytes",
+                received=f"more than {offset - start + len(chunk) - 1} bytes",
+            )
+        os.pwrite(fileno, chunk, offset)
+        offset += len(chunk)
+        on_bytes(len(chunk))
+        if offset - reported >= REPORT_BYTES:
+            plan.advance(index, offset)
+            reported = offset
+    plan.advance(index, offset)
     return offset - start
