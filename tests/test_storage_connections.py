@@ -83,3 +83,26 @@ def test_the_app_closes_its_database_at_shutdown(tmp_path: Path) -> None:
 
     asyncio.run(serve_briefly())
     assert _is_closed(held[0])
+
+
+def test_a_new_sqlite_file_locked_by_another_connection_still_opens(tmp_path: Path) -> None:
+    """Switching a new file to WAL needs it to itself, and SQLite refuses that at once
+    while another connection holds a lock on it (as when a server's threads or workers
+    first open a new database together): the connection waits instead of failing."""
+    import sqlite3
+
+    from runapi_server.storage.sqlite import SqliteDatabase
+
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("CREATE TABLE held (x)")
+    other.execute("BEGIN IMMEDIATE")  # another connection about to write (or switching)
+    release = threading.Timer(0.3, lambda: other.execute("COMMIT"))
+    release.start()
+    db = SqliteDatabase(path)
+    try:
+        assert db.read().execute("PRAGMA journal_mode").one()[0] == "wal"
+    finally:
+        release.join()
+        db.close()
+        other.close()

@@ -93,6 +93,8 @@ IDLE_SECONDS = 30.0
 """The checkpointer thread ends (and closes its connection) after this long unused."""
 
 
+BUSY_SECONDS = 30.0
+"""How long a connection waits for a lock another one holds."""
 MMAP_BYTES = 1 << 40
 """How much of the database file a connection reads through a memory map (SQLite caps it
 at its compile-time limit, 2 GB in the usual builds): a page read is a memory access, not
@@ -133,10 +135,10 @@ class Checkpointer:
             self._wake.set()
 
     def _loop(self) -> None:
-        raw = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        raw = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
         try:
             raw.execute("PRAGMA synchronous=FULL")
-            raw.execute("PRAGMA busy_timeout=30000")
+            raw.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
             while True:
                 if not self._wake.wait(IDLE_SECONDS):
                     with self._lock:
@@ -150,6 +152,23 @@ class Checkpointer:
                     log.exception("checkpoint of %s failed", self.path)
         finally:
             raw.close()
+
+
+def _use_wal(raw: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so). The switch needs the file to itself, and
+    SQLite refuses it at once ("database is locked", without the busy handler: waiting
+    there could deadlock) while another connection reads it, as when a server's threads
+    or worker processes first open a new database together: retried, for as long as the
+    busy timeout."""
+    deadline = time.monotonic() + BUSY_SECONDS
+    while True:
+        try:
+            raw.execute("PRAGMA journal_mode=WAL").fetchall()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+        time.sleep(0.005)
 
 
 class SqliteDatabase(PerThreadConnections[SqliteConnection]):
@@ -172,12 +191,12 @@ class SqliteDatabase(PerThreadConnections[SqliteConnection]):
     def _open(self) -> SqliteConnection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         raw = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            self.path, timeout=BUSY_SECONDS, isolation_level=None, check_same_thread=False
         )
-        raw.execute("PRAGMA journal_mode=WAL")
+        _use_wal(raw)
         raw.execute("PRAGMA synchronous=FULL")
         raw.execute("PRAGMA foreign_keys=ON")
-        raw.execute("PRAGMA busy_timeout=30000")
+        raw.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
         raw.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's job
         raw.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         return SqliteConnection(raw)
