@@ -9,6 +9,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -103,6 +104,22 @@ def no_leftovers(out: Path) -> None:
     assert [p for p in out.rglob("*") if p.name.startswith(".runapi-")] == []
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def refused_download(
+    user: User, tmp_path: Path, logged: runapi.Artifact, transport: RangeTransport, error: type[E]
+) -> E:
+    """Download `logged` through `transport`, which must fail with `error` (returned),
+    leaving nothing behind."""
+    again = make_api(user, transport=transport).artifact(logged.qualified_name)
+    out = tmp_path / "out"
+    with pytest.raises(error) as raised:
+        again.download(root=out, max_workers=1)
+    no_leftovers(out)
+    return raised.value
+
+
 def logged_big(user: User, tmp_path: Path, data: bytes) -> runapi.Artifact:
     api = make_api(user)
     run = new_run(api, user, project="ranges")
@@ -178,15 +195,12 @@ def test_a_server_ignoring_a_later_range_is_refused(
     logged = logged_big(user, tmp_path, data)
     # the Range header of one range is dropped: the whole body comes back with a 200
     transport = RangeTransport(rewrite=lambda r: None if r == which else r)
-    again = make_api(user, transport=transport).artifact(logged.qualified_name)
-    out = tmp_path / "out"
     if which.startswith("bytes=0-"):  # the first answer decides: no ranges, one stream
-        assert (again.download(root=out) / BIG).read_bytes() == data
+        again = make_api(user, transport=transport).artifact(logged.qualified_name)
+        assert (again.download(root=tmp_path / "out") / BIG).read_bytes() == data
         return
-    with pytest.raises(runapi.DownloadIntegrityError) as raised:
-        again.download(root=out, max_workers=1)
-    assert "asked for bytes 200000-299999/300001, the server answered 200" in str(raised.value)
-    no_leftovers(out)
+    error = refused_download(user, tmp_path, logged, transport, runapi.DownloadIntegrityError)
+    assert "asked for bytes 200000-299999/300001, the server answered 200" in str(error)
 
 
 def test_a_wrong_range_answer_is_refused(user: User, tmp_path: Path, streams: str) -> None:
@@ -194,12 +208,8 @@ def test_a_wrong_range_answer_is_refused(user: User, tmp_path: Path, streams: st
     logged = logged_big(user, tmp_path, data)
     # every range but the first is asked for as bytes 0-9: the answer is not the range
     transport = RangeTransport(rewrite=lambda r: r if r.startswith("bytes=0-") else "bytes=0-9")
-    again = make_api(user, transport=transport).artifact(logged.qualified_name)
-    out = tmp_path / "out"
-    with pytest.raises(runapi.DownloadIntegrityError) as raised:
-        again.download(root=out, max_workers=1)
-    assert "asked for bytes" in str(raised.value)
-    no_leftovers(out)
+    error = refused_download(user, tmp_path, logged, transport, runapi.DownloadIntegrityError)
+    assert "asked for bytes" in str(error)
 
 
 @pytest.mark.parametrize("which", ["bytes=0-99999", "bytes=100000-199999", "bytes=300000-300000"])
@@ -213,12 +223,8 @@ def test_a_short_range_is_refused(user: User, tmp_path: Path, streams: str, whic
         return replaced_body(response, response.read()[:-1])  # one byte short
 
     transport = RangeTransport(body=short)
-    again = make_api(user, transport=transport).artifact(logged.qualified_name)
-    out = tmp_path / "out"
-    with pytest.raises(runapi.ArtifactChecksumError) as raised:
-        again.download(root=out, max_workers=1)
-    assert raised.value.actual_size == len(data) - 1
-    no_leftovers(out)
+    error = refused_download(user, tmp_path, logged, transport, runapi.ArtifactChecksumError)
+    assert error.actual_size == len(data) - 1
 
 
 def test_a_range_longer_than_asked_is_refused(user: User, tmp_path: Path, streams: str) -> None:
@@ -231,12 +237,8 @@ def test_a_range_longer_than_asked_is_refused(user: User, tmp_path: Path, stream
         return replaced_body(response, response.read() + b"x")
 
     transport = RangeTransport(body=long)
-    again = make_api(user, transport=transport).artifact(logged.qualified_name)
-    out = tmp_path / "out"
-    with pytest.raises(runapi.DownloadIntegrityError) as raised:
-        again.download(root=out, max_workers=1)
-    assert "more bytes than range 100000-199999 holds" in str(raised.value)
-    no_leftovers(out)
+    error = refused_download(user, tmp_path, logged, transport, runapi.DownloadIntegrityError)
+    assert "more bytes than range 100000-199999 holds" in str(error)
 
 
 class BreaksMidway(httpx.SyncByteStream):
@@ -267,11 +269,7 @@ def test_an_error_mid_range_fails_the_download_and_leaves_nothing(
         return httpx.Response(response.status_code, headers=response.headers, stream=stream)
 
     transport = RangeTransport(body=broken)
-    again = make_api(user, transport=transport).artifact(logged.qualified_name)
-    out = tmp_path / "out"
-    with pytest.raises(runapi.APIConnectionError) as raised:
-        again.download(root=out, max_workers=1)
-    assert "connection reset by peer" in str(raised.value)
-    no_leftovers(out)
+    error = refused_download(user, tmp_path, logged, transport, runapi.APIConnectionError)
+    assert "connection reset by peer" in str(error)
     if streams == "one stream":  # no range after the broken one was asked for
         assert [r for r in transport.ranges if r is not None][-1] == which
