@@ -16,7 +16,6 @@ from ._history_requests import check_int, check_keys, history_texts, sampled_row
 from ._history_rows import exact_rows, prefetched_parts, table_rows
 from ._json import ColumnBuilder, decode_rows, dumps, gc_paused
 from ._lookup import require_run
-from ._parquet import pyarrow_available
 from ._paths import RunPath
 
 if TYPE_CHECKING:
@@ -309,7 +308,7 @@ class HistoryScan:
         when there are no exports (a missing value stays null, a logged NaN stays NaN);
         None when exports hold JSON-text or nested columns, or tables whose types do not
         join: then pandas leads."""
-        found = self._exports.parts() if pyarrow_available() else None
+        found = self._exports.parts()  # None without pyarrow, as without exports
         if found is None:  # no exports (a live run, an older server): every row over GraphQL
             with gc_paused():
                 pages = max(self._page_size, FAST_PAGE_SIZE)

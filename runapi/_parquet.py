@@ -232,9 +232,6 @@ def _plain_frame(table: Any) -> pandas.DataFrame:
         return converted
     numbers = {name: _numbers(table.column(name)) for name in table.column_names}
     others = [name for name, values in numbers.items() if values is None]
-    rest = table.select(others).to_pandas(split_blocks=True) if others else None
-    columns = {
-        name: rest[name] if values is None and rest is not None else values
-        for name, values in numbers.items()
-    }
+    rest = table.select(others).to_pandas(split_blocks=True) if others else pandas.DataFrame()
+    columns = {name: rest[name] if values is None else values for name, values in numbers.items()}
     return pandas.DataFrame(columns, index=pandas.RangeIndex(table.num_rows), copy=False)

@@ -157,9 +157,9 @@ class Checkpointer:
 def _use_wal(raw: sqlite3.Connection) -> None:
     """Put the file in WAL mode (it stays so). The switch needs the file to itself, and
     SQLite refuses it at once ("database is locked", without the busy handler: waiting
-    there could deadlock) while another connection reads it, as when a server's threads
-    or worker processes first open a new database together: retried, for as long as the
-    busy timeout."""
+    there could deadlock) while another connection holds a lock on it, as when a server's
+    threads or worker processes first open a new database together: retried, for as long
+    as the busy timeout."""
     deadline = time.monotonic() + BUSY_SECONDS
     while True:
         try:
