@@ -30,27 +30,32 @@ SAMPLED_CALLS = 15
 more per process steady the median (the same count on every side)."""
 SAMPLED_NOTE = f"per call, median over {SAMPLED_CALLS} calls x repetitions (after 1 warm-up)"
 IDLE_S = 6
+LONG_ANCHOR = "0.21.4"
+"""The anchor also timed on the long row iteration (the target names it)."""
 """The pause before the idle-matched warm read (`cold_extras`)."""
 
 
 def cold_extras(
     cold: Result,
-    first: dict[str, Any],
+    firsts: list[float],
     warm_times: list[float],
     ours: Path,
     path: str,
     env: dict[str, str],
     idle_times: list[float] | None = None,
 ) -> None:
-    """The cold read's ratios: to the back-to-back warm reads, and to warm reads after
-    `IDLE_S` s of idle (`idle_times`, else one more such read). On a VM that hands freed
-    guest memory back to its host (free page reporting, as on the Firecracker machines
-    this runs on), a process touching memory freed seconds earlier pays a host page fault
-    per page: the first read after an ingest pays it, and so does a warm read after a
-    pause, while back-to-back warm reads reuse the memory the previous read just freed."""
-    cold.times["runapi"] = [first["seconds"]]
+    """The cold reads' (`firsts`, each the first read of a run right after its last post)
+    ratios: to the back-to-back warm reads, and to warm reads after `IDLE_S` s of idle
+    (`idle_times`, else one more such read). On a VM that hands freed guest memory back
+    to its host (free page reporting, as on the Firecracker machines this runs on), a
+    process touching memory freed seconds earlier pays a host page fault per page: a warm
+    read after a pause pays it, while back-to-back warm reads reuse the memory the
+    previous read just freed."""
+    cold.times["runapi"] = list(firsts)
+    first = statistics.median(firsts)
     warm = statistics.median(warm_times) if warm_times else float("nan")
-    cold.extra["cold / warm"] = f"{first['seconds'] / warm:.2f}x (1 repetition)"
+    count = f"{len(firsts)} repetition" + ("s" if len(firsts) > 1 else "")
+    cold.extra["cold / warm"] = f"{first / warm:.2f}x ({count})"
     if not idle_times:
         time.sleep(IDLE_S)
         idle = run_scenario(ours, "runapi", "full_history", {"path": path}, env)
@@ -58,8 +63,25 @@ def cold_extras(
     if idle_times:
         cold.extra[f"warm read after {IDLE_S} s idle"] = fmt(idle_times)
         cold.extra[f"cold / warm after {IDLE_S} s idle"] = (
-            f"{first['seconds'] / statistics.median(idle_times):.2f}x"
+            f"{first / statistics.median(idle_times):.2f}x"
         )
+
+
+def cold_reads(
+    ours: Path, env: dict[str, str], filler: Filler, project: str, rows: int, count: int
+) -> list[float]:
+    """The first read of each of `count` new runs of `rows` x 10, each made and read right
+    after its last post (what a user who logs a run and reads it at once meets)."""
+    times = []
+    for index in range(count):
+        run = f"cold-{index}"
+        log(f"filling {run}: {rows:,} x 10, then its first read")
+        fill_history(filler, project.rsplit("/", 1)[1], run, rows, 10)
+        warm_libraries(ours, env)
+        res = run_scenario(ours, "runapi", "full_history", {"path": f"{project}/{run}"}, env)
+        if res:
+            times.append(res["seconds"])
+    return times
 
 
 def sparse_group(
@@ -96,7 +118,7 @@ def sparse_group(
                     full.times.setdefault(version, []).append(res["seconds"])
     cold = Result("sparse run: first read right after the run finishes (cold)", size)
     if first:
-        cold_extras(cold, first, full.times.get("runapi", []), ours, path, env)
+        cold_extras(cold, [first["seconds"]], full.times.get("runapi", []), ours, path, env)
     sampled = Result("history(samples=500), sparse run", f"{rows:,} rows")
     for rep in range(reps):
         for side, python in [("runapi", ours), *anchors.items()]:
@@ -121,22 +143,22 @@ def iteration_group(
     anchor_reps: int,
 ) -> list[Result]:
     """Row iteration of the first `rows` steps of the 3-metric run, runapi against the
-    anchors; and runapi alone over its first `long_rows` steps."""
+    anchors; and over its first `long_rows` steps, runapi against wandb 0.21.4 (the
+    other anchor takes minutes there: its rate at `rows` steps is in the first row)."""
     vs = Result("scan_history() row iteration", f"{rows:,} rows")
+    long = Result("scan_history() row iteration", f"{long_rows:,} rows")
     for rep in range(max(reps, anchor_reps)):
         log(f"row iteration rep {rep + 1}")
-        for side, python in [("runapi", ours), *anchors.items()]:
-            if side != "runapi" and rep >= anchor_reps:
-                continue
-            impl = "runapi" if side == "runapi" else "wandb"
-            res = run_scenario(python, impl, "scan_iter", {"path": path, "max_step": rows}, env)
-            if res:
-                vs.times.setdefault(side, []).append(res["seconds"])
-    long = Result("scan_history() row iteration", f"{long_rows:,} rows")
-    for _ in range(reps):
-        res = run_scenario(ours, "runapi", "scan_iter", {"path": path, "max_step": long_rows}, env)
-        if res:
-            long.times.setdefault("runapi", []).append(res["seconds"])
+        for result, count in ((vs, rows), (long, long_rows)):
+            sides = [("runapi", ours)] if rep < reps else []
+            if rep < anchor_reps:
+                sides += [(v, py) for v, py in anchors.items() if result is vs or v == LONG_ANCHOR]
+            for side, python in sides:
+                impl = "runapi" if side == "runapi" else "wandb"
+                args = {"path": path, "max_step": count}
+                res = run_scenario(python, impl, "scan_iter", args, env)
+                if res:
+                    result.times.setdefault(side, []).append(res["seconds"])
     for result, count in ((vs, rows), (long, long_rows)):
         if result.times.get("runapi"):
             rate = count / statistics.median(result.times["runapi"])
@@ -164,18 +186,18 @@ def full_group(
     anchors: dict[str, Path],
     env: dict[str, str],
     data_dir: Path,
+    filler: Filler,
     path: str,
     rows: int,
     prefix_rows: int,
     reps: int,
     anchor_reps: int,
 ) -> list[Result]:
-    """The full history of `path` (`rows` x 10) to a DataFrame: the first read right after
-    its last post (cold), warm reads through the exports and through GraphQL pages only,
-    against the anchors and a local parquet read of the same exports."""
-    log("first read of the 1M-row run, right after its last post")
-    warm_libraries(ours, env)
-    first = run_scenario(ours, "runapi", "full_history", {"path": path}, env)
+    """The full history of `path` (`rows` x 10) to a DataFrame: the first read of runs of
+    the same size right after their last post (cold, `cold_reads`), warm reads through
+    the exports and through GraphQL pages only, against the anchors and a local parquet
+    read of the same exports."""
+    firsts = cold_reads(ours, env, filler, path.rsplit("/", 1)[0], rows, reps)
 
     # 1. full history, parquet path
     r1 = Result("full history -> DataFrame (parquet exports)", f"{rows:,} x 10")
@@ -244,8 +266,8 @@ def full_group(
         "full history -> DataFrame, first read right after the run finishes (cold)",
         f"{rows:,} x 10",
     )
-    if first and r1.times.get("runapi"):
-        cold_extras(cold, first, r1.times["runapi"], ours, path, env, paced.get("runapi"))
+    if firsts and r1.times.get("runapi"):
+        cold_extras(cold, firsts, r1.times["runapi"], ours, path, env, paced.get("runapi"))
     return [r1, cold, r2]
 
 

@@ -260,6 +260,7 @@ def main() -> int:
                 anchors,
                 env,
                 data_dir,
+                filler,
                 big,
                 sizes.big_rows,
                 sizes.prefix_rows,
