@@ -211,10 +211,10 @@ class HistoryScan:
         if plan is None:
             yield from self._growing(self._min_step, last)
             return
-        urls, upper, tail_start = plan
+        tail_start = plan.tail_start
         resume = self._min_step  # the first step GraphQL would still have to read
-        read = partial(self._exports.part, upper=upper)
-        with closing(prefetched_parts(read, urls)) as parts:
+        read = partial(self._exports.part, upper=plan.upper)
+        with closing(prefetched_parts(read, plan.urls)) as parts:
             for part in parts:
                 if part is None or part[1] or not exact_rows(part[0]):
                     tail_start = resume  # from here on, every row as JSON

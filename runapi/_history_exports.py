@@ -6,14 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from contextlib import closing
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import httpx
 
 from . import _rest as rest
 from ._context import Context
 from ._exceptions import BadRequestError, GraphQLError
-from ._history_rows import bounded_part
+from ._export_frame import NumberFrame
+from ._history_rows import bounded_part, prefetched_parts
 from ._lookup import require_run
 from ._parquet import exports_frame, nested_schema, pyarrow_available
 from ._paths import RunPath
@@ -24,6 +27,18 @@ if TYPE_CHECKING:
 
 EXPORT_WORKERS = 4
 """Parquet export parts downloaded and parsed at once by `HistoryScan.to_pandas`."""
+
+
+class ExportPlan(NamedTuple):
+    """What `HistoryExports.plan` found: the export URLs, the step before which their rows
+    are read (the live boundary or `max_step`; None: all), the first step to page over
+    GraphQL after them (None: no tail), and the run's history line count (at least the
+    rows any read of the exports returns; 0 when the server does not say)."""
+
+    urls: list[str]
+    upper: int | None
+    tail_start: int | None
+    line_count: int
 
 
 def _unknown_field(exc: GraphQLError | BadRequestError) -> bool:
@@ -52,10 +67,9 @@ class HistoryExports:
         self._min_step = min_step
         self._max_step = max_step
 
-    def plan(self) -> tuple[list[str], int | None, int | None] | None:
-        """The export URLs, the step before which their rows are read (the live
-        boundary or `max_step`) and the first step to page over GraphQL after them (None:
-        no tail); None when exports cannot be used (no pyarrow, an older server, none)."""
+    def plan(self) -> ExportPlan | None:
+        """The exports to read (`ExportPlan`); None when exports cannot be used (no
+        pyarrow, an older server, none)."""
         if not pyarrow_available():
             return None
         client = self._ctx.gql.client
@@ -71,7 +85,8 @@ class HistoryExports:
             if _unknown_field(exc):
                 return None
             raise
-        parquet = require_run(project, self._path).parquet_history
+        run = require_run(project, self._path)
+        parquet = run.parquet_history
         if not parquet.parquet_urls:
             return None
         live_steps = [
@@ -84,7 +99,7 @@ class HistoryExports:
         if boundary is not None:
             upper = boundary if upper is None else min(boundary, upper)
         tail = None if boundary is None else max(boundary, self._min_step or boundary)
-        return list(parquet.parquet_urls), upper, tail
+        return ExportPlan(list(parquet.parquet_urls), upper, tail, run.history_line_count or 0)
 
     def part(self, url: str, upper: int | None) -> tuple[tuple[Any, set[str]] | None, bool]:
         """`export_table` of one export, and whether it reaches step `upper`."""
@@ -96,7 +111,7 @@ class HistoryExports:
         plan = self.plan()
         if plan is None:
             return None
-        urls, upper, tail_start = plan
+        urls, upper, tail_start, _ = plan
         # Parts are downloaded and parsed a few at a time (parsing releases the GIL), then
         # joined in arrow and converted to pandas once.
         with ThreadPoolExecutor(EXPORT_WORKERS, thread_name_prefix="runapi-export") as pool:
@@ -109,12 +124,28 @@ class HistoryExports:
     def frames(self) -> tuple[list[pandas.DataFrame], int | None] | None:
         """Frames of the server's exports and the first step to page over GraphQL after
         them (None: no tail); None when exports cannot be used (no pyarrow, an older
-        server, no exports, or exports without integer steps)."""
-        found = self.parts()
-        if found is None:
+        server, no exports, or exports without integer steps).
+
+        Parts are downloaded and parsed `EXPORT_WORKERS` at a time and taken in order:
+        their number columns are copied into one frame's arrays as each arrives
+        (`NumberFrame`); from a part it cannot hold on, the parts are joined in arrow and
+        converted once (`exports_frame`)."""
+        plan = self.plan()
+        if plan is None:
             return None
-        parts, tail_start = found
-        return [exports_frame(parts)], tail_start
+        numbers = NumberFrame(plan.line_count)
+        rest: list[tuple[Any, set[str]]] = []
+        read = partial(self.part, upper=plan.upper)
+        with closing(prefetched_parts(read, plan.urls, EXPORT_WORKERS)) as parts:
+            for part in parts:
+                if part is None:
+                    return None
+                if not rest and not part[1] and numbers.add(part[0]):
+                    continue
+                if not rest:
+                    rest.append((numbers.table(), set()))
+                rest.append(part)
+        return [exports_frame(rest) if rest else numbers.frame()], plan.tail_start
 
     def _download(self, url: str) -> bytes:
         what = "GET history export"

@@ -22,7 +22,7 @@ import json
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from operator import is_not, setitem
 from typing import Any
 
@@ -96,20 +96,24 @@ def bounded_part(
 
 
 def prefetched_parts(
-    read: Callable[[str], tuple[Part, bool]], urls: list[str]
+    read: Callable[[str], tuple[Part, bool]], urls: list[str], ahead: int = 1
 ) -> Generator[Part, None, None]:
     """`read(url)` of each export in order (`bounded_part` of its download), the next
-    read in a thread while the caller uses this one; none after one reaching the bound."""
-    with ThreadPoolExecutor(1, thread_name_prefix="runapi-export") as pool:
+    `ahead` read in threads while the caller uses this one; none after one reaching the
+    bound (reads already started then are dropped)."""
+    with ThreadPoolExecutor(ahead, thread_name_prefix="runapi-export") as pool:
         rest = iter(urls)
-        first = next(rest, None)
-        pending = None if first is None else pool.submit(read, first)
+        pending = deque(pool.submit(read, url) for url in islice(rest, ahead))
         try:
-            while pending is not None:
-                part, reached = pending.result()
-                after = None if reached else next(rest, None)
-                pending = None if after is None else pool.submit(read, after)
+            while pending:
+                part, reached = pending.popleft().result()
+                if reached:
+                    yield part
+                    return
+                after = next(rest, None)
+                if after is not None:
+                    pending.append(pool.submit(read, after))
                 yield part
         finally:
-            if pending is not None:
-                pending.cancel()
+            for future in pending:
+                future.cancel()

@@ -17,6 +17,7 @@ class GetRunParquetHistoryProject(BaseModel):
 
 
 class GetRunParquetHistoryProjectRun(BaseModel):
+    history_line_count: Optional[int] = Field(alias="historyLineCount")
     parquet_history: "GetRunParquetHistoryProjectRunParquetHistory" = Field(
         alias="parquetHistory"
     )

@@ -334,6 +334,7 @@ GET_RUN_PARQUET_HISTORY_GQL = """
 query GetRunParquetHistory($entity: String!, $project: String!, $name: String!, $liveKeys: [String!]!) {
   project(name: $project, entityName: $entity) {
     run(name: $name) {
+      historyLineCount
       parquetHistory(liveKeys: $liveKeys) {
         parquetUrls
         liveData
