@@ -108,9 +108,15 @@ class NumberFrame:
         return pa.table({name: pa.array(values[:rows]) for name, values in self._columns.items()})
 
     def frame(self) -> pandas.DataFrame:
-        """The rows added so far as a DataFrame over the same arrays (no copy)."""
+        """The rows added so far as a DataFrame over the same arrays (no copy), or over
+        copies when they fill less than half the arrays (a read of a window of the run:
+        the frame does not keep the rest allocated)."""
         import pandas
 
         rows = self._rows
-        columns = {name: values[:rows] for name, values in self._columns.items()}
+        tight = rows * 2 > self._capacity
+        columns = {
+            name: values[:rows] if tight else values[:rows].copy()
+            for name, values in self._columns.items()
+        }
         return pandas.DataFrame(columns, index=pandas.RangeIndex(rows), copy=False)

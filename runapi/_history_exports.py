@@ -133,7 +133,7 @@ class HistoryExports:
         plan = self.plan()
         if plan is None:
             return None
-        numbers = NumberFrame(plan.line_count)
+        numbers = NumberFrame(self._capacity(plan))
         rest: list[tuple[Any, set[str]]] = []
         read = partial(self.part, upper=plan.upper)
         with closing(prefetched_parts(read, plan.urls, EXPORT_WORKERS)) as parts:
@@ -146,6 +146,14 @@ class HistoryExports:
                     rest.append((numbers.table(), set()))
                 rest.append(part)
         return [exports_frame(rest) if rest else numbers.frame()], plan.tail_start
+
+    def _capacity(self, plan: ExportPlan) -> int:
+        """The rows to allocate the frame's arrays for: the run's history lines, or the
+        steps of the read's window when fewer (more rows than that only make the parts
+        hand over to the arrow join)."""
+        if plan.upper is None:
+            return plan.line_count
+        return max(0, min(plan.line_count, plan.upper - (self._min_step or 0)))
 
     def _download(self, url: str) -> bytes:
         what = "GET history export"
