@@ -4,6 +4,7 @@ formatting times."""
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,9 +29,46 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+QUIET_CORES = 0.1
+"""Machine-wide CPU use (in cores) under which a scenario may start."""
+QUIET_WINDOW_S = 0.2
+"""The window that CPU use is measured over before a scenario."""
+QUIET_MAX_S = 30.0
+"""The longest wait for a quiet machine; the scenario then starts anyway."""
+
+
+def _busy_seconds() -> float | None:
+    """CPU seconds spent on all cores since boot, idle and I/O wait left out (None
+    without /proc/stat)."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet() -> float:
+    """Wait until the machine has been nearly idle for `QUIET_WINDOW_S` (at most
+    `QUIET_MAX_S`): the server finishing work left by the scenario before (an export, a
+    checkpoint) or an anchor's background process would otherwise be timed with the next
+    scenario. Returns the seconds waited beyond one window."""
+    start = time.monotonic()
+    while time.monotonic() - start < QUIET_MAX_S:
+        before = _busy_seconds()
+        time.sleep(QUIET_WINDOW_S)
+        after = _busy_seconds()
+        if before is None or after is None or after - before < QUIET_CORES * QUIET_WINDOW_S:
+            break
+    return max(0.0, time.monotonic() - start - QUIET_WINDOW_S)
+
+
 def run_scenario(
     python: Path, impl: str, scenario: str, args: dict[str, Any], env: dict[str, str]
 ) -> dict[str, Any] | None:
+    waited = wait_quiet()
+    if waited >= 1:
+        log(f"waited {waited:.1f} s for a quiet machine before {impl} {scenario}")
     cmd = [str(python), str(HERE / "scenarios.py"), impl, scenario, json.dumps(args)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=3600)
     if proc.returncode != 0:
