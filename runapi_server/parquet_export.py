@@ -324,9 +324,32 @@ def write_part_unlocked(
     if not stats.ordered or _stale_format(records) or any(e.path == STOP_PATH for e in records):
         return False
     done = max((e.last_line for e in records), default=-1)
+    posted = _posted(chunks, done)
+    if posted is not None and _export_unlocked(state, run_id, records, posted):
+        return True
     lines = _pending(read, run_id, done, chunks, FLUSH_ROWS)
-    if lines is None:
-        return False
+    return lines is not None and _export_unlocked(state, run_id, records, lines)
+
+
+def _posted(chunks: Sequence[history.HistoryChunk], after: int) -> _Lines | None:
+    """The lines of the post's chunk that starts right after line ``after``, when it holds
+    ``FLUSH_ROWS`` to ``PART_ROWS`` of them: a part is due, and they need not be read
+    back (`_export_unlocked` records the part only if the stored lines are still these;
+    a later post may have rewritten them, and then `_pending` reads what is stored)."""
+    for chunk in chunks:
+        count = len(chunk.texts)
+        if chunk.rows and chunk.offset == after + 1 and FLUSH_ROWS <= count <= PART_ROWS:
+            last = chunk.offset + count - 1
+            return _Lines(chunk.offset, last, chunk.texts, chunk.rows, chunk.columns)
+    return None
+
+
+def _export_unlocked(
+    state: ServerState, run_id: int, records: Sequence[Export], lines: _Lines
+) -> bool:
+    """Write ``lines`` as the next part without the write lock, then record it in a short
+    write transaction if the exports (``records``) and those lines are still as read; else
+    False (the file is left as an orphan)."""
     table = parquet_tables.exact_table(lines.rows, lines.texts, lines.columns)
     if table.num_rows < len(lines.texts):
         return False

@@ -130,14 +130,15 @@ def _merge(shape: Shape | None, value: Any) -> Shape:
     raise _Unfit
 
 
-def _fit(values: Sequence[Any]) -> tuple[int, Shape | None]:
+def _fit(values: Sequence[Any]) -> tuple[int, Shape | None, bool]:
     """How many of one key's leading values (`MISSING` where a row lacks the key) one
-    column holds exactly, and their shape. A JSON null at the top level would read back
-    like a missing key, so it does not fit."""
+    column holds exactly, their shape, and whether a float column of all of them holds
+    an int at its top level (`_ints_as_floats` without a second pass over the values). A
+    JSON null at the top level would read back like a missing key, so it does not fit."""
     kinds = set(map(type, values))
     kinds.discard(_Missing)
     if len(kinds) <= 1 and kinds <= {bool, float, str}:  # fast paths: plain scalars
-        return len(values), (_SCALAR_KIND[kinds.pop()] if kinds else None)
+        return len(values), (_SCALAR_KIND[kinds.pop()] if kinds else None), False
     if int in kinds and kinds <= {int, float}:
         ints = [v for v in values if type(v) is int]
         try:
@@ -146,20 +147,20 @@ def _fit(values: Sequence[Any]) -> tuple[int, Shape | None]:
             pass
         else:
             if float not in kinds:
-                return len(values), "int" if low == high == "int" else "bigint"
+                return len(values), "int" if low == high == "int" else "bigint", False
             if low == high == "int":
-                return len(values), "float"
+                return len(values), "float", True
     shape: Shape | None = None
     for index, value in enumerate(values):
         if value is MISSING:
             continue
         if value is None:
-            return index, shape
+            return index, shape, False
         try:
             shape = _merge(shape, value)
         except _Unfit:
-            return index, shape
-    return len(values), shape
+            return index, shape, False
+    return len(values), shape, shape == "float" and int in kinds
 
 
 def _arrow_type(shape: Shape | None) -> Any:
@@ -237,18 +238,18 @@ def _table(rows: list[dict[str, Any]], given: Columns | None = None) -> Any:
 
     names, columns, missing = _columns(rows) if given is None else (*given, False)
     fits = [_fit(values) for values in columns]
-    fitting = min((count for count, _ in fits), default=len(rows))
+    fitting = min((count for count, _, _ in fits), default=len(rows))
     if fitting < len(rows):
         rows = rows[:fitting]
         names, columns, missing = _columns(rows)
         fits = [_fit(values) for values in columns]
     arrays = [
-        _column(values, shape, missing) for values, (_, shape) in zip(columns, fits, strict=True)
+        _column(values, shape, missing) for values, (_, shape, _) in zip(columns, fits, strict=True)
     ]
     int_floats = [
         name
-        for name, values, (_, shape) in zip(names, columns, fits, strict=True)
-        if _ints_as_floats(values, shape)
+        for name, values, (_, shape, ints) in zip(names, columns, fits, strict=True)
+        if ints or (isinstance(shape, _List | _Struct) and _ints_as_floats(values, shape))
     ]
     schema = pa.schema(
         [pa.field(name, array.type) for name, array in zip(names, arrays, strict=True)],

@@ -293,7 +293,11 @@ def test_number_parts_are_read_into_one_frame_exactly(
             row["note"] = f"n{row['_step']}"
     log_settled(user, run, rows, chunk=60)
     finish(user, run)
-    assert len(export_records(user, run)) == 5
+    records = export_records(user, run)
+    assert len(records) == 5
+    # each part written once, from its post's rows (no file left over from a second try)
+    folder = (user.server.data_dir / records[0][3]).parent
+    assert {p.name for p in folder.iterdir()} == {Path(r[3]).name for r in records}
     frame = run.scan_history().to_pandas()
     same_frames(frame, run.scan_history().to_pandas(parquet=False))
     if late != "count":  # an int column with missing rows is a float column in pandas
