@@ -313,7 +313,43 @@ def test_falls_back_without_parquet_field(user: User) -> None:
     run = new_run(api, user, project="pq")
     rows = tricky_rows(60)
     log_history(user, run, rows)
+    finish(user, run)  # an ended run: its exports are asked for, and the field refused
     frame = run.scan_history().to_pandas()
     assert transport.refused == 1
     assert len(frame) == 60
     assert json.dumps(frame["hist"][5]) == json.dumps(rows[5]["hist"])
+
+
+class Operations(httpx.BaseTransport):
+    """Passes requests to the real server and records each GraphQL operation's name."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.HTTPTransport()
+        self.names: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/graphql"):
+            self.names.append(str(json.loads(request.content).get("operationName")))
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def test_a_run_still_logged_to_is_read_without_asking_for_exports(user: User) -> None:
+    """This server lists every row of a running run as live data: asking costs more than
+    reading the rows, so frames and tables of a running run come from GraphQL pages."""
+    transport = Operations()
+    api = make_api(user, transport=transport)
+    run = new_run(make_api(user), user, project="pq")
+    rows = tricky_rows(60)
+    log_history(user, run, rows, chunk=30)
+    live = api.run("/".join(run.path))
+    frame = live.scan_history().to_pandas()
+    table = live.scan_history().to_arrow()
+    assert "GetRunParquetHistory" not in transport.names, transport.names
+    same_frames(frame, live.scan_history().to_pandas(parquet=False))
+    assert table.num_rows == 60 and list(frame["_step"]) == list(range(60))
+    finish(user, run)
+    live.scan_history().to_pandas()  # ended: now read from its exports
+    assert transport.names.count("GetRunParquetHistory") == 1
