@@ -30,9 +30,9 @@ SAMPLED_CALLS = 15
 more per process steady the median (the same count on every side)."""
 SAMPLED_NOTE = f"per call, median over {SAMPLED_CALLS} calls x repetitions (after 1 warm-up)"
 IDLE_S = 6
+"""The pause before the idle-matched warm read (`cold_extras`)."""
 LONG_ANCHOR = "0.21.4"
 """The anchor also timed on the long row iteration (the target names it)."""
-"""The pause before the idle-matched warm read (`cold_extras`)."""
 
 
 def cold_extras(
@@ -52,10 +52,10 @@ def cold_extras(
     read after a pause pays it, while back-to-back warm reads reuse the memory the
     previous read just freed."""
     cold.times["runapi"] = list(firsts)
-    first = statistics.median(firsts)
+    cold_s = statistics.median(firsts)
     warm = statistics.median(warm_times) if warm_times else float("nan")
     count = f"{len(firsts)} repetition" + ("s" if len(firsts) > 1 else "")
-    cold.extra["cold / warm"] = f"{first / warm:.2f}x ({count})"
+    cold.extra["cold / warm"] = f"{cold_s / warm:.2f}x ({count})"
     if not idle_times:
         time.sleep(IDLE_S)
         idle = run_scenario(ours, "runapi", "full_history", {"path": path}, env)
@@ -63,7 +63,7 @@ def cold_extras(
     if idle_times:
         cold.extra[f"warm read after {IDLE_S} s idle"] = fmt(idle_times)
         cold.extra[f"cold / warm after {IDLE_S} s idle"] = (
-            f"{first / statistics.median(idle_times):.2f}x"
+            f"{cold_s / statistics.median(idle_times):.2f}x"
         )
 
 

@@ -15,6 +15,7 @@ from conftest import User
 from seeding import close_apis, finish, log_history, make_api, new_run, steps
 
 import runapi
+from runapi._json import gc_paused
 
 __all__ = ["close_apis"]
 
@@ -62,14 +63,9 @@ class Recording(httpx.BaseTransport):
 
 @pytest.fixture
 def collector_off() -> Iterator[None]:
-    was_enabled = gc.isenabled()
     gc.collect()
-    gc.disable()
-    try:
+    with gc_paused():
         yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @pytest.fixture
