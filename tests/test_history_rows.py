@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 import threading
 from collections import Counter
 from itertools import chain
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from conftest import User
 from history_exports import export_tables, parquet_urls, tricky_rows
 from seeding import close_apis, finish, log_history, make_api, new_run
@@ -210,3 +214,41 @@ def test_a_run_still_logging_is_paged_without_asking_for_exports(user: User) -> 
     assert exact_json(list(run.scan_history(page_size=100))) == exact_json(rows)
     assert counter.counts["parquetHistory"] == 0 and counter.counts["export"] == 0
     assert counter.counts["graphql"] == 3  # state and last step, windows of 100 and 200
+
+
+LEFT_SUSPENDED = """
+import sys
+import pandas  # noqa: F401  (a notebook's imports: pyarrow's pandas shim is loaded)
+import runapi
+
+api = runapi.Api(api_key=sys.argv[1], base_url=sys.argv[2])
+rows = iter(api.run(sys.argv[3]).scan_history())
+print(next(rows)["_step"])  # the next exports are being read when the interpreter exits
+"""
+
+
+def test_a_scan_left_suspended_does_not_crash_the_interpreter_at_exit(
+    user: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Exports are read in worker threads, each part in one thread: when the parts were
+    read with arrow's own thread pool too (`ParquetFile.read(use_threads=True)`), the
+    process aborted at exit ("terminate called without an active exception") in most
+    runs of this test."""
+    from runapi_server import export_worker, parquet_export
+
+    monkeypatch.setattr(parquet_export, "FLUSH_ROWS", 20_000)
+    monkeypatch.setattr(parquet_export, "PART_ROWS", 20_000)
+    api = make_api(user)
+    run = new_run(api, user, project="rows")
+    rows = [{"_step": s, "a": s * 0.5, "b": math.sqrt(s), "c": -s} for s in range(60_000)]
+    for start in range(0, len(rows), 20_000):  # each part written before the next post
+        log_history(user, run, rows[start : start + 20_000], offset=start, chunk=20_000)
+        assert export_worker.wait_idle(user.server.data_dir)
+    finish(user, run)
+    assert len(parquet_urls(user, run)) == 3
+    script = tmp_path / "suspended.py"
+    script.write_text(LEFT_SUSPENDED)
+    argv = [sys.executable, str(script), user.api_key, user.server.url, "/".join(run.path)]
+    for _ in range(6):
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "0\n", "")
