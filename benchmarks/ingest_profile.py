@@ -31,6 +31,7 @@ from runapi_server.lookup import find_run
 from runapi_server.state import ServerState
 from runapi_server.storage import runs as stored_runs
 from runapi_server.storage.database import Database
+from runapi_server.storage.history import HISTORY, stream_stats
 from runapi_server.timeutil import now_iso
 
 CHUNK = 20_000
@@ -106,7 +107,8 @@ def main() -> None:
             with state.db.transaction() as conn:
                 run = find_run(conn, user, "bench", "ingest", "run")
                 assert run is not None
-            export_worker._Exporter(state)._export(int(run["id"]), _due(post))
+                rewrites = stream_stats(conn, int(run["id"]), HISTORY).rewrites
+            export_worker._Exporter(state)._export(int(run["id"]), _due(post, rewrites))
         marks.append((time.perf_counter(), time.thread_time()))
         for i, name in enumerate(PHASES):
             spent[name] += marks[i + 1][0] - marks[i][0]
@@ -132,9 +134,9 @@ def main() -> None:
     state.db.close()
 
 
-def _due(post: filestream.StreamPost) -> export_worker._Due:
+def _due(post: filestream.StreamPost, rewrites: int) -> export_worker._Due:
     due = export_worker._Due()
-    due.add(post.history_chunks)
+    due.add(post.history_chunks, rewrites)
     return due
 
 

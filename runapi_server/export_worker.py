@@ -12,7 +12,7 @@ nothing to do. The exporter is an optimisation local to a process; another serve
 process on the same data needs nothing from it.
 
 ```python
-after_post(state, run_id, post.history_chunks)  # after the post's transaction committed
+after_post(state, run_id, post.history_chunks, rewrites)  # after the post committed
 ```
 """
 
@@ -39,8 +39,12 @@ HELD_ROWS = 200_000
 @dataclass
 class _Due:
     chunks: list[history.HistoryChunk] = field(default_factory=list)
+    posts: int = 0
+    rewrites: int | None = None
+    """The run's ``rewrites`` count after the earliest of the posts added (None: one of
+    them did not say): the held chunks' texts are the stored ones while it is unchanged."""
 
-    def add(self, chunks: Sequence[history.HistoryChunk]) -> None:
+    def add(self, chunks: Sequence[history.HistoryChunk], rewrites: int | None) -> None:
         for chunk in chunks:  # a chunk rewriting held lines makes them stale
             end = chunk.offset + len(chunk.texts)
             self.chunks = [
@@ -49,6 +53,11 @@ class _Due:
         self.chunks += [c for c in chunks if c.rows]
         while sum(len(c.texts) for c in self.chunks) > HELD_ROWS:
             self.chunks.pop(0)
+        if self.posts == 0 or self.rewrites is None or rewrites is None:
+            self.rewrites = rewrites if self.posts == 0 else None
+        else:
+            self.rewrites = min(self.rewrites, rewrites)
+        self.posts += 1
 
 
 class _Exporter:
@@ -63,9 +72,11 @@ class _Exporter:
         self._idle.set()
         self._thread: threading.Thread | None = None
 
-    def submit(self, run_id: int, chunks: Sequence[history.HistoryChunk]) -> None:
+    def submit(
+        self, run_id: int, chunks: Sequence[history.HistoryChunk], rewrites: int | None
+    ) -> None:
         with self._lock:
-            self._due.setdefault(run_id, _Due()).add(chunks)
+            self._due.setdefault(run_id, _Due()).add(chunks, rewrites)
             self._idle.clear()
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -95,7 +106,7 @@ class _Exporter:
             chunks = joined(due.chunks)
             # Parts are built and written without the write lock (posts go on meanwhile);
             # what is left (and merging small parts) takes it.
-            while parquet_export.write_part_unlocked(self._state, run_id, chunks):
+            while parquet_export.write_part_unlocked(self._state, run_id, chunks, due.rewrites):
                 pass
             with self._state.db.transaction() as conn:
                 row = run_by_id(conn, run_id)
@@ -153,10 +164,16 @@ def _exporter(state: ServerState) -> _Exporter:
         return exporter
 
 
-def after_post(state: ServerState, run_id: int, chunks: Sequence[history.HistoryChunk]) -> None:
-    """Queue the run for the exporter (after the post's transaction committed)."""
+def after_post(
+    state: ServerState,
+    run_id: int,
+    chunks: Sequence[history.HistoryChunk],
+    rewrites: int | None = None,
+) -> None:
+    """Queue the run for the exporter (after the post's transaction committed, whose
+    run's ``rewrites`` count was ``rewrites``: None when not known)."""
     if parquet_export.exports_enabled():
-        _exporter(state).submit(run_id, chunks)
+        _exporter(state).submit(run_id, chunks, rewrites)
 
 
 def wait_idle(data_dir: Path, timeout: float = 30.0) -> bool:

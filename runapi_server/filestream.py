@@ -194,7 +194,7 @@ def apply_post(
             stored_files.store_stream_lines(
                 conn, run_id, name, offset, content, mimetype=runfiles.mimetype_of(name), now=now
             )
-        end = None
+        end, rewrites = None, None
         if post.complete:
             final = "finished" if post.exitcode in (None, 0) else "failed"
             end = stored_runs.RunEnd(state=final, exitcode=post.exitcode)
@@ -202,8 +202,10 @@ def apply_post(
         if post.complete:  # the run's last post: its exports are complete when answered
             chunks = export_worker.joined(post.history_chunks)  # parts: one chunk
             parquet_export.export_pending(state, conn, run_id, chunks, final=True)
+        elif post.history_chunks:  # what the exporter checks the chunks' lines by
+            rewrites = history_store.stream_stats(conn, run_id, history_store.HISTORY).rewrites
     if post.history_chunks and not post.complete:  # exports kept current, off the request
-        export_worker.after_post(state, run_id, post.history_chunks)
+        export_worker.after_post(state, run_id, post.history_chunks, rewrites)
     return True
 
 

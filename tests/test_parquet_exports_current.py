@@ -170,7 +170,9 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The exporter reuses a post's decoded rows only while they are what is stored: a
-    later post rewriting those lines wins, whichever path writes the part."""
+    later post rewriting those lines wins, whichever path writes the part. The run's
+    `rewrites` count, which the exporter checks instead of reading the lines back,
+    moves on with a write that changes stored lines, and only then."""
     from runapi_server import export_worker, history, parquet_export
     from runapi_server.state import ServerState
     from runapi_server.storage import history as history_store
@@ -191,15 +193,26 @@ def test_a_post_chunk_held_for_the_exporter_is_not_used_once_rewritten(
     texts = [json.dumps({"_step": i, "loss": i / 2}) for i in range(30)]
     held = history.parse_history("wandb-history.jsonl", 0, texts)
     rewrite = history.parse_history("wandb-history.jsonl", 10, ['{"_step": 10, "loss": -1.0}'])
+
+    def rewrites() -> int:
+        return history_store.stream_stats(state.db.read(), 1, history_store.HISTORY).rewrites
+
     with state.db.transaction() as conn:
         history_store.store_history(conn, 1, held)
+    held_with = rewrites()
+    with state.db.transaction() as conn:
+        history_store.store_history(conn, 1, held)  # re-sent as it was: nothing changes
+    assert rewrites() == held_with
+    with state.db.transaction() as conn:
         history_store.store_history(conn, 1, rewrite)
+    assert rewrites() == held_with + 1
     for write in ("unlocked", "locked"):
         with state.db.transaction() as conn:
             history_exports.drop_exports(conn, 1)
         if write == "unlocked":
             monkeypatch.setattr(parquet_export, "FLUSH_ROWS", 5)
-            assert parquet_export.write_part_unlocked(state, 1, export_worker.joined([held]))
+            chunks = export_worker.joined([held])
+            assert parquet_export.write_part_unlocked(state, 1, chunks, held_with)
         else:
             with state.db.transaction() as conn:
                 parquet_export.export_pending(state, conn, 1, [held], final=True)

@@ -18,9 +18,7 @@ from conftest import ROOT, _wait_until_up, free_port
 from databases import sqlite_only
 
 import runapi
-from runapi_server import history
 from runapi_server.auth import hash_key
-from runapi_server.storage import history as history_store
 from runapi_server.storage import migrations
 from runapi_server.storage.sqlite import SqliteConnection
 
@@ -73,12 +71,21 @@ def build_v1_data_dir(data_dir: Path) -> None:
         conn.execute(
             "INSERT INTO artifact_aliases (sequence_id, artifact_id, alias) VALUES (1, 1, 'latest')"
         )
+        # History as step 1's file stream stored it (today's code writes later columns).
         lines = [json.dumps({"_step": step, "loss": 1.0 / (step + 1)}) for step in range(3)]
-        conn.execute("BEGIN")
-        history_store.store_history(
-            SqliteConnection(conn), 1, history.parse_history("wandb-history.jsonl", 0, lines)
+        conn.execute("INSERT INTO keysets (id, keys) VALUES (1, ?)", ('["_step", "loss"]',))
+        conn.executemany(
+            "INSERT INTO history (run_id, line_no, step, keyset_id, row) VALUES (1, ?, ?, 1, ?)",
+            [(step, step, line) for step, line in enumerate(lines)],
         )
-        conn.execute("COMMIT")
+        conn.execute(
+            "INSERT INTO stream_stats (run_id, stream, line_count, ordered)"
+            " VALUES (1, 'history', 3, 1)"
+        )
+        conn.execute("INSERT INTO history_keyset_counts VALUES (1, 1, 3)")
+        conn.executemany(
+            "INSERT INTO history_key_types VALUES (1, ?, 'number', 3)", [("_step",), ("loss",)]
+        )
         assert conn.execute("PRAGMA table_info(runs)").fetchall()[-1][1] == "exitcode"
     finally:
         conn.close()
@@ -153,6 +160,7 @@ def test_a_v1_data_dir_is_upgraded_with_its_rows_kept(tmp_path: Path) -> None:
         (3, "artifact_contents"),
         (4, "sealed_exports"),
         (5, "pending_uploads"),
+        (6, "history_rewrites"),
     ]
     assert versions == [(step.version, step.name) for step in migrations.STEPS]
     assert len(set(keys)) == 2 and all(len(k) == 32 for k in keys)

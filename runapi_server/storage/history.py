@@ -49,6 +49,8 @@ EVENTS = "events"
 class StreamStats:
     line_count: int
     ordered: bool
+    rewrites: int = 0
+    """Writes that changed lines already stored (never goes down; see `finish_history`)."""
 
 
 # --------------------------------------------------------------------------- writing
@@ -57,20 +59,21 @@ class StreamStats:
 def stream_stats(conn: Connection, run_id: int, stream: str) -> StreamStats:
     """The counters of ``history`` or ``events`` (zero lines, ordered, when none)."""
     row = conn.execute(
-        "SELECT line_count, ordered FROM stream_stats WHERE run_id = ? AND stream = ?",
+        "SELECT line_count, ordered, rewrites FROM stream_stats WHERE run_id = ? AND stream = ?",
         (run_id, stream),
     ).first()
     if row is None:
         return StreamStats(line_count=0, ordered=True)
-    return StreamStats(line_count=row[0], ordered=bool(row[1]))
+    return StreamStats(line_count=row[0], ordered=bool(row[1]), rewrites=row[2])
 
 
 def _save_stats(conn: Connection, run_id: int, stream: str, stats: StreamStats) -> None:
     conn.execute(
-        "INSERT INTO stream_stats (run_id, stream, line_count, ordered) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (run_id, stream) DO UPDATE"
-        " SET line_count = excluded.line_count, ordered = excluded.ordered",
-        (run_id, stream, stats.line_count, int(stats.ordered)),
+        "INSERT INTO stream_stats (run_id, stream, line_count, ordered, rewrites)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, stream) DO UPDATE"
+        " SET line_count = excluded.line_count, ordered = excluded.ordered,"
+        " rewrites = excluded.rewrites",
+        (run_id, stream, stats.line_count, int(stats.ordered), stats.rewrites),
     )
 
 
@@ -240,7 +243,8 @@ def insert_history(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -
 
 def finish_history(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -> None:
     """Finish ``write`` once all its lines (``chunk``, the whole of them) are inserted:
-    the run's counters, its order flag and the exports the lines make stale."""
+    the run's counters, its order flag and the exports the lines make stale. A write that
+    changes the text of a line already stored counts one more ``rewrites``."""
     keyset_delta: Counter[int] = Counter()
     type_delta: Counter[tuple[str, str]] = Counter()
     run_id, old = write.run_id, write.old
@@ -261,7 +265,9 @@ def finish_history(conn: Connection, write: HistoryWrite, chunk: HistoryChunk) -
         )
         conn.execute("DELETE FROM history_key_types WHERE run_id = ? AND row_count <= 0", (run_id,))
     count = stats.line_count + write.count - len(old)
-    _save_stats(conn, run_id, HISTORY, StreamStats(line_count=count, ordered=ordered))
+    texts, first = chunk.texts, chunk.offset
+    rewrites = stats.rewrites + any(texts[int(line) - first] != text for line, _, text in old)
+    _save_stats(conn, run_id, HISTORY, StreamStats(count, ordered, rewrites))
 
 
 def store_history(conn: Connection, run_id: int, chunk: HistoryChunk) -> None:
@@ -293,7 +299,7 @@ def store_events(conn: Connection, run_id: int, lines: Sequence[EventLine]) -> N
     conn.executemany(insert, [(run_id, line.line_no, line.text) for line in lines])
     stats = stream_stats(conn, run_id, EVENTS)
     count = stats.line_count + len(lines) - existing
-    _save_stats(conn, run_id, EVENTS, StreamStats(line_count=count, ordered=True))
+    _save_stats(conn, run_id, EVENTS, StreamStats(count, True, stats.rewrites))
     conn.execute(
         "UPDATE runs SET system_metrics ="
         " (SELECT row FROM events WHERE run_id = ? ORDER BY line_no DESC LIMIT 1) WHERE id = ?",

@@ -62,6 +62,7 @@ STEPS: tuple[Step, ...] = (
     Step(3, "v0003_artifact_contents.sql"),
     Step(4, "v0004_sealed_exports.sql"),
     Step(5, "v0005_pending_uploads.sql"),
+    Step(6, "v0006_history_rewrites.sql"),
 )
 LATEST = STEPS[-1].version
 
