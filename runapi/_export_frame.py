@@ -89,7 +89,7 @@ class NumberFrame:
             column = table.column(name)
             values = self._columns.get(name)
             if values is None:
-                values = numpy.empty(self._capacity, dtype=column.type.to_pandas_dtype())
+                values = _pool_array(self._capacity, column.type.to_pandas_dtype())
                 if start:
                     values[:start] = numpy.nan  # a float column first logged after row 0
                 self._columns[name] = values
@@ -120,3 +120,12 @@ class NumberFrame:
             for name, values in self._columns.items()
         }
         return pandas.DataFrame(columns, index=pandas.RangeIndex(rows), copy=False)
+
+
+def _pool_array(size: int, dtype: Any) -> Any:
+    """An uninitialised numpy array of `size` items over a buffer of arrow's memory pool."""
+    import numpy
+    import pyarrow as pa
+
+    kind = numpy.dtype(dtype)
+    return numpy.frombuffer(pa.allocate_buffer(size * kind.itemsize), dtype=kind)

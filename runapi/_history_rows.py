@@ -27,7 +27,7 @@ from operator import is_not, setitem
 from time import sleep
 from typing import Any
 
-from ._parquet import export_table, last_step
+from ._parquet import Content, export_table, last_step
 
 Part = tuple[Any, set[str]] | None
 """An `export_table` result: the table and its JSON-text columns, or None."""
@@ -100,7 +100,7 @@ def table_rows(table: Any, batch_rows: int = ROW_BATCH) -> Iterator[list[dict[st
 
 
 def bounded_part(
-    content: bytes, keys: list[str] | None, min_step: int | None, upper: int | None
+    content: Content, keys: list[str] | None, min_step: int | None, upper: int | None
 ) -> tuple[Part, bool]:
     """`export_table` of one export's bytes, and whether the export reaches step `upper`
     (its footer's `_step` statistics), so that the exports after it hold no row below."""

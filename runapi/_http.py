@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -87,7 +88,8 @@ class Client(httpx.Client):
     scan allocating no tracked objects (rows of numbers) or a build with the collector
     paused (`gc_paused`) would keep every downloaded export or page until then. Once
     `send` has read a body, the response's stream is the body itself, as for a response
-    built from bytes: no cycle, nothing kept. Streamed responses keep httpx's stream.
+    built from bytes: no cycle, nothing kept. A response of `stream` gets the same once
+    its block is left (the response closed; while streamed it keeps httpx's stream).
     """
 
     def send(
@@ -97,6 +99,18 @@ class Client(httpx.Client):
         if not stream:
             response.stream = httpx.ByteStream(response.content)
         return response
+
+    @contextmanager
+    def stream(self, method: str, url: httpx.URL | str, **kwargs: Any) -> Iterator[httpx.Response]:
+        """httpx's `stream`; once the block is left (the response closed), the response's
+        stream is its body if it was read, else empty: the same cycle broken."""
+        with super().stream(method, url, **kwargs) as response:
+            yield response
+        try:
+            body = response.content
+        except httpx.ResponseNotRead:
+            body = b""
+        response.stream = httpx.ByteStream(body)
 
 
 def build_client(

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 JSON_COLUMNS_KEY = b"runapi.json_columns"
 
+Content = Any
+"""An export's bytes: `bytes`, or a `pyarrow.Buffer` (a download into arrow's pool)."""
+
 
 def pyarrow_available() -> bool:
     """Whether pyarrow can be imported (without importing it)."""
@@ -73,7 +76,7 @@ def _nested_in(key: str, columns: list[str]) -> bool:
 
 
 def export_table(
-    content: bytes,
+    content: Content,
     *,
     keys: list[str] | None,
     min_step: int | None,
@@ -143,7 +146,7 @@ def export_table(
     return table, json_columns & set(table.column_names)
 
 
-def last_step(content: bytes) -> int | None:
+def last_step(content: Content) -> int | None:
     """The largest `_step` of an export, from its footer's statistics (None: not
     recorded), without reading its columns."""
     import pyarrow as pa

@@ -76,10 +76,16 @@ def send(
 
 @contextmanager
 def stream(
-    ctx: Context, url: str, *, what: str, signed: bool, headers: dict[str, str] | None = None
+    ctx: Context,
+    url: str,
+    *,
+    what: str,
+    signed: bool,
+    headers: dict[str, str] | None = None,
+    ok: Callable[[httpx.Response], bool] = lambda response: not response.is_error,
 ) -> Iterator[httpx.Response]:
-    """A streamed `GET` (no total deadline) whose status was checked; transport failures
-    while reading its body also become runapi errors."""
+    """A streamed `GET` (no total deadline) whose status was checked (`ok`, as in
+    `send`); transport failures while reading its body also become runapi errors."""
     options: dict[str, Any] = {"extensions": NO_DEADLINE}
     if signed:
         options["auth"] = NO_AUTH
@@ -87,7 +93,7 @@ def stream(
         options["headers"] = headers
     try:
         with ctx.http.stream("GET", url, **options) as response:
-            if response.is_error:
+            if not ok(response):
                 response.read()
                 raise http_status_error(response, what)
             yield response
