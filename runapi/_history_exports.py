@@ -206,14 +206,12 @@ def pool_body(response: httpx.Response, what: str) -> Content:
     at = 0
     for chunk in response.iter_raw():
         end = at + len(chunk)
-        if end > size:
-            break
-        view[at:end] = chunk
+        if end <= size:
+            view[at:end] = chunk
         at = end
-    else:
-        if at == size:
-            return buffer
-    raise ResponseValidationError(f"{what}: the body does not have its {size} bytes")
+    if at != size:
+        raise ResponseValidationError(f"{what}: the body does not have its {size} bytes")
+    return buffer
 
 
 def _is_200(response: httpx.Response) -> bool:

@@ -47,6 +47,11 @@ RANGED_STREAMS = 4
 """At most this many ranges of one download are fetched at the same time."""
 
 
+def _not_error(response: httpx.Response) -> bool:
+    """The default `ok` of `send` and `stream`: any status below 400."""
+    return not response.is_error
+
+
 def send(
     ctx: Context,
     method: str,
@@ -55,7 +60,7 @@ def send(
     what: str,
     signed: bool = False,
     long: bool = False,
-    ok: Callable[[httpx.Response], bool] = lambda response: not response.is_error,
+    ok: Callable[[httpx.Response], bool] = _not_error,
     **kwargs: Any,
 ) -> httpx.Response:
     """Send one request; its response when `ok(response)` (default: not an HTTP error),
@@ -82,7 +87,7 @@ def stream(
     what: str,
     signed: bool,
     headers: dict[str, str] | None = None,
-    ok: Callable[[httpx.Response], bool] = lambda response: not response.is_error,
+    ok: Callable[[httpx.Response], bool] = _not_error,
 ) -> Iterator[httpx.Response]:
     """A streamed `GET` (no total deadline) whose status was checked (`ok`, as in
     `send`); transport failures while reading its body also become runapi errors."""

@@ -39,10 +39,15 @@ HELD_ROWS = 200_000
 @dataclass
 class _Due:
     chunks: list[history.HistoryChunk] = field(default_factory=list)
-    posts: int = 0
-    rewrites: int | None = None
-    """The run's ``rewrites`` count after the earliest of the posts added (None: one of
-    them did not say): the held chunks' texts are the stored ones while it is unchanged."""
+    counts: list[int | None] = field(default_factory=list)  # each added post's ``rewrites``
+
+    @property
+    def rewrites(self) -> int | None:
+        """The run's ``rewrites`` count after the earliest of the posts added (None: one of
+        them did not say): the held chunks' texts are the stored ones while it is unchanged."""
+        if not self.counts or None in self.counts:
+            return None
+        return min(count for count in self.counts if count is not None)
 
     def add(self, chunks: Sequence[history.HistoryChunk], rewrites: int | None) -> None:
         for chunk in chunks:  # a chunk rewriting held lines makes them stale
@@ -53,11 +58,7 @@ class _Due:
         self.chunks += [c for c in chunks if c.rows]
         while sum(len(c.texts) for c in self.chunks) > HELD_ROWS:
             self.chunks.pop(0)
-        if self.posts == 0 or self.rewrites is None or rewrites is None:
-            self.rewrites = rewrites if self.posts == 0 else None
-        else:
-            self.rewrites = min(self.rewrites, rewrites)
-        self.posts += 1
+        self.counts.append(rewrites)
 
 
 class _Exporter:
