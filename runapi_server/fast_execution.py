@@ -23,8 +23,20 @@ charged by the attempt is given back first, so the general path reports errors e
 as it would have. So a response is the general path's, byte for byte (a test compares
 both on the same data, errors included).
 
-Used only with graphql-core 3.2 (3.3's executor differs); with 3.3 every request takes
-the general path.
+Both supported graphql-core lines take it. They differ in how the executor is entered and
+how fields are grouped, and the four places that touch that are methods of the context
+(:meth:`~FastQueryExecutionContext.execute_operation`, ``_field_definition``,
+``_argument_values``, ``_grouped_subfields``):
+
+- 3.2 calls ``execute_operation(operation, root_value)`` and builds the response from the
+  data it returns; 3.3 calls ``execute_operation()`` and expects the response, built by
+  its own ``build_response`` (and ``finish``).
+- 3.2 groups a selection's fields as lists of ``FieldNode``; 3.3 as lists of
+  ``FieldDetails`` (the node, the ``@defer`` usage it sits under and the fragment's
+  variables), and its collection also returns the ``@defer`` usages it found. The fast
+  path refuses any (the general executor decides what a deferred fragment means).
+- 3.3 passes ``hide_suggestions`` and a fragment's own variables to argument coercion,
+  and has an ``abort_signal``: a request given one takes the general path.
 """
 
 from __future__ import annotations
@@ -51,16 +63,24 @@ from graphql.pyutils import Path, Undefined, is_iterable
 
 from runapi_server.execution import FastListExecutionContext, is_plain_string_list
 
-try:  # graphql-core 3.2
-    from graphql.execution.execute import get_field_def
-except ImportError:  # pragma: no cover - 3.3: the fast path is off
-    get_field_def = None  # type: ignore[assignment]
+GRAPHQL_33 = version_info >= (3, 3)
 
-ENABLED = version_info < (3, 3) and get_field_def is not None
+if not GRAPHQL_33:
+    from graphql.execution.execute import get_field_def
 
 
 class Refused(Exception):
     """The fast path does not handle this request (the general path runs instead)."""
+
+
+def _without_deferral(collected: Any) -> dict[str, list[Any]]:
+    """3.3's collection (grouped fields, new ``@defer`` usages, forbidden directives):
+    the grouped fields when nothing is deferred or forbidden."""
+    grouped: dict[str, list[Any]]
+    grouped, deferred, forbidden = collected
+    if deferred or forbidden:
+        raise Refused("@defer or a forbidden directive")
+    return grouped
 
 
 Complete = Callable[[Any, Any, Path], Any]
@@ -131,19 +151,21 @@ class _Field:
     )
 
     def __init__(
-        self, context: FastQueryExecutionContext, parent: GraphQLObjectType, nodes: list[Any]
+        self, context: FastQueryExecutionContext, parent: GraphQLObjectType, group: list[Any]
     ) -> None:
+        # the field's nodes: 3.2 groups them as they are, 3.3 as FieldDetails
+        nodes = [item.node for item in group] if GRAPHQL_33 else group
         name = nodes[0].name.value
         if name.startswith("__") and name != "__typename":
             raise Refused(name)
-        definition = get_field_def(context.schema, parent, nodes[0])
+        definition = context._field_definition(parent, nodes[0])
         if not definition:
             raise Refused(name)
         self.definition = definition
         self.nodes = nodes
         self.resolve: Callable[..., Any] = definition.resolve or context.field_resolver
-        self.args = get_argument_values(definition, nodes[0], context.variable_values)
-        self.complete = context.completer(definition.type, nodes)
+        self.args = context._argument_values(definition, group)
+        self.complete = context.completer(definition.type, group)
         self.name = name
         self.default = self.resolve is default_field_resolver
         no_info = self.default or self.resolve in _NO_INFO
@@ -157,20 +179,34 @@ class FastQueryExecutionContext(FastListExecutionContext):
     """The general execution context, with the fast path for query operations."""
 
     def execute_operation(self, *args: Any, **kwargs: Any) -> Any:
-        """3.2 passes ``(operation, root_value)``; 3.3 passes nothing (and its executor
-        always takes the general path)."""
-        if not ENABLED or len(args) != 2 or kwargs:
-            return super().execute_operation(*args, **kwargs)
-        operation, root_value = args
-        if operation.operation == OperationType.QUERY and not self.middleware_manager:
+        """3.2 passes ``(operation, root_value)`` and takes the data; 3.3 passes nothing
+        (or ``serially``: then the general path runs) and takes the response."""
+        if GRAPHQL_33:
+            given = not args and not kwargs and getattr(self, "abort_signal", None) is None
+            operation: Any = getattr(self, "operation", None) if given else None
+            root_value = getattr(self, "root_value", None)
+        elif len(args) == 2 and not kwargs:
+            operation, root_value = args
+        else:
+            operation = None
+        if (
+            operation is not None
+            and operation.operation == OperationType.QUERY
+            and not self.middleware_manager
+        ):
             budget = getattr(self.context_value, "budget", None)
             used = getattr(budget, "used", None)
             try:
-                return self._fast_operation(operation, root_value)
+                data = self._fast_operation(operation, root_value)
             except Exception:  # refused or failed: the general path decides
                 if budget is not None:
                     budget.used = used
-        return super().execute_operation(operation, root_value)
+            else:
+                if GRAPHQL_33:
+                    executor: Any = self  # 3.3's methods
+                    return executor.finish(executor.build_response(data))
+                return data
+        return super().execute_operation(*args, **kwargs)
 
     def _fast_operation(self, operation: Any, root_value: Any) -> dict[str, Any]:
         from graphql.execution.collect_fields import collect_fields
@@ -179,10 +215,47 @@ class FastQueryExecutionContext(FastListExecutionContext):
         if root_type is None:
             raise Refused("no root type")
         self._plans: dict[int, tuple[dict[str, list[Any]], list[tuple[str, _Field]]]] = {}
-        fields = collect_fields(
-            self.schema, self.fragments, self.variable_values, root_type, operation.selection_set
-        )
+        if GRAPHQL_33:
+            collect: Any = collect_fields  # 3.3's signature
+            hide = getattr(self, "hide_suggestions", False)
+            collected = collect(
+                self.schema, self.fragments, self.variable_values, root_type, operation, hide
+            )
+            fields = _without_deferral(collected)
+        else:
+            fields = collect_fields(
+                self.schema,
+                self.fragments,
+                self.variable_values,
+                root_type,
+                operation.selection_set,
+            )
         return self._fast_fields(root_type, root_value, None, fields)
+
+    def _field_definition(self, parent: GraphQLObjectType, node: Any) -> Any:
+        if GRAPHQL_33:
+            schema: Any = self.schema  # 3.3's method
+            return schema.get_field(parent, node.name.value)
+        return get_field_def(self.schema, parent, node)
+
+    def _argument_values(self, definition: Any, group: list[Any]) -> dict[str, Any]:
+        """The field's coerced arguments (from its first node, as graphql-core does)."""
+        if GRAPHQL_33:
+            first = group[0]
+            coerce: Any = get_argument_values  # 3.3's signature
+            hide = getattr(self, "hide_suggestions", False)
+            values: dict[str, Any] = coerce(
+                definition, first.node, self.variable_values, first.fragment_variable_values, hide
+            )
+            return values
+        return get_argument_values(definition, group[0], self.variable_values)
+
+    def _grouped_subfields(
+        self, object_type: GraphQLObjectType, group: list[Any]
+    ) -> dict[str, list[Any]]:
+        collected: Any = self.collect_subfields(object_type, group)
+        grouped: dict[str, list[Any]] = _without_deferral(collected) if GRAPHQL_33 else collected
+        return grouped
 
     def _fast_fields(
         self,
@@ -195,7 +268,7 @@ class FastQueryExecutionContext(FastListExecutionContext):
         graphql-core's own (cached) collection, so its plan is kept by its identity."""
         plan = self._plans.get(id(fields))
         if plan is None or plan[0] is not fields:
-            plan = (fields, [(key, _Field(self, parent, nodes)) for key, nodes in fields.items()])
+            plan = (fields, [(key, _Field(self, parent, group)) for key, group in fields.items()])
             self._plans[id(fields)] = plan
         result: dict[str, Any] = {}
         name = parent.name
@@ -231,14 +304,14 @@ class FastQueryExecutionContext(FastListExecutionContext):
             result[key] = field.complete(value, info, field_path)
         return result
 
-    def completer(self, return_type: GraphQLOutputType, nodes: list[Any]) -> Complete:
+    def completer(self, return_type: GraphQLOutputType, group: list[Any]) -> Complete:
         """``complete_value`` for values of ``return_type``, its type dispatch done once."""
         complete_leaf = _leaf_completer(return_type)  # a leaf type, nullable or not
         if complete_leaf is not None:
             return lambda value, _info, _path: complete_leaf(value)
         if is_non_null_type(return_type):
             wrapped: GraphQLNonNull[Any] = return_type  # type: ignore[assignment]
-            inner = self.completer(wrapped.of_type, nodes)
+            inner = self.completer(wrapped.of_type, group)
 
             def non_null(value: Any, info: Any, path: Path) -> Any:
                 completed = inner(value, info, path)
@@ -248,13 +321,13 @@ class FastQueryExecutionContext(FastListExecutionContext):
 
             return non_null
         if is_list_type(return_type):
-            return self._list_completer(return_type, nodes)  # type: ignore[arg-type]
+            return self._list_completer(return_type, group)  # type: ignore[arg-type]
         if is_object_type(return_type):
-            return self._object_completer(return_type, nodes)  # type: ignore[arg-type]
+            return self._object_completer(return_type, group)  # type: ignore[arg-type]
         raise Refused("an abstract type")
 
-    def _list_completer(self, list_type: GraphQLList[Any], nodes: list[Any]) -> Complete:
-        item = self.completer(list_type.of_type, nodes)
+    def _list_completer(self, list_type: GraphQLList[Any], group: list[Any]) -> Complete:
+        item = self.completer(list_type.of_type, group)
 
         def complete_list(value: Any, info: Any, path: Path) -> Any:
             if isinstance(value, Exception):
@@ -269,8 +342,8 @@ class FastQueryExecutionContext(FastListExecutionContext):
 
         return complete_list
 
-    def _object_completer(self, object_type: GraphQLObjectType, nodes: list[Any]) -> Complete:
-        # graphql-core's collection for (type, nodes), the same for every value (the
+    def _object_completer(self, object_type: GraphQLObjectType, group: list[Any]) -> Complete:
+        # graphql-core's collection for (type, group), the same for every value (the
         # variables are fixed for the request): collected at the first value
         collected: list[dict[str, list[Any]]] = []
 
@@ -282,7 +355,7 @@ class FastQueryExecutionContext(FastListExecutionContext):
             if object_type.is_type_of and not object_type.is_type_of(value, info):
                 raise Refused("is_type_of")
             if not collected:
-                collected.append(self.collect_subfields(object_type, nodes))
+                collected.append(self._grouped_subfields(object_type, group))
             return self._fast_fields(object_type, value, path, collected[0])
 
         return complete_object

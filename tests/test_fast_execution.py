@@ -23,7 +23,7 @@ from runapi_server.app import build_schema
 from runapi_server.auth import authenticate
 from runapi_server.context import Context
 from runapi_server.execution import FastListExecutionContext
-from runapi_server.fast_execution import ENABLED, FastQueryExecutionContext
+from runapi_server.fast_execution import FastQueryExecutionContext
 from runapi_server.jsonresponse import encode_json
 from runapi_server.limits import Limits, ResponseBudget
 from runapi_server.state import ServerState
@@ -138,7 +138,6 @@ def run_both(
     return answers[0], answers[1]
 
 
-@pytest.mark.skipif(not ENABLED, reason="the fast path is used with graphql-core 3.2 only")
 def test_every_query_answers_as_the_general_path(live_server: Server, owner: User) -> None:
     Recording.taken.clear()
     variables = variables_for(owner)
@@ -152,7 +151,6 @@ def test_every_query_answers_as_the_general_path(live_server: Server, owner: Use
     assert sum(Recording.taken) >= 25, Recording.taken
 
 
-@pytest.mark.skipif(not ENABLED, reason="the fast path is used with graphql-core 3.2 only")
 @pytest.mark.parametrize(
     ("operation_name", "changes", "fast"),
     [
@@ -186,7 +184,6 @@ def test_same_answer_and_errors(
         assert json.loads(answer)["errors"]
 
 
-@pytest.mark.skipif(not ENABLED, reason="the fast path is used with graphql-core 3.2 only")
 def test_response_budget_error_is_the_general_one(live_server: Server, owner: User) -> None:
     Recording.taken.clear()
     text = load_operation("list_runs_history")
