@@ -37,6 +37,13 @@ ITER_GROWTH = 16
 ACTIVE_STATES = frozenset({"running", "pending", "preempting"})
 """Run states in which history is still being logged."""
 
+SMALL_SCAN_VALUES = 65_536
+"""Iterating a scan of at most this many values (steps in range times keys per row) reads
+GraphQL windows, not the exports: one or two requests beat the export plan, a part's
+download (of rows mostly outside a small range) and pyarrow's first imports. Measured
+(fresh processes, 6 values a row): 1,000 rows 9 ms against 18-50 ms; 10,000 rows 32-40
+ms against 23-120 ms; 30,000 rows 110-145 ms against 67-160 ms."""
+
 IN_FLIGHT = 1
 """GraphQL pages requested ahead while a DataFrame is built (memory: this many + 1).
 Two measured no faster on two cores: the client's decoding, not the wait, bounds it."""
@@ -86,8 +93,9 @@ class HistoryScan:
     def _last_step(self) -> int:
         return self._scan_start()[0]
 
-    def _scan_start(self) -> tuple[int, str | None]:
-        """The run's last step (-1: none) and its state, in one request."""
+    def _scan_start(self) -> tuple[int, str | None, int]:
+        """The run's last step (-1: none), its state and how many history keys it has, in
+        one request."""
         client = self._ctx.gql.client
         run = require_run(
             self._ctx.gql.call(
@@ -101,9 +109,11 @@ class HistoryScan:
         history_keys = run.history_keys
         if isinstance(history_keys, dict):
             last = history_keys.get("lastStep")
+            known = history_keys.get("keys")
+            width = len(known) if isinstance(known, dict) else 0
             if isinstance(last, int | float) and not isinstance(last, bool):
-                return int(last), run.state
-        return -1, run.state
+                return int(last), run.state, width
+        return -1, run.state, 0
 
     def _ended(self) -> bool:
         """Whether the run is no longer being logged to; only then are its exports asked
@@ -208,13 +218,21 @@ class HistoryScan:
         at C level: no Python frame resumes per row."""
         return chain.from_iterable(self._row_pages())
 
+    def _values_in_range(self, last: int, width: int) -> int:
+        """At most how many values the scan reads: steps in range (to the run's `last`)
+        times the keys a row holds (the requested ones, else the run's `width`)."""
+        end = last + 1 if self._max_step is None else min(last + 1, self._max_step)
+        steps = max(0, end - (self._min_step or 0))
+        return steps * max(1, len(self._keys) + 1 if self._keys is not None else width)
+
     def _row_pages(self) -> Iterator[list[dict[str, Any]]]:
         """Rows of the exports read as columns while they read back exactly, then the
         rest (from the first step not read yet) from GraphQL windows. A run still being
         logged to is paged over GraphQL only (its `parquetHistory` would list every row
-        as live data)."""
-        last, state = self._scan_start()
-        plan = None if state in ACTIVE_STATES else self._exports.plan()
+        as live data), and so is a small scan (`SMALL_SCAN_VALUES`)."""
+        last, state, width = self._scan_start()
+        small = self._values_in_range(last, width) <= SMALL_SCAN_VALUES
+        plan = None if state in ACTIVE_STATES or small else self._exports.plan()
         if plan is None:
             yield from self._growing(self._min_step, last)
             return

@@ -15,8 +15,16 @@ from history_exports import same_frames, tricky_rows
 from seeding import close_apis, finish, log_history, make_api, new_run
 
 import runapi
+import runapi._history
 
 __all__ = ["close_apis"]
+
+
+@pytest.fixture(autouse=True)
+def rows_from_exports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small runs' scans are read over GraphQL (`SMALL_SCAN_VALUES`); these tests are
+    about the exports' downloads."""
+    monkeypatch.setattr(runapi._history, "SMALL_SCAN_VALUES", 0)
 
 
 class ExportBodies(httpx.BaseTransport):

@@ -22,10 +22,21 @@ from conftest import User
 from history_exports import export_tables, parquet_urls, tricky_rows
 from seeding import close_apis, finish, log_history, make_api, new_run
 
+import runapi._history
 from runapi._history_rows import exact_rows, table_rows
 from runapi_server.parquet_tables import INT_FLOATS_KEY, merge_tables, rows_table
 
 __all__ = ["close_apis"]
+
+
+SMALL_SCAN_VALUES = runapi._history.SMALL_SCAN_VALUES
+
+
+@pytest.fixture(autouse=True)
+def rows_from_exports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These runs are small: without this, their scans would be read over GraphQL
+    (`SMALL_SCAN_VALUES`), and these tests are about the rows read from exports."""
+    monkeypatch.setattr(runapi._history, "SMALL_SCAN_VALUES", 0)
 
 
 class PathCounter(httpx.BaseTransport):
@@ -102,6 +113,34 @@ def test_iteration_with_keys_and_steps_equals_graphql_pages(user: User) -> None:
         scan = run.scan_history(page_size=40, **kwargs)  # type: ignore[arg-type]
         paged = list(chain.from_iterable(scan.pages()))
         assert exact_json(list(scan)) == exact_json(paged), kwargs
+
+
+def test_a_small_scan_is_read_over_graphql(user: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scan of at most SMALL_SCAN_VALUES values (steps in range x the run's keys, or the
+    requested ones) asks for no export plan and downloads nothing; above, exports. The
+    rows are the same either way."""
+    monkeypatch.setattr(runapi._history, "SMALL_SCAN_VALUES", SMALL_SCAN_VALUES)
+    counter = PathCounter()
+    api = make_api(user, transport=counter)
+    run = new_run(api, user, project="rows")
+    rows = unicode_rows(300)
+    log_history(user, run, rows, chunk=100)
+    finish(user, run)
+    counter.counts.clear()
+    assert exact_json(list(run.scan_history())) == exact_json(rows)
+    assert counter.counts["parquetHistory"] == counter.counts["export"] == 0
+    width = len(set().union(*rows))
+    monkeypatch.setattr(runapi._history, "SMALL_SCAN_VALUES", 50 * width)
+    for max_step, exports in ((50, 0), (51, 1)):
+        counter.counts.clear()
+        got = list(run.scan_history(max_step=max_step))
+        assert exact_json(got) == exact_json(rows[:max_step])
+        assert counter.counts["export"] == exports, max_step
+    counter.counts.clear()  # two keys requested: 3 values a row (the keys and _step)
+    got = list(run.scan_history(keys=["loss", "count"], min_step=300 - 50 * width // 3))
+    assert counter.counts["export"] == 0
+    want = [{k: r[k] for k in ("loss", "count", "_step")} for r in rows[-(50 * width // 3) :]]
+    assert exact_json(got) == exact_json(want)
 
 
 def test_int_in_a_float_column_reads_back_as_an_int(user: User) -> None:
