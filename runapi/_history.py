@@ -223,7 +223,8 @@ class HistoryScan:
         times the keys a row holds (the requested ones, else the run's `width`)."""
         end = last + 1 if self._max_step is None else min(last + 1, self._max_step)
         steps = max(0, end - (self._min_step or 0))
-        return steps * max(1, len(self._keys) + 1 if self._keys is not None else width)
+        per_row = width if self._keys is None else len(self._keys) + 1  # the keys and _step
+        return steps * max(1, per_row)
 
     def _row_pages(self) -> Iterator[list[dict[str, Any]]]:
         """Rows of the exports read as columns while they read back exactly, then the

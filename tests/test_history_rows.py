@@ -60,6 +60,19 @@ class PathCounter(httpx.BaseTransport):
         self._inner.close()
 
 
+def finished_run(
+    user: User, rows: list[dict[str, Any]], chunk: int
+) -> tuple[runapi.Run, PathCounter]:
+    """A new run that logged `rows` (posted `chunk` lines at a time) and finished, read
+    through a `PathCounter` transport (returned with it)."""
+    counter = PathCounter()
+    api = make_api(user, transport=counter)
+    run = new_run(api, user, project="rows")
+    log_history(user, run, rows, chunk=chunk)
+    finish(user, run)
+    return run, counter
+
+
 def exact_json(rows: list[dict[str, Any]]) -> list[str]:
     """Each row as JSON text with sorted keys: ints stay ints, NaN and infinities kept."""
     return [json.dumps(row, sort_keys=True) for row in rows]
@@ -76,12 +89,8 @@ def unicode_rows(n: int, start: int = 0) -> list[dict[str, Any]]:
 
 
 def test_iteration_reads_exports_with_logged_values(user: User) -> None:
-    counter = PathCounter()
-    api = make_api(user, transport=counter)
-    run = new_run(api, user, project="rows")
     rows = unicode_rows(400)
-    log_history(user, run, rows, chunk=100)
-    finish(user, run)
+    run, counter = finished_run(user, rows, chunk=100)
     (table,) = export_tables(parquet_urls(user, run))
     assert json.loads(table.schema.metadata[INT_FLOATS_KEY]) == []
 
@@ -120,12 +129,8 @@ def test_a_small_scan_is_read_over_graphql(user: User, monkeypatch: pytest.Monke
     requested ones) asks for no export plan and downloads nothing; above, exports. The
     rows are the same either way."""
     monkeypatch.setattr(runapi._history, "SMALL_SCAN_VALUES", SMALL_SCAN_VALUES)
-    counter = PathCounter()
-    api = make_api(user, transport=counter)
-    run = new_run(api, user, project="rows")
     rows = unicode_rows(300)
-    log_history(user, run, rows, chunk=100)
-    finish(user, run)
+    run, counter = finished_run(user, rows, chunk=100)
     counter.counts.clear()
     assert exact_json(list(run.scan_history())) == exact_json(rows)
     assert counter.counts["parquetHistory"] == counter.counts["export"] == 0
@@ -144,12 +149,8 @@ def test_a_small_scan_is_read_over_graphql(user: User, monkeypatch: pytest.Monke
 
 
 def test_int_in_a_float_column_reads_back_as_an_int(user: User) -> None:
-    counter = PathCounter()
-    api = make_api(user, transport=counter)
-    run = new_run(api, user, project="rows")
     rows = [{"_step": s, "lr": 0 if s % 3 == 0 else 0.5 * s, "n": s} for s in range(200)]
-    log_history(user, run, rows, chunk=50)
-    finish(user, run)
+    run, counter = finished_run(user, rows, chunk=50)
     (table,) = export_tables(parquet_urls(user, run))
     assert pa.types.is_float64(table.schema.field("lr").type)
     assert json.loads(table.schema.metadata[INT_FLOATS_KEY]) == ["lr"]
